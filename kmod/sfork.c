@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sfork: one memory region shared by a parent and the child of one fork,
+ * with the direction of writing enforced by the kernel.
+ *
+ * A region is a shmem file (so its pages have a mapping: shared futexes,
+ * reclaim and migration work as for any shared memory) fronted by the
+ * /dev/sfork file the region was created on.  SFORK_IOC_CREATE maps it into
+ * the caller and arms it; the next fork() by the calling thread hands the
+ * new process the child's side.  Each VMA points at the side it belongs to.
+ * Pages reach page tables only through ->fault and ->map_pages, under the
+ * faulting VMA's own protection, so no fork can carry a writable PTE into a
+ * read-only side.  See DESIGN.md.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/compat.h>
+#include <linux/debugfs.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/module.h>
+#include <linux/pagemap.h>
+#include <linux/percpu.h>
+#include <linux/pid.h>
+#include <linux/sched/mm.h>
+#include <linux/seq_file.h>
+#include <linux/shmem_fs.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include <linux/sfork.h>
+
+#include "compat.h"
+
+static unsigned long eager_threshold = 2UL << 20;
+module_param(eager_threshold, ulong, 0644);
+MODULE_PARM_DESC(eager_threshold,
+		 "Without an allocation flag, regions up to this many bytes are eager (default 2 MiB)");
+
+static unsigned long max_region_bytes = 8UL << 30;
+module_param(max_region_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_region_bytes,
+		 "Largest region in bytes; longer requests fail with ENOMEM (default 8 GiB)");
+
+enum sfork_side_id { SFORK_CREATOR, SFORK_CHILD };
+
+struct sfork_region;
+
+struct sfork_side {
+	struct sfork_region *region;
+	bool writable;
+};
+
+struct sfork_region {
+	struct file *shm;		/* holds the pages */
+	pgoff_t npages;
+	unsigned int flags;		/* allocation mode resolved */
+	struct sfork_side side[2];
+	spinlock_t lock;		/* protects armer and child_mm */
+	struct pid *armer;		/* thread whose next fork makes the child */
+	struct mm_struct *child_mm;	/* pinned: compared, never used */
+	struct task_struct *mapper;	/* thread inside CREATE's vm_mmap() */
+	bool mapped;
+	struct list_head node;		/* on sfork_regions */
+};
+
+static LIST_HEAD(sfork_regions);
+static DEFINE_MUTEX(sfork_regions_lock);
+static u64 sfork_regions_created;
+static u64 sfork_regions_eager;
+static DEFINE_PER_CPU(u64, sfork_faults);
+
+static bool side_writable(unsigned int flags, enum sfork_side_id id)
+{
+	if (flags & SFORK_BIDIRECTIONAL)
+		return true;
+	if (flags & SFORK_PARENT_TO_CHILD)
+		return id == SFORK_CREATOR;
+	return id == SFORK_CHILD;
+}
+
+static void sfork_set_side(struct vm_area_struct *vma, struct sfork_side *side)
+{
+	vm_flags_t set = side->writable ? VM_WRITE : 0;
+	vm_flags_t clear = side->writable ? 0 : VM_WRITE;
+
+	/*
+	 * Only VM_WRITE changes: VM_MAYWRITE stays as mmap set it, because
+	 * fork may already have counted this VMA as shared-maywrite in the
+	 * file's mapping.  ->mprotect() is what keeps a read-only side from
+	 * asking for write again.
+	 */
+	sfork_vm_flags_mod(vma, set, clear);
+	vma->vm_page_prot = vm_get_page_prot(vma->vm_flags);
+	vma->vm_private_data = side;
+}
+
+/*
+ * Called for every new VMA of a region: fork, split and mremap.  Only a fork
+ * by the armed thread (and, for a region already split, every other piece
+ * of that same fork) yields the child's side; anything else keeps the side
+ * vm_area_dup() copied, so a read-only side can never fork a writer.
+ */
+static void sfork_vm_open(struct vm_area_struct *vma)
+{
+	struct sfork_side *side = vma->vm_private_data;
+	struct sfork_region *region = side->region;
+	struct pid *armer = NULL;
+	bool child;
+
+	if (vma->vm_mm == current->mm)
+		return;
+
+	spin_lock(&region->lock);
+	if (region->armer && region->armer == task_pid(current)) {
+		armer = region->armer;
+		region->armer = NULL;
+		region->child_mm = vma->vm_mm;
+		mmgrab(vma->vm_mm);
+	}
+	child = region->child_mm == vma->vm_mm;
+	spin_unlock(&region->lock);
+	put_pid(armer);
+
+	if (child)
+		sfork_set_side(vma, &region->side[SFORK_CHILD]);
+}
+
+static int sfork_vm_mprotect(struct vm_area_struct *vma, unsigned long start,
+			     unsigned long end, unsigned long newflags)
+{
+	struct sfork_side *side = vma->vm_private_data;
+
+	if ((newflags & VM_WRITE) && !side->writable)
+		return -EACCES;
+	return 0;
+}
+
+static vm_fault_t sfork_vm_fault(struct vm_fault *vmf)
+{
+	struct sfork_side *side = vmf->vma->vm_private_data;
+	struct address_space *mapping = side->region->shm->f_mapping;
+	struct page *page;
+
+	if (vmf->pgoff >= side->region->npages)
+		return VM_FAULT_SIGBUS;
+
+	/* Allocates, zeroes and charges current's memcg on first touch. */
+	page = shmem_read_mapping_page_gfp(mapping, vmf->pgoff,
+					   mapping_gfp_mask(mapping));
+	if (IS_ERR(page))
+		return vmf_error(PTR_ERR(page));
+
+	this_cpu_inc(sfork_faults);
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct sfork_vm_ops = {
+	.open		= sfork_vm_open,
+	.mprotect	= sfork_vm_mprotect,
+	.fault		= sfork_vm_fault,
+	.map_pages	= filemap_map_pages,
+};
+
+static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
+{
+	struct sfork_region *region;
+	struct file *shm;
+	int i;
+
+	region = kzalloc(sizeof(*region), GFP_KERNEL_ACCOUNT);
+	if (!region)
+		return ERR_PTR(-ENOMEM);
+
+	/* VM_NORESERVE: pages are accounted as they are allocated. */
+	shm = shmem_file_setup("sfork", (loff_t)npages << PAGE_SHIFT,
+			       VM_NORESERVE);
+	if (IS_ERR(shm)) {
+		kfree(region);
+		return ERR_CAST(shm);
+	}
+
+	region->shm = shm;
+	region->npages = npages;
+	region->flags = flags;
+	spin_lock_init(&region->lock);
+	for (i = SFORK_CREATOR; i <= SFORK_CHILD; i++) {
+		region->side[i].region = region;
+		region->side[i].writable = side_writable(flags, i);
+	}
+
+	mutex_lock(&sfork_regions_lock);
+	list_add(&region->node, &sfork_regions);
+	sfork_regions_created++;
+	if (flags & SFORK_EAGER)
+		sfork_regions_eager++;
+	mutex_unlock(&sfork_regions_lock);
+	return region;
+}
+
+static void sfork_region_free(struct sfork_region *region)
+{
+	mutex_lock(&sfork_regions_lock);
+	list_del(&region->node);
+	mutex_unlock(&sfork_regions_lock);
+
+	put_pid(region->armer);
+	if (region->child_mm)
+		mmdrop(region->child_mm);
+	fput(region->shm);
+	kfree(region);
+}
+
+/*
+ * Eager allocation: every page now, charged to the caller's memcg.  A
+ * limit or a lack of memory is ENOMEM here, never an OOM kill.
+ */
+static int sfork_region_populate(struct sfork_region *region)
+{
+	struct address_space *mapping = region->shm->f_mapping;
+	gfp_t gfp = mapping_gfp_mask(mapping) | __GFP_RETRY_MAYFAIL | __GFP_NOWARN;
+	struct page *page;
+	pgoff_t i;
+
+	for (i = 0; i < region->npages; i++) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		page = shmem_read_mapping_page_gfp(mapping, i, gfp);
+		if (IS_ERR(page))
+			return PTR_ERR(page) == -ENOSPC ? -ENOMEM : PTR_ERR(page);
+		put_page(page);
+		cond_resched();
+	}
+	return 0;
+}
+
+static int sfork_check_args(const struct sfork_create *arg)
+{
+	unsigned int dir = arg->flags & SFORK_DIRECTION_MASK;
+
+	if (!arg->len || !arg->addr_ptr)
+		return -EINVAL;
+	if (arg->flags & ~SFORK_VALID_FLAGS)
+		return -EINVAL;
+	if (hweight32(dir) != 1)
+		return -EINVAL;
+	if ((arg->flags & SFORK_ALLOC_MASK) == SFORK_ALLOC_MASK)
+		return -EINVAL;
+	if (arg->len > READ_ONCE(max_region_bytes) ||
+	    arg->len > ULONG_MAX - PAGE_SIZE + 1)
+		return -ENOMEM;
+	return 0;
+}
+
+/* The caller's void * is written twice: probed now, filled in at the end. */
+static int sfork_put_addr(u64 addr_ptr, unsigned long addr, bool probe)
+{
+	void __user *uptr = u64_to_user_ptr(addr_ptr);
+
+	if (in_compat_syscall()) {
+		u32 v = addr;
+
+		if (probe && get_user(v, (u32 __user *)uptr))
+			return -EFAULT;
+		return put_user(v, (u32 __user *)uptr);
+	}
+	if (probe && get_user(addr, (unsigned long __user *)uptr))
+		return -EFAULT;
+	return put_user(addr, (unsigned long __user *)uptr);
+}
+
+static unsigned int sfork_resolve_alloc(unsigned int flags, u64 len)
+{
+	if (flags & SFORK_ALLOC_MASK)
+		return flags;
+	return flags | (len <= READ_ONCE(eager_threshold) ? SFORK_EAGER : SFORK_LAZY);
+}
+
+static unsigned long sfork_map(struct file *file, struct sfork_region *region)
+{
+	unsigned long prot = PROT_READ;
+	unsigned long mflags = MAP_SHARED;
+	unsigned long addr;
+
+	if (region->side[SFORK_CREATOR].writable)
+		prot |= PROT_WRITE;
+	if (region->flags & SFORK_EAGER)
+		mflags |= MAP_POPULATE;
+
+	WRITE_ONCE(region->mapper, current);
+	addr = vm_mmap(file, 0, (unsigned long)region->npages << PAGE_SHIFT,
+		       prot, mflags, 0);
+	WRITE_ONCE(region->mapper, NULL);
+	return addr;
+}
+
+static long sfork_create(struct file *file, struct sfork_create __user *uarg)
+{
+	struct sfork_region *region;
+	struct sfork_create arg;
+	unsigned long addr;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	ret = sfork_check_args(&arg);
+	if (ret)
+		return ret;
+	if (sfork_put_addr(arg.addr_ptr, 0, true))
+		return -EFAULT;
+
+	arg.flags = sfork_resolve_alloc(arg.flags, arg.len);
+	region = sfork_region_new(DIV_ROUND_UP(arg.len, PAGE_SIZE), arg.flags);
+	if (IS_ERR(region))
+		return PTR_ERR(region);
+
+	/*
+	 * From here on the region belongs to the file and dies with its last
+	 * reference: the fd, or a VMA that another thread's fork copied.
+	 */
+	if (cmpxchg(&file->private_data, NULL, region)) {
+		sfork_region_free(region);
+		return -EBUSY;
+	}
+	file->f_mapping = region->shm->f_mapping;
+
+	if (arg.flags & SFORK_EAGER) {
+		ret = sfork_region_populate(region);
+		if (ret)
+			return ret;
+	}
+
+	addr = sfork_map(file, region);
+	if (IS_ERR_VALUE(addr))
+		return (long)addr;
+
+	arg.out_flags = arg.flags;
+	arg.addr = addr;
+	arg.size = (u64)region->npages << PAGE_SHIFT;
+	if (sfork_put_addr(arg.addr_ptr, addr, false) ||
+	    copy_to_user(uarg, &arg, sizeof(arg))) {
+		vm_munmap(addr, arg.size);
+		return -EFAULT;
+	}
+
+	spin_lock(&region->lock);
+	region->armer = get_pid(task_pid(current));
+	spin_unlock(&region->lock);
+	return 0;
+}
+
+static long sfork_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	switch (cmd) {
+	case SFORK_IOC_CREATE:
+		return sfork_create(file, (struct sfork_create __user *)arg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+/* The region is mapped once, by SFORK_IOC_CREATE, and never again. */
+static int sfork_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct sfork_region *region = READ_ONCE(file->private_data);
+	struct sfork_side *side;
+
+	if (!region || READ_ONCE(region->mapper) != current || region->mapped)
+		return -EBUSY;
+	if (!(vma->vm_flags & VM_SHARED) || vma->vm_pgoff ||
+	    vma_pages(vma) != region->npages)
+		return -EINVAL;
+
+	side = &region->side[SFORK_CREATOR];
+	if ((vma->vm_flags & VM_WRITE) && !side->writable)
+		return -EACCES;
+
+	region->mapped = true;
+	sfork_vm_flags_mod(vma, VM_DONTEXPAND, 0);
+	vma->vm_ops = &sfork_vm_ops;
+	vma->vm_private_data = side;
+	return 0;
+}
+
+static int sfork_open(struct inode *inode, struct file *file)
+{
+	/* misc_open() left the miscdevice here; a region goes here instead. */
+	file->private_data = NULL;
+	return 0;
+}
+
+static int sfork_release(struct inode *inode, struct file *file)
+{
+	struct sfork_region *region = file->private_data;
+
+	if (region) {
+		file->f_mapping = inode->i_mapping;
+		sfork_region_free(region);
+	}
+	return 0;
+}
+
+static const struct file_operations sfork_fops = {
+	.owner		= THIS_MODULE,
+	.open		= sfork_open,
+	.release	= sfork_release,
+	.mmap		= sfork_mmap,
+	.unlocked_ioctl	= sfork_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= noop_llseek,
+};
+
+static struct miscdevice sfork_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "sfork",
+	.fops	= &sfork_fops,
+	.mode	= 0666,
+};
+
+static int sfork_stats_show(struct seq_file *m, void *v)
+{
+	struct sfork_region *region;
+	unsigned long live = 0, pages = 0;
+	u64 faults = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		faults += per_cpu(sfork_faults, cpu);
+
+	mutex_lock(&sfork_regions_lock);
+	list_for_each_entry(region, &sfork_regions, node) {
+		live++;
+		pages += READ_ONCE(region->shm->f_mapping->nrpages);
+	}
+	seq_printf(m, "regions_live %lu\n", live);
+	seq_printf(m, "pages_live %lu\n", pages);
+	seq_printf(m, "regions_created %llu\n", sfork_regions_created);
+	seq_printf(m, "regions_eager %llu\n", sfork_regions_eager);
+	seq_printf(m, "regions_lazy %llu\n",
+		   sfork_regions_created - sfork_regions_eager);
+	mutex_unlock(&sfork_regions_lock);
+	seq_printf(m, "faults %llu\n", faults);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(sfork_stats);
+
+static struct dentry *sfork_debugfs;
+
+static int __init sfork_init(void)
+{
+	int ret;
+
+	ret = misc_register(&sfork_misc);
+	if (ret)
+		return ret;
+	sfork_debugfs = debugfs_create_dir("sfork", NULL);
+	debugfs_create_file("stats", 0444, sfork_debugfs, NULL,
+			    &sfork_stats_fops);
+	return 0;
+}
+
+static void __exit sfork_exit(void)
+{
+	debugfs_remove_recursive(sfork_debugfs);
+	misc_deregister(&sfork_misc);
+}
+
+module_init(sfork_init);
+module_exit(sfork_exit);
+
+MODULE_DESCRIPTION("sfork: fork with a kernel-enforced directional shared region");
+MODULE_AUTHOR("The sfork developers");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libsfork: sfork(3) on top of /dev/sfork.
+ *
+ * The module validates the arguments, creates the region, maps it into the
+ * caller with the caller's permission and arms it for this thread's next
+ * fork.  The library only opens and closes the device around that and forks;
+ * on every failure it undoes what was done, so nothing is left behind.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "sfork.h"
+
+static int sfork_open_device(void)
+{
+	int fd = open(SFORK_DEVICE, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0 && (errno == ENOENT || errno == ENODEV || errno == ENXIO))
+		errno = ENOSYS;
+	return fd;
+}
+
+pid_t sfork(size_t len, unsigned int flags, void **addr)
+{
+	struct sfork_create req = {
+		.len = len,
+		.flags = flags,
+		.addr_ptr = (uintptr_t)addr,
+	};
+	int fd, ret, err;
+	pid_t pid;
+
+	fd = sfork_open_device();
+	if (fd < 0)
+		return -1;
+
+	ret = ioctl(fd, SFORK_IOC_CREATE, &req);
+	err = errno;
+	/* The mapping, not the descriptor, keeps the region alive. */
+	close(fd);
+	if (ret) {
+		errno = err;
+		return -1;
+	}
+
+	pid = fork();
+	if (pid < 0) {
+		err = errno;
+		munmap((void *)(uintptr_t)req.addr, req.size);
+		errno = err;
+		return -1;
+	}
+	return pid;
+}
