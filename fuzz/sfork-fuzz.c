@@ -1,0 +1,525 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * sfork-fuzz: a seeded, reproducible fuzzer of the /dev/sfork interface.
+ *
+ * Workers (processes, each with threads) draw operations from a per-thread
+ * PRNG seeded from (seed, worker, thread): random ioctl numbers and
+ * arguments, CREATE with random lengths and flags, mmap of the device with
+ * random lengths/offsets/protections/flags, sfork() itself, and on the
+ * regions it made: loads and stores, munmap, mremap, mprotect, madvise,
+ * plain fork, exit and kill.  With -p 1 -t 1 a seed replays exactly.
+ *
+ * The oracle is small and exact: a store into a region this process holds
+ * read-only must fault, a store into a writable one must not, and argument
+ * errors must be the contract's.  Kernel-side damage (BUG, WARNING, leaks)
+ * is what the harness looks for around the run.
+ *
+ * Usage: sfork-fuzz [-s seed] [-n ops] [-p procs] [-t threads] [-v]
+ * Exit: 0 clean, 1 an oracle failed (the line says which seed and op).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sfork.h>
+
+#define MAX_REGIONS	8
+#define MAX_FDS		4
+#define PAGE		4096UL
+
+struct region {
+	char *addr;
+	size_t len;
+	int writable;
+	int dontfork;	/* MADV_DONTFORK was applied to some of it */
+};
+
+struct worker {
+	uint64_t rng;
+	unsigned long seed;
+	int id;
+	long ops;
+	struct region reg[MAX_REGIONS];
+	int fds[MAX_FDS];
+	long done;
+	int in_child;
+};
+
+static int verbose;
+static volatile sig_atomic_t failed;
+
+static __thread sigjmp_buf fault_jmp;
+static __thread volatile int fault_armed;
+static __thread volatile int fault_code;
+
+static uint64_t rnd(struct worker *w)
+{
+	/* xorshift64*: small, fast and the same everywhere. */
+	w->rng ^= w->rng >> 12;
+	w->rng ^= w->rng << 25;
+	w->rng ^= w->rng >> 27;
+	return w->rng * 2685821657736338717ULL;
+}
+
+static uint64_t below(struct worker *w, uint64_t n)
+{
+	return n ? rnd(w) % n : 0;
+}
+
+static void fail(struct worker *w, const char *what)
+{
+	fprintf(stderr, "sfork-fuzz: FAIL seed=%lu worker=%d op=%ld: %s\n",
+		w->seed, w->id, w->done, what);
+	failed = 1;
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (!fault_armed) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	fault_code = sig == SIGSEGV ? si->si_code : -1;
+	siglongjmp(fault_jmp, 1);
+}
+
+/* 0: the access went through; else the SIGSEGV si_code, or -1 for SIGBUS. */
+static int try_access(char *p, int store)
+{
+	fault_armed = 1;
+	if (sigsetjmp(fault_jmp, 1)) {
+		fault_armed = 0;
+		return fault_code;
+	}
+	if (store)
+		*(volatile char *)p = 0x5a;
+	else
+		(void)*(volatile char *)p;
+	fault_armed = 0;
+	return 0;
+}
+
+static size_t pick_len(struct worker *w)
+{
+	switch (below(w, 8)) {
+	case 0:
+		return below(w, 3 * PAGE) + 1;
+	case 1:
+		return (below(w, 64) + 1) * PAGE;
+	case 2:
+		return (below(w, 16) + 1) << 20;
+	case 3:
+		return 0;
+	case 4:
+		return rnd(w);
+	default:
+		return (below(w, 4) + 1) * PAGE;
+	}
+}
+
+static unsigned int pick_flags(struct worker *w)
+{
+	static const unsigned int dirs[] = { SFORK_BIDIRECTIONAL,
+		SFORK_PARENT_TO_CHILD, SFORK_CHILD_TO_PARENT };
+	static const unsigned int allocs[] = { 0, SFORK_LAZY, SFORK_EAGER };
+
+	if (!below(w, 10))
+		return (unsigned int)rnd(w);
+	return dirs[below(w, 3)] | allocs[below(w, 3)];
+}
+
+static int valid_flags(unsigned int f)
+{
+	unsigned int d = f & SFORK_DIRECTION_MASK;
+
+	return !(f & ~SFORK_VALID_FLAGS) && d && !(d & (d - 1)) &&
+	       (f & SFORK_ALLOC_MASK) != SFORK_ALLOC_MASK;
+}
+
+static struct region *slot(struct worker *w, int empty)
+{
+	int i = below(w, MAX_REGIONS), n;
+
+	for (n = 0; n < MAX_REGIONS; n++, i = (i + 1) % MAX_REGIONS)
+		if ((w->reg[i].addr == NULL) == empty)
+			return &w->reg[i];
+	return NULL;
+}
+
+static void forget(struct region *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+static void op_raw_ioctl(struct worker *w)
+{
+	unsigned char buf[64];
+	unsigned long cmd;
+	void *arg;
+	int fd = w->fds[below(w, MAX_FDS)];
+
+	if (fd < 0)
+		return;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = rnd(w);
+	cmd = below(w, 2) ? SFORK_IOC_CREATE : (unsigned long)rnd(w);
+	if (below(w, 4) == 0)
+		cmd = _IOC(below(w, 4), SFORK_IOC_MAGIC, below(w, 4), below(w, 64));
+	switch (below(w, 4)) {
+	case 0:
+		arg = NULL;
+		break;
+	case 1:
+		arg = (void *)(uintptr_t)rnd(w);
+		break;
+	default:
+		arg = buf;
+	}
+	/* A raw CREATE may map a region this worker cannot track: unmap it. */
+	if (ioctl(fd, cmd, arg) == 0 && cmd == SFORK_IOC_CREATE && arg == buf) {
+		struct sfork_create *c = (void *)buf;
+
+		munmap((void *)(uintptr_t)c->addr, c->size);
+	}
+}
+
+static void op_open_close(struct worker *w)
+{
+	int *fd = &w->fds[below(w, MAX_FDS)];
+
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	} else {
+		*fd = open(SFORK_DEVICE, O_RDWR | O_CLOEXEC);
+	}
+}
+
+static void op_mmap_dev(struct worker *w)
+{
+	static const int prots[] = { PROT_READ, PROT_READ | PROT_WRITE, PROT_NONE,
+		PROT_WRITE };
+	int fd = w->fds[below(w, MAX_FDS)];
+	size_t len = pick_len(w);
+	void *p;
+
+	if (fd < 0)
+		return;
+	p = mmap(NULL, len, prots[below(w, 4)],
+		 below(w, 4) ? MAP_SHARED : MAP_PRIVATE, fd,
+		 (off_t)(below(w, 3) * PAGE));
+	/* A region is mapped only by its ioctl: mmap must always fail. */
+	if (p != MAP_FAILED) {
+		fail(w, "mmap of /dev/sfork succeeded");
+		munmap(p, len);
+	}
+}
+
+static void child_life(struct worker *w, struct region *r, int writable);
+
+static void op_sfork(struct worker *w)
+{
+	struct region *r = slot(w, 1);
+	unsigned int flags = pick_flags(w);
+	size_t len = pick_len(w);
+	void *addr = NULL, **ap = below(w, 20) ? &addr : NULL;
+	int valid;
+	pid_t pid;
+
+	if (!r)
+		return;
+	if (len > (64UL << 20) && below(w, 8))
+		len = PAGE;
+	valid = valid_flags(flags) && len && ap;
+	pid = sfork(len, flags, ap);
+	if (pid < 0) {
+		if (valid ? errno == EINVAL : errno != EINVAL)
+			fail(w, valid ? "valid sfork failed with EINVAL" :
+			     "invalid sfork did not fail with EINVAL");
+		return;
+	}
+	if (!valid)
+		fail(w, "invalid sfork arguments accepted");
+	if (pid == 0) {
+		struct region mine = { .addr = addr, .len = len };
+
+		child_life(w, &mine,
+			   (flags & (SFORK_BIDIRECTIONAL | SFORK_CHILD_TO_PARENT)) != 0);
+		_exit(failed);
+	}
+	r->addr = addr;
+	r->len = (len + PAGE - 1) & ~(PAGE - 1);
+	r->writable = (flags & (SFORK_BIDIRECTIONAL | SFORK_PARENT_TO_CHILD)) != 0;
+	if (below(w, 3) == 0)
+		kill(pid, SIGKILL);
+}
+
+static void op_touch(struct worker *w, struct region *r)
+{
+	char *p = r->addr + below(w, r->len);
+	int store = below(w, 2), ret = try_access(p, store);
+
+	/* A plain fork's child lacks the pages MADV_DONTFORK covered. */
+	if (ret == SEGV_MAPERR && r->dontfork && w->in_child)
+		return;
+	if (store && !r->writable && ret != SEGV_ACCERR)
+		fail(w, ret ? "store to read-only side: wrong fault" :
+			 "store to read-only side succeeded");
+	if (ret && (r->writable || !store))
+		fail(w, "access to a mapped region faulted");
+}
+
+static void op_mprotect(struct worker *w, struct region *r)
+{
+	size_t off = below(w, r->len / PAGE) * PAGE;
+	int prot = below(w, 2) ? PROT_READ | PROT_WRITE : PROT_READ;
+
+	if (mprotect(r->addr + off, PAGE, prot) == 0 && (prot & PROT_WRITE) &&
+	    !r->writable)
+		fail(w, "mprotect(PROT_WRITE) on a read-only side succeeded");
+	/* Leave the page readable again so the oracle stays simple. */
+	mprotect(r->addr + off, PAGE, r->writable ? PROT_READ | PROT_WRITE : PROT_READ);
+}
+
+static void op_madvise(struct worker *w, struct region *r)
+{
+	static const int advice[] = { MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL,
+		MADV_WILLNEED, MADV_DONTNEED, MADV_FREE, MADV_REMOVE, MADV_DONTFORK,
+		MADV_DOFORK, MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE,
+		MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK,
+		MADV_KEEPONFORK, MADV_COLD, MADV_PAGEOUT, 22 /* POPULATE_READ */,
+		23 /* POPULATE_WRITE */, 25 /* COLLAPSE */ };
+	size_t off = below(w, r->len / PAGE) * PAGE;
+	int adv = advice[below(w, sizeof(advice) / sizeof(*advice))];
+
+	/* Data retention under each advice is sfork07's job; here: no crash. */
+	if (madvise(r->addr + off, PAGE, adv) == 0 && adv == MADV_DONTFORK)
+		r->dontfork = 1;
+}
+
+static void op_unmap_or_move(struct worker *w, struct region *r)
+{
+	size_t pages = r->len / PAGE;
+	void *p;
+
+	switch (below(w, 4)) {
+	case 0:
+		munmap(r->addr, r->len);
+		forget(r);
+		break;
+	case 1:
+		/* Unmap the tail: what stays is still the same side. */
+		if (pages > 1) {
+			size_t keep = (below(w, pages - 1) + 1) * PAGE;
+
+			munmap(r->addr + keep, r->len - keep);
+			r->len = keep;
+		}
+		break;
+	case 2:
+		/* Growing is refused (VM_DONTEXPAND): the region stays. */
+		p = mremap(r->addr, r->len, r->len + PAGE, MREMAP_MAYMOVE);
+		if (p != MAP_FAILED)
+			fail(w, "mremap grew a region");
+		break;
+	default:
+		/* Move it onto a reserved range. */
+		p = mmap(NULL, r->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			break;
+		if (mremap(r->addr, r->len, r->len, MREMAP_MAYMOVE | MREMAP_FIXED, p) == p)
+			r->addr = p;
+		else
+			munmap(p, r->len);
+	}
+}
+
+static void op_plain_fork(struct worker *w)
+{
+	struct region *r = slot(w, 0);
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		/* A plain fork inherits the forking side's view. */
+		if (r)
+			child_life(w, r, r->writable);
+		_exit(failed);
+	}
+	if (pid > 0 && below(w, 2))
+		kill(pid, SIGKILL);
+}
+
+static void reap(struct worker *w)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		if (WIFEXITED(status) && WEXITSTATUS(status))
+			fail(w, "a child saw an oracle failure");
+}
+
+static void child_life(struct worker *w, struct region *r, int writable)
+{
+	int n = below(w, 16);
+
+	w->in_child = 1;
+	r->writable = writable;
+	while (n--) {
+		if (below(w, 4) == 0)
+			op_mprotect(w, r);
+		else
+			op_touch(w, r);
+	}
+}
+
+static void one_op(struct worker *w)
+{
+	struct region *r = slot(w, 0);
+
+	switch (below(w, 16)) {
+	case 0:
+		op_open_close(w);
+		break;
+	case 1:
+		op_raw_ioctl(w);
+		break;
+	case 2:
+		op_mmap_dev(w);
+		break;
+	case 3:
+	case 4:
+		op_sfork(w);
+		break;
+	case 5:
+		if (r)
+			op_mprotect(w, r);
+		break;
+	case 6:
+		if (r)
+			op_madvise(w, r);
+		break;
+	case 7:
+		if (r)
+			op_unmap_or_move(w, r);
+		break;
+	case 8:
+		op_plain_fork(w);
+		break;
+	default:
+		if (r)
+			op_touch(w, r);
+	}
+	reap(w);
+}
+
+static void *run_thread(void *arg)
+{
+	struct worker *w = arg;
+
+	for (w->done = 0; w->done < w->ops && !failed; w->done++) {
+		one_op(w);
+		if (verbose && w->done % 10000 == 0)
+			fprintf(stderr, "worker %d: %ld ops\n", w->id, w->done);
+	}
+	return NULL;
+}
+
+/*
+ * Threads of one process share its regions; to keep the oracle exact each
+ * thread works on its own region table, so a thread's munmap never pulls a
+ * region from under another thread's table.
+ */
+static int run_process(unsigned long seed, int proc, int threads, long ops)
+{
+	struct worker *ws = calloc(threads, sizeof(*ws));
+	pthread_t *tids = calloc(threads, sizeof(*tids));
+	struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO };
+	int i, j;
+
+	if (!ws || !tids)
+		return 2;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	for (i = 0; i < threads; i++) {
+		ws[i].seed = seed;
+		ws[i].id = proc * 100 + i;
+		ws[i].rng = (seed + 1) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(ws[i].id + 1) << 32;
+		ws[i].ops = ops;
+		for (j = 0; j < MAX_FDS; j++)
+			ws[i].fds[j] = -1;
+	}
+	if (threads == 1) {
+		run_thread(&ws[0]);
+	} else {
+		for (i = 0; i < threads; i++)
+			pthread_create(&tids[i], NULL, run_thread, &ws[i]);
+		for (i = 0; i < threads; i++)
+			pthread_join(tids[i], NULL);
+	}
+	while (wait(NULL) > 0)
+		;
+	return failed;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long seed = 1;
+	long ops = 10000;
+	int procs = 2, threads = 2, opt, i, status, ret = 0;
+
+	while ((opt = getopt(argc, argv, "s:n:p:t:v")) != -1) {
+		switch (opt) {
+		case 's':
+			seed = strtoul(optarg, NULL, 0);
+			break;
+		case 'n':
+			ops = strtol(optarg, NULL, 0);
+			break;
+		case 'p':
+			procs = atoi(optarg);
+			break;
+		case 't':
+			threads = atoi(optarg);
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-s seed] [-n ops] [-p procs] [-t threads] [-v]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	if (procs < 1 || threads < 1 || ops < 0) {
+		fprintf(stderr, "sfork-fuzz: -p and -t must be >= 1, -n >= 0\n");
+		return 2;
+	}
+	ops /= (long)procs * threads;
+	printf("sfork-fuzz: seed=%lu procs=%d threads=%d ops/thread=%ld\n",
+	       seed, procs, threads, ops);
+	fflush(stdout);
+	for (i = 0; i < procs; i++)
+		if (fork() == 0)
+			_exit(run_process(seed, i, threads, ops));
+	while (wait(&status) > 0)
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			ret = 1;
+	printf("sfork-fuzz: %ld operations, %s\n", ops * procs * threads,
+	       ret ? "FAILED (see lines above; rerun with this seed, -p 1 -t 1 to replay)" :
+	       "no oracle failure");
+	return ret;
+}

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * sfork13 - concurrent sfork calls from several threads of one process.
+ *
+ * Adapts LTP's fork14 (forks while memory is mapped, repeatedly) and the
+ * threaded fork tests to sfork.  Four threads each call sfork 25 times
+ * (-n), cycling through the directions and allocations, while a fifth
+ * thread calls plain fork() in a loop.  Every region a thread owns is
+ * listed in a table the children inherit.  Checked:
+ *
+ *  - every sfork call succeeds and returns a region no other live region
+ *    has;
+ *  - each sfork child has the child's side of its own region (a store and
+ *    mprotect(RW) fail when it is read-only, with SEGV_ACCERR and EACCES;
+ *    else it writes its own pattern, which the calling thread then reads)
+ *    and the parent's side of every other region that was live when it was
+ *    forked (regions of the other threads, inherited by a plain fork);
+ *  - each calling thread has the parent's side of its region;
+ *  - every child of the fork loop has the parent's side of every region
+ *    live at its fork (never the child's side of a region another thread
+ *    had armed but not yet forked for);
+ *  - after all threads are done regions_live and pages_live are back to
+ *    their values before, within 2 s.
+ *
+ * A module that arms a region per process instead of per thread, or mixes
+ * up the regions of concurrent calls, fails one of these checks.
+ */
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "tst_test.h"
+#include "tst_safe_pthread.h"
+#include "sfork_test.h"
+
+#define NTHREADS	4
+#define DEFAULT_ITER	25
+
+struct slot {
+	unsigned char *addr;
+	size_t len;
+	unsigned int flags;
+	int live;
+};
+
+struct thread_result {
+	unsigned int calls, failures, bad_children, bad_data, bad_parent;
+};
+
+static const unsigned int dir_of[] = {
+	SFORK_BIDIRECTIONAL, SFORK_PARENT_TO_CHILD, SFORK_CHILD_TO_PARENT
+};
+static const unsigned int alloc_of[] = { SFORK_LAZY, SFORK_EAGER, 0 };
+
+static char *str_n;
+static int iterations = DEFAULT_ITER;
+static struct slot slots[NTHREADS];
+static struct thread_result results[NTHREADS];
+static volatile int stop_forker;
+static unsigned int forker_children, forker_hits, forker_bad;
+
+/* ---- stores that may fault, usable from any thread ---- */
+
+static __thread sigjmp_buf probe_jmp;
+static __thread volatile int probing;
+static __thread siginfo_t probe_info;
+
+static void probe_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (!probing) {
+		/* not ours: the default action on the re-executed access */
+		signal(sig, SIG_DFL);
+		return;
+	}
+	probe_info = *si;
+	siglongjmp(probe_jmp, 1);
+}
+
+/* 0: the store happened; 1: it raised a signal (*si) */
+static int probe_store(volatile unsigned char *addr, unsigned char val,
+		       siginfo_t *si)
+{
+	if (sigsetjmp(probe_jmp, 1) == 0) {
+		probing = 1;
+		*addr = val;
+		probing = 0;
+		return 0;
+	}
+	probing = 0;
+	*si = probe_info;
+	return 1;
+}
+
+/* 1 when the view of [p, p + len) is as expected (message on failure) */
+static int view_ok(unsigned char *p, size_t len, int writable,
+		   const char *who, const char *what)
+{
+	volatile unsigned char *last = p + len - 1;
+	siginfo_t si;
+
+	if (writable) {
+		/* the last byte is nobody's data */
+		if (probe_store(last, *last, &si)) {
+			tst_res(TFAIL, "%s: store to %s raised %s si_code %d",
+				who, what, tst_strsig(si.si_signo), si.si_code);
+			return 0;
+		}
+		return 1;
+	}
+
+	if (!probe_store(p, 0x5a, &si)) {
+		tst_res(TFAIL, "%s: store to read-only %s succeeded", who, what);
+		return 0;
+	}
+	if (si.si_signo != SIGSEGV || si.si_code != SEGV_ACCERR ||
+	    si.si_addr != (void *)p) {
+		tst_res(TFAIL, "%s: store to %s raised %s si_code %d si_addr %p",
+			who, what, tst_strsig(si.si_signo), si.si_code, si.si_addr);
+		return 0;
+	}
+	if (mprotect(p, len, PROT_READ | PROT_WRITE) != -1 || errno != EACCES) {
+		tst_res(TFAIL | TERRNO, "%s: mprotect(RW) of read-only %s", who,
+			what);
+		return 0;
+	}
+	return 1;
+}
+
+/* the parent's side of every live region but skip's; returns bad count */
+static int others_ok(int skip, const char *who, unsigned int *seen)
+{
+	char what[64];
+	int t, bad = 0;
+
+	for (t = 0; t < NTHREADS; t++) {
+		struct slot *s = &slots[t];
+
+		if (t == skip || !__atomic_load_n(&s->live, __ATOMIC_ACQUIRE))
+			continue;
+		snprintf(what, sizeof(what), "%s region of thread %d",
+			 sfork_dir_name(s->flags), t);
+		bad += !view_ok(s->addr, s->len, sfork_parent_writes(s->flags),
+				who, what);
+		if (seen)
+			(*seen)++;
+	}
+	return bad;
+}
+
+static unsigned char pattern(size_t off, int t, int it)
+{
+	return sfork_pattern(off, (unsigned int)(t * 1000 + it + 1));
+}
+
+static void sfork_child(int t, int it, unsigned char *p, size_t len,
+			unsigned int flags)
+{
+	const char *who = "sfork child";
+	size_t i;
+	int bad = 0;
+
+	if (sfork_child_writes(flags)) {
+		if (view_ok(p, len, 1, who, "its own region")) {
+			for (i = 0; i < len - 1; i++)
+				p[i] = pattern(i, t, it);
+		} else {
+			bad++;
+		}
+	} else {
+		bad += !view_ok(p, len, 0, who, "its own region");
+	}
+	bad += others_ok(t, who, NULL);
+	_exit(bad ? 1 : 0);
+}
+
+static void *sfork_thread(void *arg)
+{
+	int t = (int)(long)arg, it, u, status;
+	struct thread_result *r = &results[t];
+	struct slot *s = &slots[t];
+	unsigned int flags;
+	void *addr;
+	size_t len, i;
+	pid_t pid;
+
+	for (it = 0; it < iterations; it++) {
+		flags = dir_of[(t + it) % 3] | alloc_of[(t + it / 3) % 3];
+		len = sfork_page * (1 + (t + it) % 3);
+		addr = NULL;
+
+		r->calls++;
+		pid = sfork(len, flags, &addr);
+		if (pid < 0) {
+			tst_res(TFAIL | TERRNO, "thread %d: sfork(%zu, %s)", t, len,
+				sfork_dir_name(flags));
+			r->failures++;
+			continue;
+		}
+		if (!pid)
+			sfork_child(t, it, addr, len, flags);
+
+		for (u = 0; u < NTHREADS; u++) {
+			if (u != t && __atomic_load_n(&slots[u].live, __ATOMIC_ACQUIRE) &&
+			    slots[u].addr == addr) {
+				tst_res(TFAIL, "thread %d got region %p, live in thread %d",
+					t, addr, u);
+				r->failures++;
+			}
+		}
+		s->addr = addr;
+		s->len = len;
+		s->flags = flags;
+		__atomic_store_n(&s->live, 1, __ATOMIC_RELEASE);
+
+		if (!view_ok(addr, len, sfork_parent_writes(flags), "calling thread",
+			     "its own region"))
+			r->bad_parent++;
+
+		SAFE_WAITPID(pid, &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+			tst_res(TFAIL, "thread %d: sfork child (%s) %s", t,
+				sfork_flags_desc(flags), tst_strstatus(status));
+			r->bad_children++;
+		} else if (sfork_child_writes(flags)) {
+			for (i = 0; i < len - 1; i++) {
+				if (((unsigned char *)addr)[i] != pattern(i, t, it)) {
+					tst_res(TFAIL, "thread %d: byte %zu of its region is not its child's",
+						t, i);
+					r->bad_data++;
+					break;
+				}
+			}
+		}
+
+		__atomic_store_n(&s->live, 0, __ATOMIC_RELEASE);
+		SAFE_MUNMAP(addr, len);
+	}
+	return NULL;
+}
+
+static void *forker_thread(void *arg)
+{
+	unsigned int seen;
+	int status, bad;
+	pid_t pid;
+
+	(void)arg;
+	while (!stop_forker) {
+		pid = fork();
+		if (pid < 0)
+			tst_brk(TBROK | TERRNO, "fork in the forking thread");
+		if (!pid) {
+			seen = 0;
+			bad = others_ok(-1, "fork child of the forking thread", &seen);
+			_exit(bad ? 2 : seen ? 1 : 0);
+		}
+		SAFE_WAITPID(pid, &status, 0);
+		forker_children++;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 1)
+			forker_hits++;
+		else if (!WIFEXITED(status) || WEXITSTATUS(status))
+			forker_bad++;
+	}
+	return NULL;
+}
+
+static void run(void)
+{
+	pthread_t thr[NTHREADS], forker;
+	unsigned int calls = 0, fails = 0, bad_children = 0, bad_data = 0, bad_parent = 0;
+	long long base_regions, base_pages, regions, pages;
+	long t;
+
+	base_regions = sfork_stat("regions_live");
+	base_pages = sfork_stat("pages_live");
+	memset(results, 0, sizeof(results));
+	memset(slots, 0, sizeof(slots));
+	stop_forker = 0;
+	forker_children = forker_hits = forker_bad = 0;
+
+	SAFE_PTHREAD_CREATE(&forker, NULL, forker_thread, NULL);
+	for (t = 0; t < NTHREADS; t++)
+		SAFE_PTHREAD_CREATE(&thr[t], NULL, sfork_thread, (void *)t);
+	for (t = 0; t < NTHREADS; t++)
+		SAFE_PTHREAD_JOIN(thr[t], NULL);
+	stop_forker = 1;
+	SAFE_PTHREAD_JOIN(forker, NULL);
+
+	for (t = 0; t < NTHREADS; t++) {
+		calls += results[t].calls;
+		fails += results[t].failures;
+		bad_children += results[t].bad_children;
+		bad_data += results[t].bad_data;
+		bad_parent += results[t].bad_parent;
+	}
+
+	if (fails)
+		tst_res(TFAIL, "%u of %u concurrent sfork calls failed or overlapped",
+			fails, calls);
+	else
+		tst_res(TPASS, "%u concurrent sfork calls from %d threads, each its own region",
+			calls, NTHREADS);
+
+	if (bad_children || bad_data)
+		tst_res(TFAIL, "%u sfork children with a wrong view, %u regions without their child's data",
+			bad_children, bad_data);
+	else
+		tst_res(TPASS, "every sfork child: child's side of its region, parent's side of the others");
+
+	if (bad_parent)
+		tst_res(TFAIL, "%u calling threads without the parent's side", bad_parent);
+	else
+		tst_res(TPASS, "every calling thread has the parent's side");
+
+	if (forker_bad)
+		tst_res(TFAIL, "%u of %u children of the fork loop had a wrong view",
+			forker_bad, forker_children);
+	else
+		tst_res(TPASS, "%u children of the fork loop, %u of them with live regions: parent's side only",
+			forker_children, forker_hits);
+
+	regions = sfork_stat_wait("regions_live", base_regions, 2000);
+	pages = sfork_stat_wait("pages_live", base_pages, 2000);
+	if (regions == base_regions && pages == base_pages)
+		tst_res(TPASS, "regions_live %lld and pages_live %lld back to their values before",
+			regions, pages);
+	else
+		tst_res(TFAIL, "2 s after the end: regions_live %lld (before %lld), pages_live %lld (before %lld)",
+			regions, base_regions, pages, base_pages);
+}
+
+static void setup(void)
+{
+	struct sigaction sa;
+
+	sfork_test_setup();
+	if (tst_parse_int(str_n, &iterations, 1, 100000))
+		tst_brk(TBROK, "Invalid -n '%s'", str_n);
+	if (sfork_str_dir || sfork_str_alloc || sfork_str_size)
+		tst_res(TINFO, "-s/-d/-a ignored: the calls cycle through all directions and allocations");
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = probe_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	SAFE_SIGACTION(SIGSEGV, &sa, NULL);
+	SAFE_SIGACTION(SIGBUS, &sa, NULL);
+}
+
+static struct tst_test test = {
+	.setup = setup,
+	.test_all = run,
+	.forks_child = 1,
+	.needs_root = 1,
+	.options = (struct tst_option []) {
+		SFORK_TEST_OPTIONS,
+		{"n:", &str_n, "sfork calls per thread (default 25)"},
+		{}
+	},
+	.timeout = 300,
+};
