@@ -23,6 +23,7 @@ build:
 	@$(MAKE) --no-print-directory -C libsfork
 	@$(MAKE) --no-print-directory -C ltp-tests
 	@$(MAKE) --no-print-directory -C bench
+	@$(MAKE) --no-print-directory -C fuzz
 
 lint: deps
 	scripts/checkpatch

@@ -15,7 +15,9 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/anon_inodes.h>
 #include <linux/compat.h>
+#include <linux/file.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
@@ -25,6 +27,7 @@
 #include <linux/pagemap.h>
 #include <linux/percpu.h>
 #include <linux/pid.h>
+#include <linux/refcount.h>
 #include <linux/sched/mm.h>
 #include <linux/seq_file.h>
 #include <linux/shmem_fs.h>
@@ -55,6 +58,7 @@ struct sfork_side {
 };
 
 struct sfork_region {
+	refcount_t refs;		/* the device file and exported files */
 	struct file *shm;		/* holds the pages */
 	pgoff_t npages;
 	unsigned int flags;		/* allocation mode resolved */
@@ -166,6 +170,21 @@ static const struct vm_operations_struct sfork_vm_ops = {
 	.map_pages	= filemap_map_pages,
 };
 
+/* A whole region, shared, with no more permission than its side has. */
+static int sfork_vma_init(struct vm_area_struct *vma, struct sfork_side *side)
+{
+	if (!(vma->vm_flags & VM_SHARED) || vma->vm_pgoff ||
+	    vma_pages(vma) != side->region->npages)
+		return -EINVAL;
+	if ((vma->vm_flags & VM_WRITE) && !side->writable)
+		return -EACCES;
+
+	sfork_vm_flags_mod(vma, VM_DONTEXPAND, 0);
+	vma->vm_ops = &sfork_vm_ops;
+	vma->vm_private_data = side;
+	return 0;
+}
+
 static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 {
 	struct sfork_region *region;
@@ -184,6 +203,7 @@ static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 		return ERR_CAST(shm);
 	}
 
+	refcount_set(&region->refs, 1);
 	region->shm = shm;
 	region->npages = npages;
 	region->flags = flags;
@@ -202,8 +222,11 @@ static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 	return region;
 }
 
-static void sfork_region_free(struct sfork_region *region)
+static void sfork_region_put(struct sfork_region *region)
 {
+	if (!refcount_dec_and_test(&region->refs))
+		return;
+
 	mutex_lock(&sfork_regions_lock);
 	list_del(&region->node);
 	mutex_unlock(&sfork_regions_lock);
@@ -323,7 +346,7 @@ static long sfork_create(struct file *file, struct sfork_create __user *uarg)
 	 * reference: the fd, or a VMA that another thread's fork copied.
 	 */
 	if (cmpxchg(&file->private_data, NULL, region)) {
-		sfork_region_free(region);
+		sfork_region_put(region);
 		return -EBUSY;
 	}
 	file->f_mapping = region->shm->f_mapping;
@@ -353,37 +376,141 @@ static long sfork_create(struct file *file, struct sfork_create __user *uarg)
 	return 0;
 }
 
+/*
+ * An exported descriptor stands for one side of a region: whoever maps it,
+ * in whatever process, gets that side's permission and no more.  Reopening
+ * it through /proc/self/fd gives a bare anon inode that cannot be mapped.
+ */
+static int sfork_side_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	return sfork_vma_init(vma, file->private_data);
+}
+
+static long sfork_side_ioctl(struct file *file, unsigned int cmd,
+			     unsigned long arg)
+{
+	struct sfork_side *side = file->private_data;
+	struct sfork_info info = {
+		.size = (u64)side->region->npages << PAGE_SHIFT,
+		.flags = side->region->flags,
+		.writable = side->writable,
+	};
+
+	if (cmd != SFORK_IOC_INFO)
+		return -ENOTTY;
+	return copy_to_user((void __user *)arg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static int sfork_side_release(struct inode *inode, struct file *file)
+{
+	struct sfork_side *side = file->private_data;
+
+	sfork_region_put(side->region);
+	return 0;
+}
+
+static const struct file_operations sfork_side_fops = {
+	.owner		= THIS_MODULE,
+	.release	= sfork_side_release,
+	.mmap		= sfork_side_mmap,
+	.unlocked_ioctl	= sfork_side_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= noop_llseek,
+};
+
+/* The side of the region mapped at @addr in current, referenced. */
+static struct sfork_side *sfork_side_at(unsigned long addr)
+{
+	struct sfork_side *side = NULL;
+	struct vm_area_struct *vma;
+
+	mmap_read_lock(current->mm);
+	vma = vma_lookup(current->mm, addr);
+	if (vma && vma->vm_ops == &sfork_vm_ops) {
+		side = vma->vm_private_data;
+		refcount_inc(&side->region->refs);
+	}
+	mmap_read_unlock(current->mm);
+	return side;
+}
+
+static long sfork_export(struct sfork_export __user *uarg)
+{
+	struct sfork_export arg;
+	struct sfork_side *side;
+	struct file *file;
+	bool armed;
+	int fd;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.fd_flags & ~O_CLOEXEC)
+		return -EINVAL;
+	side = sfork_side_at(arg.addr);
+	if (!side)
+		return -EINVAL;
+
+	/*
+	 * Before its fork a region's only descriptor would reach the child
+	 * with the creator's side: refuse until the child exists.
+	 */
+	spin_lock(&side->region->lock);
+	armed = side->region->armer;
+	spin_unlock(&side->region->lock);
+	if (armed) {
+		fd = -EBUSY;
+		goto put;
+	}
+
+	fd = get_unused_fd_flags(arg.fd_flags);
+	if (fd < 0)
+		goto put;
+	file = anon_inode_getfile("[sfork]", &sfork_side_fops, side, O_RDWR);
+	if (IS_ERR(file)) {
+		put_unused_fd(fd);
+		fd = PTR_ERR(file);
+		goto put;
+	}
+	file->f_mapping = side->region->shm->f_mapping;
+
+	arg.fd = fd;
+	if (copy_to_user(uarg, &arg, sizeof(arg))) {
+		put_unused_fd(fd);
+		fput(file);	/* drops the region via release */
+		return -EFAULT;
+	}
+	fd_install(fd, file);
+	return 0;
+put:
+	sfork_region_put(side->region);
+	return fd;
+}
+
 static long sfork_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	switch (cmd) {
 	case SFORK_IOC_CREATE:
 		return sfork_create(file, (struct sfork_create __user *)arg);
+	case SFORK_IOC_EXPORT:
+		return sfork_export((struct sfork_export __user *)arg);
 	default:
 		return -ENOTTY;
 	}
 }
 
-/* The region is mapped once, by SFORK_IOC_CREATE, and never again. */
+/* Through /dev/sfork a region is mapped once, by SFORK_IOC_CREATE. */
 static int sfork_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct sfork_region *region = READ_ONCE(file->private_data);
-	struct sfork_side *side;
+	int ret;
 
 	if (!region || READ_ONCE(region->mapper) != current || region->mapped)
 		return -EBUSY;
-	if (!(vma->vm_flags & VM_SHARED) || vma->vm_pgoff ||
-	    vma_pages(vma) != region->npages)
-		return -EINVAL;
 
-	side = &region->side[SFORK_CREATOR];
-	if ((vma->vm_flags & VM_WRITE) && !side->writable)
-		return -EACCES;
-
-	region->mapped = true;
-	sfork_vm_flags_mod(vma, VM_DONTEXPAND, 0);
-	vma->vm_ops = &sfork_vm_ops;
-	vma->vm_private_data = side;
-	return 0;
+	ret = sfork_vma_init(vma, &region->side[SFORK_CREATOR]);
+	if (!ret)
+		region->mapped = true;
+	return ret;
 }
 
 static int sfork_open(struct inode *inode, struct file *file)
@@ -399,7 +526,7 @@ static int sfork_release(struct inode *inode, struct file *file)
 
 	if (region) {
 		file->f_mapping = inode->i_mapping;
-		sfork_region_free(region);
+		sfork_region_put(region);
 	}
 	return 0;
 }

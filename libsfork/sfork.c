@@ -58,3 +58,40 @@ pid_t sfork(size_t len, unsigned int flags, void **addr)
 	}
 	return pid;
 }
+
+int sfork_region_fd(const void *addr, int flags)
+{
+	struct sfork_export req = {
+		.addr = (uintptr_t)addr,
+		.fd_flags = flags,
+	};
+	int fd, ret, err;
+
+	fd = sfork_open_device();
+	if (fd < 0)
+		return -1;
+	ret = ioctl(fd, SFORK_IOC_EXPORT, &req);
+	err = errno;
+	close(fd);
+	errno = err;
+	return ret ? -1 : req.fd;
+}
+
+void *sfork_region_map(int fd, size_t *len)
+{
+	struct sfork_info info;
+	void *addr;
+
+	if (ioctl(fd, SFORK_IOC_INFO, &info)) {
+		if (errno == ENOTTY)
+			errno = EINVAL;
+		return NULL;
+	}
+	addr = mmap(NULL, info.size, PROT_READ | (info.writable ? PROT_WRITE : 0),
+		    MAP_SHARED, fd, 0);
+	if (addr == MAP_FAILED)
+		return NULL;
+	if (len)
+		*len = info.size;
+	return addr;
+}

@@ -29,6 +29,25 @@ extern "C" {
  */
 pid_t sfork(size_t len, unsigned int flags, void **addr);
 
+/*
+ * A new descriptor for this process's side of the region containing @addr,
+ * for a program started with execve() or for another process (SCM_RIGHTS).
+ * @flags is 0 (inherited across execve) or O_CLOEXEC.  The descriptor
+ * carries the side: it maps with that side's permission wherever it is
+ * mapped, and a read-only side's descriptor never maps writable.  Fails
+ * with EINVAL if @addr is not in a region, EBUSY before the region's fork,
+ * ENOSYS without the module.  Returns the descriptor, or -1 with errno.
+ */
+int sfork_region_fd(const void *addr, int flags);
+
+/*
+ * Map the whole region behind @fd (from sfork_region_fd()), read-write or
+ * read-only as its side allows; its length goes to *@len if @len is not
+ * NULL.  Returns the start, or NULL with errno (EINVAL: not such a
+ * descriptor).
+ */
+void *sfork_region_map(int fd, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

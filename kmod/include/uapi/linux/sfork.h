@@ -50,7 +50,38 @@ struct sfork_create {
 	__u64 size;
 };
 
+/**
+ * struct sfork_export - argument of SFORK_IOC_EXPORT
+ * @addr:	in: an address inside a region the caller has mapped
+ * @fd_flags:	in: 0 or O_CLOEXEC
+ * @fd:		out: a new descriptor for the caller's side of that region
+ *
+ * The descriptor carries the side, not the process: mapping it (mmap with
+ * MAP_SHARED, offset 0) gives that side's permission in whichever process
+ * maps it, after execve() or after passing it over a socket.  A read-only
+ * side's descriptor can never be mapped writable.
+ */
+struct sfork_export {
+	__u64 addr;
+	__u32 fd_flags;
+	__s32 fd;
+};
+
+/**
+ * struct sfork_info - argument of SFORK_IOC_INFO, on an exported descriptor
+ * @size:	out: length of the region in bytes
+ * @flags:	out: the region's flags, allocation mode resolved
+ * @writable:	out: 1 if this descriptor's side may write, else 0
+ */
+struct sfork_info {
+	__u64 size;
+	__u32 flags;
+	__u32 writable;
+};
+
 #define SFORK_IOC_MAGIC		0xb6
 #define SFORK_IOC_CREATE	_IOWR(SFORK_IOC_MAGIC, 0x01, struct sfork_create)
+#define SFORK_IOC_EXPORT	_IOWR(SFORK_IOC_MAGIC, 0x02, struct sfork_export)
+#define SFORK_IOC_INFO		_IOR(SFORK_IOC_MAGIC, 0x03, struct sfork_info)
 
 #endif /* _UAPI_LINUX_SFORK_H */
