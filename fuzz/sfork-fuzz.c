@@ -275,11 +275,19 @@ static void op_touch(struct worker *w, struct region *r)
 	/* A plain fork's child lacks the pages MADV_DONTFORK covered. */
 	if (ret == SEGV_MAPERR && r->dontfork && w->in_child)
 		return;
-	if (store && !r->writable && ret != SEGV_ACCERR)
-		fail(w, ret ? "store to read-only side: wrong fault" :
-			 "store to read-only side succeeded");
-	if (ret && (r->writable || !store))
-		fail(w, "access to a mapped region faulted");
+	char what[160];
+
+	if (store && !r->writable && ret != SEGV_ACCERR) {
+		snprintf(what, sizeof(what), "store to a read-only side: %s (si_code %d) at %p, region %p+%zu, in %s",
+			 ret ? "wrong fault" : "succeeded", ret, p, r->addr, r->len,
+			 w->in_child ? "child" : "parent");
+		fail(w, what);
+	} else if (ret && (r->writable || !store)) {
+		snprintf(what, sizeof(what), "%s faulted (si_code %d) at %p, region %p+%zu %s, in %s",
+			 store ? "store" : "load", ret, p, r->addr, r->len,
+			 r->writable ? "rw" : "ro", w->in_child ? "child" : "parent");
+		fail(w, what);
+	}
 }
 
 static void op_mprotect(struct worker *w, struct region *r)
@@ -340,10 +348,14 @@ static void op_unmap_or_move(struct worker *w, struct region *r)
 		p = mmap(NULL, r->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
 			break;
+		/*
+		 * A failed MREMAP_FIXED may already have unmapped the target,
+		 * and another thread may have mapped something there since:
+		 * leave the (PROT_NONE, free) reservation rather than risk
+		 * unmapping someone else's region.
+		 */
 		if (mremap(r->addr, r->len, r->len, MREMAP_MAYMOVE | MREMAP_FIXED, p) == p)
 			r->addr = p;
-		else
-			munmap(p, r->len);
 	}
 }
 

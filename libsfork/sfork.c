@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -33,6 +34,7 @@ pid_t sfork(size_t len, unsigned int flags, void **addr)
 		.flags = flags,
 		.addr_ptr = (uintptr_t)addr,
 	};
+	sigset_t all, old;
 	int fd, ret, err;
 	pid_t pid;
 
@@ -40,22 +42,30 @@ pid_t sfork(size_t len, unsigned int flags, void **addr)
 	if (fd < 0)
 		return -1;
 
+	/*
+	 * From the ioctl to the fork the region is armed for this thread's
+	 * next fork: a signal handler that forked in between would give its
+	 * child the child's side.  Keep handlers out of that window.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+
 	ret = ioctl(fd, SFORK_IOC_CREATE, &req);
 	err = errno;
 	/* The mapping, not the descriptor, keeps the region alive. */
 	close(fd);
 	if (ret) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		errno = err;
 		return -1;
 	}
 
 	pid = fork();
-	if (pid < 0) {
-		err = errno;
+	err = errno;
+	if (pid < 0)
 		munmap((void *)(uintptr_t)req.addr, req.size);
-		errno = err;
-		return -1;
-	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
 	return pid;
 }
 

@@ -1,0 +1,155 @@
+"""Check a bench results file: it parses, and every workload and variant is present.
+
+Self-contained (standard library only) so that a test can use it either way::
+
+    python3 bench/check_results.py build/bench-smoke/results.json
+    python3 -m bench.check_results build/bench-smoke/results.json
+    python3 bench/check_results.py --run-smoke build/bench-smoke   # run the driver first
+
+    from bench.check_results import check_file
+    assert check_file(path) == []
+
+Exit status 0 when the file is complete, 1 with one line per problem otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+SFORK_VARIANTS = ("sfork_lazy", "sfork_eager", "sfork_auto")
+SHM_VARIANTS = ("shm_anon", "sysv_shm", "posix_shm", "memfd", "file")
+REGION_VARIANTS = SFORK_VARIANTS + SHM_VARIANTS
+CHANNEL_VARIANTS = (*REGION_VARIANTS, "pipe", "socketpair")
+
+# Which variants each workload must have (the C program's default sets).
+WORKLOADS: dict[str, tuple[str, ...]] = {
+    "abundant": REGION_VARIANTS,
+    "sparse": REGION_VARIANTS,
+    "random": REGION_VARIANTS,
+    "multilevel": REGION_VARIANTS,
+    "latency": (*REGION_VARIANTS, "fork"),
+    "fault": (*REGION_VARIANTS, "private", "private_thp"),
+    "zerofill": ("sfork_eager", "sfork_lazy", "memset", "populate"),
+    "teardown": (*REGION_VARIANTS, "private"),
+    "publish": CHANNEL_VARIANTS,
+    "pingpong": CHANNEL_VARIANTS,
+    "publish_spin": CHANNEL_VARIANTS,
+    "pingpong_spin": CHANNEL_VARIANTS,
+    "bulk": CHANNEL_VARIANTS,
+}
+
+ENV_KEYS = ("kernel", "accelerator", "vcpus", "memory_mib")
+
+
+def check(doc: Any) -> list[str]:
+    """Problems with a results document (an empty list means complete)."""
+    problems: list[str] = []
+    if not isinstance(doc, dict):
+        return ["results: top level is not a JSON object"]
+    guest = doc.get("guest")
+    if not isinstance(guest, dict):
+        problems.append("results: no 'guest' object")
+    else:
+        problems += [f"guest: '{k}' missing" for k in ENV_KEYS if guest.get(k) in (None, "")]
+    runs = doc.get("runs")
+    if not isinstance(runs, list) or not runs:
+        return [*problems, "results: no 'runs'"]
+
+    ok: dict[tuple[str, str], int] = {}
+    errors: dict[tuple[str, str], str] = {}
+    for i, r in enumerate(runs):
+        if not isinstance(r, dict):
+            problems.append(f"runs[{i}]: not an object")
+            continue
+        key = (str(r.get("workload")), str(r.get("variant")))
+        if r.get("warmup"):
+            continue
+        if r.get("ok") is True:
+            v = r.get("value")
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                problems.append(f"runs[{i}] {key[0]}/{key[1]}: value {v!r} is not > 0")
+                continue
+            if r.get("verify_errors"):
+                problems.append(f"runs[{i}] {key[0]}/{key[1]}: verify_errors")
+                continue
+            ok[key] = ok.get(key, 0) + 1
+        else:
+            errors.setdefault(key, str(r.get("error")))
+
+    for w, variants in WORKLOADS.items():
+        for v in variants:
+            if ok.get((w, v), 0) == 0:
+                why = errors.get((w, v))
+                problems.append(f"{w}/{v}: no successful measured run"
+                                + (f" (error: {why})" if why else " (absent)"))
+
+    summary = doc.get("summary")
+    if not isinstance(summary, list) or not summary:
+        problems.append("results: no 'summary'")
+    targets = doc.get("targets")
+    if not isinstance(targets, list) or not targets:
+        problems.append("results: no 'targets'")
+    return problems
+
+
+def check_file(path: Path | str, report: bool = True) -> list[str]:
+    """Problems with the results file at ``path`` (and its report beside it when ``report``)."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        return [f"{p}: cannot read/parse: {e}"]
+    problems = check(doc)
+    if report:
+        md = p.parent / "report.md"
+        if not md.is_file() or not md.read_text().strip():
+            problems.append(f"{md}: missing or empty")
+        elif not list(p.parent.glob("*.png")):
+            problems.append(f"{p.parent}: no plots (*.png)")
+    return problems
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_smoke(out: Path, python: str = sys.executable, timeout: float = 900.0) -> list[str]:
+    """Run the driver's smoke plan into ``out`` (one guest boot, well under a minute of guest
+    time) and check what it wrote."""
+    cmd = [python, "-m", "bench.driver", "--smoke", "--out", str(out)]
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    problems = check_file(out / "results.json")
+    if p.returncode != 0 or problems:
+        tail = (p.stdout + p.stderr)[-3000:]
+        problems.append(f"driver exited {p.returncode}; its output ends:\n{tail}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("results", type=Path,
+                    help="results.json written by bench.driver (with --run-smoke: the "
+                         "output directory)")
+    ap.add_argument("--no-report", action="store_true", help="do not require report.md/plots")
+    ap.add_argument("--run-smoke", action="store_true",
+                    help="run `python -m bench.driver --smoke --out DIR` first, then check")
+    a = ap.parse_args(argv)
+    if a.run_smoke:
+        problems = run_smoke(a.results)
+        a.results = a.results / "results.json"
+    else:
+        problems = check_file(a.results, report=not a.no_report)
+    for line in problems:
+        print(line)
+    if not problems:
+        print(f"{a.results}: ok ({len(WORKLOADS)} workloads, all variants present)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Bench driver: boot one guest, run the plan, write results.json, plots and report.md.
+
+    python -m bench.driver --quick            # a few minutes under TCG
+    python -m bench.driver --full             # sizes to 1 GiB
+    python -m bench.driver --smoke --out build/bench-smoke   # tiny, for make test
+    python -m bench.driver --quick --profile abundant:sfork_lazy:32M@handle_mm_fault
+
+Run from the repository root (``make -C bench bench`` does that).  Each plan item is
+one sforkbench invocation in the same guest; its JSON comes back over the console.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import plan as planmod
+from bench import report, stats
+from bench.guestrun import BenchGuest, Outcome
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build(verbose: bool) -> None:
+    """What the bench needs: the static binary (and libsfork.a), and the module."""
+    out = None if verbose else subprocess.DEVNULL
+    subprocess.run(["make", "-C", str(ROOT / "bench")], check=True, stdout=out)
+    if not (ROOT / "kmod" / "sfork.ko").is_file():
+        subprocess.run(["make", "-C", str(ROOT / "kmod")], check=True, stdout=out)
+
+
+def host_info() -> dict[str, Any]:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return {"node": platform.node(), "kernel": platform.release(), "cpus": os.cpu_count(),
+            "python": platform.python_version(), "loadavg_at_start": [round(x, 2) for x in load]}
+
+
+def merge(outcomes: list[Outcome]) -> tuple[dict[str, Any], list[dict[str, Any]],
+                                             list[dict[str, Any]], list[dict[str, Any]]]:
+    """(env/catalog/config of the first document, all runs, profiles, problems)."""
+    head: dict[str, Any] = {}
+    runs: list[dict[str, Any]] = []
+    profiles: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = []
+    for o in outcomes:
+        is_profile = o.label.startswith("profile ")
+        if o.doc is not None:
+            if not head:
+                head = {k: o.doc.get(k) for k in ("schema", "env", "catalog")}
+                head["config"] = dict(o.doc.get("config") or {})
+                head["config"]["items"] = []
+            if is_profile:
+                if o.doc.get("profile"):
+                    prof = dict(o.doc["profile"])
+                    prof["label"] = o.label.removeprefix("profile ")
+                    prof["runs"] = [r for r in o.doc.get("results", []) if not r.get("warmup")]
+                    profiles.append(prof)
+            else:
+                head["config"]["items"] += (o.doc.get("config") or {}).get("items", [])
+                runs += o.doc.get("results", [])
+        elif not is_profile:
+            runs += o.salvaged
+        if o.problem:
+            problems.append({"item": o.label, "command": o.command, "problem": o.problem,
+                             "stderr": o.stderr, "kernel_log": o.kernel_log})
+    return head, runs, profiles, problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--mode", choices=("smoke", "quick", "full"), default="quick")
+    g.add_argument("--quick", dest="mode", action="store_const", const="quick")
+    g.add_argument("--full", dest="mode", action="store_const", const="full")
+    g.add_argument("--smoke", dest="mode", action="store_const", const="smoke")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="output directory (default build/bench, smoke: build/bench-smoke)")
+    ap.add_argument("--profile", action="append", default=None, metavar="W:V:SIZE[@FUNCS]",
+                    help="capture an ftrace function_graph profile of one workload/variant "
+                         "(repeatable; 'none' for no profile; default depends on the mode)")
+    ap.add_argument("--only", help="comma list of workloads to run (default all)")
+    ap.add_argument("--memory", type=int, help="guest memory in MiB (default by mode)")
+    ap.add_argument("--accel", choices=("auto", "tcg", "kvm"), default="auto")
+    ap.add_argument("--no-build", action="store_true", help="do not run make first")
+    ap.add_argument("--kguest-build", action="store_true",
+                    help="let kguest run the project build (make build) before booting")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    a = ap.parse_args(argv)
+
+    profiles: tuple[planmod.Profile, ...] | None = None
+    if a.profile is not None:
+        profiles = () if a.profile == ["none"] else tuple(
+            planmod.parse_profile(p) for p in a.profile if p != "none")
+    plan = planmod.make_plan(a.mode, profiles)
+    items = plan.items
+    if a.only:
+        keep = set(a.only.split(","))
+        items = tuple(i for i in items if i.workload in keep)
+    out: Path = a.out or ROOT / "build" / ("bench-smoke" if a.mode == "smoke" else "bench")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "raw").mkdir(exist_ok=True)
+    for old in (out / "raw").iterdir():  # this run's raw files only
+        old.unlink()
+
+    if not a.no_build:
+        build(a.verbose)
+    t_start = time.monotonic()
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    outcomes: list[Outcome] = []
+    chatty = a.verbose or a.mode != "smoke"
+
+    def say(msg: str) -> None:
+        if chatty:
+            print(msg)
+
+    with BenchGuest(a.memory or plan.memory_mib, cpus=2, accel=a.accel,
+                    build=a.kguest_build, root=ROOT,
+                    log=out / "raw" / "console.log") as guest:
+        info = guest.info
+        say(f"bench: guest {info['kernel_version']} {info['accelerator']} "
+            f"x{info['vcpus']} {info['memory_mib']} MiB booted in {info['boot_seconds'][0]} s")
+        _, sfstat = guest.sh("cat /sys/kernel/debug/sfork/stats 2>&1; "
+                             "grep -H . /sys/module/sfork/parameters/* 2>&1")
+        per_item = plan.timeout_s
+        for i, item in enumerate(items):
+            single = dataclasses.replace(plan, items=(item,))
+            cmd = single.command()
+            say(f"bench: [{i + 1}/{len(items)}] {item.arg()}")
+            o = guest.run_bench(item.arg(), cmd, per_item)
+            (out / "raw" / f"{i:02d}-{item.workload}.txt").write_text(o.raw or o.problem)
+            if o.problem:
+                say(f"bench:   problem: {o.problem}")
+            outcomes.append(o)
+        for p in plan.profiles:
+            cmd = shlex.join([planmod.GUEST_BIN, *plan.profile_args(p)])
+            say(f"bench: profile {p.label}")
+            o = guest.run_bench(f"profile {p.label}", cmd, per_item)
+            outcomes.append(o)
+        info = guest.info
+    head, runs, profiles_out, problems = merge(outcomes)
+    summary = stats.summarize(runs)
+    env = head.get("env") or {}
+    results: dict[str, Any] = {
+        "schema": "sfork-bench-results/1",
+        "mode": plan.mode,
+        "started": started,
+        "elapsed_s": round(time.monotonic() - t_start, 1),
+        "guest": {
+            "kernel": env.get("kernel") or info["kernel_version"],
+            "accelerator": info["accelerator"],
+            "vcpus": info["vcpus"],
+            "vcpus_online": env.get("cpus_online"),
+            "memory_mib": info["memory_mib"],
+            "mem_total_kb": env.get("mem_total_kb"),
+            "cpu_model": env.get("cpu_model"),
+            "boots": info["boots"],
+            "boot_seconds": info["boot_seconds"],
+            "sfork_stats_at_start": sfstat,
+        },
+        "host": host_info(),
+        "plan": {"mode": plan.mode, "reps": plan.reps, "warmup": plan.warmup,
+                 "msgs": plan.msgs, "items": [i.arg() for i in items],
+                 "profiles": [p.label for p in plan.profiles]},
+        "env": env,
+        "config": head.get("config"),
+        "catalog": head.get("catalog"),
+        "runs": runs,
+        "summary": summary,
+        "targets": stats.targets(summary, runs),
+        "sfork_vs_shm": stats.sfork_vs_shm(summary, runs),
+        "profiles": profiles_out,
+        "problems": problems,
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    report.write_report(results, out)
+    print(f"bench: wrote {out / 'results.json'}, {out / 'report.md'} "
+          f"({results['elapsed_s']} s)")
+    if a.mode != "smoke":
+        print(report.headline(results))
+    for pr in problems:
+        print(f"bench: problem in {pr['item']}: {pr['problem']}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The small Python API: ``kguest.boot(...)`` gives a booted :class:`Guest`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import config
+from .guest import Guest
+from .progress import Say, to_stderr
+from .session import Options, Provisioner
+
+
+def boot(
+    backend: str | None = None,
+    kernel: str | None = None,
+    memory_mib: int | None = None,
+    cpus: int | None = None,
+    accel: str = "auto",
+    build: bool = True,
+    modules: bool = True,
+    root: Path | None = None,
+    say: Say = to_stderr,
+    log: Path | None = None,
+) -> Guest:
+    """Provision (build, image) and boot one guest.  Use as a context manager or call close()."""
+    cfg = config.load(root)
+    prov = Provisioner(
+        cfg,
+        Options(
+            backend=backend,
+            kernel=kernel,
+            accel=accel,
+            memory_mib=memory_mib,
+            cpus=cpus,
+            build=build,
+            modules=modules,
+        ),
+        say,
+        worker="api",
+    )
+    spec = prov.spec()
+    g = Guest(
+        spec,
+        log or prov.log_path(spec, 0),
+        say,
+        boot_timeout=cfg.boot_timeout,
+        max_output=cfg.max_output_bytes,
+        allowed_taint=cfg.allowed_taint,
+    )
+    return g.boot()

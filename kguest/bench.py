@@ -1,0 +1,89 @@
+"""``kguest bench-harness``: how long the harness itself takes (not a test).
+
+Records the boot time of each backend and the wall time of the scenario suite
+at ``-n 0`` and ``-n auto``, as JSON.  ``--quick`` records boot times only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import BACKENDS, ProjectConfig
+from .errors import KguestError
+from .guest import Guest
+from .progress import to_stderr
+from .session import Options, Provisioner
+
+
+def time_boots(cfg: ProjectConfig, opts: Options, repeat: int = 2) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    prov = Provisioner(cfg, opts, to_stderr, worker="bench")
+    for backend in BACKENDS:
+        times: list[float] = []
+        try:
+            spec = prov.spec(backend)
+            for i in range(repeat):
+                g = Guest(spec, prov.log_path(spec, i), to_stderr, boot_timeout=cfg.boot_timeout)
+                t0 = time.monotonic()
+                g.boot()
+                boot = time.monotonic() - t0
+                t1 = time.monotonic()
+                g.run("true", 60)
+                rtt = time.monotonic() - t1
+                g.close()
+                times.append(boot)
+            out[backend] = {"boot_s": times, "command_roundtrip_s": rtt, "accel": spec.accel}
+        except KguestError as e:
+            out[backend] = {"error": str(e)}
+    return out
+
+
+def time_suite(cfg: ProjectConfig, workers: str, extra: list[str]) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        workers,
+        str(cfg.scenario_path),
+        *extra,
+    ]
+    to_stderr(f"kguest: timing suite: {' '.join(cmd)}")
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, cwd=cfg.root, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    last = proc.stdout.strip().splitlines()[-1:] or [""]
+    return {
+        "workers": workers,
+        "wall_s": round(wall, 1),
+        "exit": proc.returncode,
+        "summary": last[0],
+    }
+
+
+def bench_harness(
+    cfg: ProjectConfig, opts: Options, output: Path, quick: bool, pytest_args: list[str]
+) -> int:
+    result: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "host": {"cpus": os.cpu_count(), "machine": platform.machine()},
+        "boots": time_boots(cfg, opts),
+    }
+    if not quick:
+        result["suite"] = [time_suite(cfg, "0", pytest_args), time_suite(cfg, "auto", pytest_args)]
+    out = output if output.is_absolute() else cfg.root / output
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    to_stderr(f"kguest: wrote {out}")
+    return 0

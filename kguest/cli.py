@@ -1,0 +1,146 @@
+"""The ``kguest`` command: run a command in a guest, open a shell, build images, benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from . import config
+from .errors import BootError, CommandTimeout, GuestDied, KguestError
+from .guest import Guest
+from .progress import to_stderr
+from .session import GuestPool, Options, Provisioner
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vm-backend", choices=config.BACKENDS, help="initramfs (default) or vng")
+    p.add_argument("--kernel", help="registry name (default, rt, ...) or a vmlinuz path")
+    p.add_argument("--kdir", help="kernel headers/build dir matching --kernel")
+    p.add_argument(
+        "--accel",
+        choices=config.ACCELS,
+        default="auto",
+        help="auto: KVM only if a bounded probe boot works, else TCG",
+    )
+    p.add_argument("--memory", type=int, help="guest memory, MiB (default from config: 2048)")
+    p.add_argument("--cpus", type=int, help="guest vCPUs (default from config: 2)")
+    p.add_argument("--no-build", action="store_true", help="do not run the project build")
+    p.add_argument("--no-modules", action="store_true", help="boot without the project modules")
+    p.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
+
+
+def _options(a: argparse.Namespace) -> Options:
+    return Options(
+        backend=a.vm_backend,
+        kernel=a.kernel,
+        kdir=a.kdir,
+        accel=a.accel,
+        memory_mib=a.memory,
+        cpus=a.cpus,
+        build=not a.no_build,
+        modules=not a.no_modules,
+        qemu=a.qemu,
+    )
+
+
+def _provisioner(a: argparse.Namespace) -> Provisioner:
+    return Provisioner(config.load(), _options(a), to_stderr, worker="cli")
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    if not a.command:
+        raise KguestError("nothing to run", "usage: kguest run -- CMD [ARGS...]")
+    prov = _provisioner(a)
+    pool = GuestPool(prov)
+    cmd = a.command[0] if len(a.command) == 1 else shlex.join(a.command)
+    try:
+        g = pool.get(prov.spec())
+        r = g.run(cmd, a.timeout)
+    finally:
+        pool.close()
+    sys.stdout.write(r.output)
+    return r.status
+
+
+def cmd_shell(a: argparse.Namespace) -> int:
+    prov = _provisioner(a)
+    spec = prov.spec()
+    g = Guest(spec, prov.log_path(spec, 0), to_stderr, boot_timeout=prov.cfg.boot_timeout)
+    g.boot()
+    assert g.child is not None and g.console is not None
+    g.console.send_line("stty echo; PS1='kguest# '; export PS1")
+    to_stderr("kguest: interactive shell; `poweroff -f` or Ctrl-] quits")
+    g.child.interact(escape_character="\x1d")
+    g.kill()
+    return 0
+
+
+def cmd_image(a: argparse.Namespace) -> int:
+    prov = _provisioner(a)
+    spec = prov.spec(backend="initramfs")
+    print(spec.initrd)
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from .bench import bench_harness
+
+    return bench_harness(config.load(), _options(a), Path(a.output), a.quick, a.pytest_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kguest", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="boot, run CMD, print its output, exit with its status")
+    _common(r)
+    r.add_argument("--timeout", type=float, default=600.0, help="seconds for CMD")
+    r.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    r.set_defaults(fn=cmd_run)
+    s = sub.add_parser("shell", help="boot and attach an interactive shell")
+    _common(s)
+    s.set_defaults(fn=cmd_shell)
+    i = sub.add_parser("image", help="build (or find cached) initramfs; print its path")
+    _common(i)
+    i.set_defaults(fn=cmd_image)
+    b = sub.add_parser("bench-harness", help="time boots per backend and the suite at -n 0/auto")
+    _common(b)
+    b.add_argument("--output", default="build/kguest/bench-harness.json")
+    b.add_argument("--quick", action="store_true", help="boot times only (no suite runs)")
+    b.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- extra pytest arguments")
+    b.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    if getattr(a, "command", None) and a.command[:1] == ["--"]:
+        a.command = a.command[1:]
+    if getattr(a, "pytest_args", None) and a.pytest_args[:1] == ["--"]:
+        a.pytest_args = a.pytest_args[1:]
+    t0 = time.monotonic()
+    try:
+        rc: int = a.fn(a)
+    except (BootError, GuestDied) as e:
+        print(f"kguest: error: {e}", file=sys.stderr)
+        if e.console:
+            print(f"--- console ---\n{e.console[-6000:]}", file=sys.stderr)
+        return 125
+    except CommandTimeout as e:
+        print(f"kguest: error: {e}\n--- output ---\n{e.output}", file=sys.stderr)
+        return 124
+    except KguestError as e:
+        print(f"kguest: error: {e}", file=sys.stderr)
+        return 125
+    except KeyboardInterrupt:
+        return 130
+    if os.environ.get("KGUEST_VERBOSE"):
+        print(f"kguest: total {time.monotonic() - t0:.1f} s", file=sys.stderr)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

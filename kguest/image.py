@@ -1,0 +1,294 @@
+"""Guest images.  The initramfs backend packs busybox-static, the project's
+modules (with host ``depmod -b`` so ``modprobe NAME`` works) and its static
+binaries into a cpio archive, cached in build/ by a hash of its content.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .config import ProjectConfig
+from .errors import ImageError
+from .kernels import Kernel
+from .locking import file_lock
+from .progress import Say, step
+
+FORMAT = "kguest-initramfs-1"
+RECIPES = Path(__file__).resolve().parent.parent / "vmimages"
+GUEST_BIN_ROOT = "/opt/kguest"
+BUSYBOX = Path("/bin/busybox")
+KEEP_IMAGES = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageContent:
+    """What goes into an image: resolved host paths."""
+
+    kernel: Kernel
+    modules: tuple[Path, ...]
+    bin_dirs: tuple[tuple[Path, str], ...]  # (host dir, guest dir)
+
+    @property
+    def module_names(self) -> list[str]:
+        return [m.name.split(".ko")[0] for m in self.modules]
+
+    @property
+    def guest_path(self) -> str:
+        return ":".join(g for _, g in self.bin_dirs)
+
+
+def content_for(cfg: ProjectConfig, kernel: Kernel, modules: list[Path]) -> ImageContent:
+    mods = tuple(modules)
+    for m in mods:
+        if not m.is_file():
+            raise ImageError(
+                f"module {m} does not exist",
+                "run the build (make build), or pass --no-modules to boot without it",
+            )
+        check_vermagic(m, kernel)
+    dirs = tuple(
+        (p, f"{GUEST_BIN_ROOT}/{d.strip('/')}")
+        for p, d in zip(cfg.bin_paths(), cfg.bin_dirs, strict=True)
+    )
+    return ImageContent(kernel, mods, dirs)
+
+
+def check_vermagic(module: Path, kernel: Kernel) -> None:
+    """A module built for another kernel is an error before any boot."""
+    try:
+        magic = subprocess.run(
+            ["modinfo", "-F", "vermagic", str(module)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise ImageError(f"modinfo {module} failed: {e}", "install kmod; is it a .ko?") from e
+    if magic.split(" ", 1)[0] != kernel.version:
+        raise ImageError(
+            f"{module.name} was built for {magic.split(' ', 1)[0] or '?'}, "
+            f"the guest kernel is {kernel.version}",
+            f"rebuild it: make build KDIR={kernel.kdir} (or drop --no-build)",
+        )
+
+
+def is_dynamic_elf(path: Path) -> bool:
+    """True for an ELF executable with a PT_INTERP (needs a libc the initramfs lacks)."""
+    with path.open("rb") as f:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or head[4] != 2:
+            return False
+        phoff = struct.unpack_from("<Q", head, 0x20)[0]
+        phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    return any(struct.unpack_from("<I", table, i * phentsize)[0] == 3 for i in range(phnum))
+
+
+def _files(d: Path) -> list[Path]:
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if p.is_file() and os.access(p, os.X_OK))
+
+
+def _module_deps(kernel: Kernel, module: Path) -> list[str]:
+    """Paths (relative to /lib/modules/VER) of in-tree modules ``module`` needs, in load order."""
+    try:
+        out = subprocess.run(
+            ["modinfo", "-F", "depends", str(module)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise ImageError(f"modinfo {module} failed: {e}", "install kmod (modinfo)") from e
+    names = [n for n in out.replace(",", " ").split() if n]
+    if not names:
+        return []
+    depfile = kernel.modules_dir / "modules.dep"
+    if not depfile.is_file():
+        raise ImageError(
+            f"{module.name} depends on {names} but {depfile} is missing",
+            f"install linux-image-{kernel.version} (its modules) on the host",
+        )
+    table: dict[str, tuple[str, list[str]]] = {}
+    for line in depfile.read_text().splitlines():
+        path, _, deps = line.partition(":")
+        key = Path(path).name.split(".ko")[0].replace("-", "_")
+        table[key] = (path, deps.split())
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        key = name.replace("-", "_")
+        if key not in table:
+            return  # built in
+        path, deps = table[key]
+        for d in deps:
+            visit(Path(d).name.split(".ko")[0])
+        if path not in order:
+            order.append(path)
+
+    for n in names:
+        visit(n)
+    return order
+
+
+def _digest(content: ImageContent, extra: list[Path]) -> str:
+    h = hashlib.sha256()
+
+    def add(tag: str, data: bytes) -> None:
+        h.update(f"{tag}\0{len(data)}\0".encode())
+        h.update(data)
+
+    add("format", FORMAT.encode())
+    add("kver", content.kernel.version.encode())
+    for p in [BUSYBOX, *extra, *content.modules]:
+        add(str(p), p.read_bytes())
+    for host, guest in content.bin_dirs:
+        for f in _files(host):
+            add(f"{guest}/{f.name}:{f.stat().st_mode & 0o777:o}", f.read_bytes())
+    for name in ("modules.builtin", "modules.builtin.modinfo", "modules.order"):
+        p = content.kernel.modules_dir / name
+        if p.is_file():
+            add(name, p.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def _stage_base(root: Path) -> None:
+    for d in (
+        "bin",
+        "sbin",
+        "usr/bin",
+        "usr/sbin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "root",
+        "run",
+        "var/log",
+        "lib/modules",
+        "opt",
+    ):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    if not BUSYBOX.is_file():
+        raise ImageError(f"{BUSYBOX} missing", "apt-get install busybox-static")
+    if is_dynamic_elf(BUSYBOX):
+        raise ImageError(f"{BUSYBOX} is dynamically linked", "apt-get install busybox-static")
+    shutil.copy2(BUSYBOX, root / "bin/busybox")
+    applets = subprocess.run(
+        [str(BUSYBOX), "--list-full"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    for a in applets:
+        link = root / a
+        if not link.exists() and not link.is_symlink():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to("/bin/busybox")
+    (root / "etc/passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+    )
+    (root / "etc/group").write_text("root:x:0:\nnogroup:x:65534:\n")
+
+
+def _pack(root: Path, out: Path) -> None:
+    names = subprocess.run(
+        ["find", ".", "-mindepth", "1"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    listing = "\n".join(sorted(n for n in names if n)) + "\n"
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as f:
+        proc = subprocess.run(
+            ["cpio", "-o", "-H", "newc", "--quiet", "-R", "0:0"],
+            cwd=root,
+            input=listing.encode(),
+            stdout=f,
+            stderr=subprocess.PIPE,
+        )
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise ImageError(f"cpio failed: {proc.stderr.decode()}", "apt-get install cpio")
+    os.replace(tmp, out)
+
+
+def _prune(d: Path, pattern: str, keep: int = KEEP_IMAGES) -> None:
+    imgs = sorted(d.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+    for p in imgs[keep:]:
+        p.unlink(missing_ok=True)
+
+
+def build_initramfs(cfg: ProjectConfig, content: ImageContent, say: Say) -> Path:
+    """Return the cached image for ``content``, building it if needed (under a lock)."""
+    init = RECIPES / "initramfs/init"
+    rc = RECIPES / "initramfs/kguest.rc"
+    for host, _ in content.bin_dirs:
+        for f in _files(host):
+            if is_dynamic_elf(f):
+                raise ImageError(
+                    f"{f} is dynamically linked; the initramfs has no libc",
+                    "link it with -static, or use --vm-backend=vng",
+                )
+    outdir = cfg.build_path / "images"
+    digest = _digest(content, [init, rc])
+    out = outdir / f"initramfs-{content.kernel.version}-{digest}.cpio"
+    with file_lock(outdir / ".lock"):
+        if out.is_file():
+            os.utime(out)
+            return out
+        with (
+            step(say, f"building initramfs {out.name}"),
+            tempfile.TemporaryDirectory(dir=outdir, prefix=".stage-") as tmp,
+        ):
+            root = Path(tmp)
+            _stage_base(root)
+            shutil.copy2(init, root / "init")
+            shutil.copy2(rc, root / "etc/kguest.rc")
+            kver = content.kernel.version
+            mdir = root / "lib/modules" / kver
+            (mdir / "extra").mkdir(parents=True)
+            for name in ("modules.builtin", "modules.builtin.modinfo", "modules.order"):
+                p = content.kernel.modules_dir / name
+                if p.is_file():
+                    shutil.copy2(p, mdir / name)
+            for m in content.modules:
+                shutil.copy2(m, mdir / "extra" / m.name)
+                for rel in _module_deps(content.kernel, m):
+                    (mdir / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(content.kernel.modules_dir / rel, mdir / rel)
+            if content.modules:
+                r = subprocess.run(
+                    ["depmod", "-b", str(root), kver], capture_output=True, text=True
+                )
+                if r.returncode != 0:
+                    raise ImageError(f"depmod -b failed: {r.stderr}", "apt-get install kmod")
+            for host, guest in content.bin_dirs:
+                dest = root / guest.lstrip("/")
+                dest.mkdir(parents=True, exist_ok=True)
+                for f in _files(host):
+                    shutil.copy2(f, dest / f.name)
+            (root / "etc/kguest.conf").write_text(
+                f'KGUEST_MODULES="{" ".join(content.module_names)}"\n'
+                f'KGUEST_PATH="{content.guest_path}"\n'
+            )
+            _pack(root, out)
+            _prune(outdir, "initramfs-*.cpio")
+    return out
+
+
+def build_probe_initramfs(cfg: ProjectConfig, say: Say) -> Path:
+    """A minimal image that prints a marker and powers off (for the accelerator probe)."""
+    probe = RECIPES / "initramfs/probe-init"
+    outdir = cfg.build_path / "images"
+    h = hashlib.sha256(FORMAT.encode() + probe.read_bytes() + BUSYBOX.read_bytes()).hexdigest()
+    out = outdir / f"probe-{h[:20]}.cpio"
+    with file_lock(outdir / ".lock"):
+        if out.is_file():
+            return out
+        with tempfile.TemporaryDirectory(dir=outdir, prefix=".stage-") as tmp:
+            root = Path(tmp)
+            _stage_base(root)
+            shutil.copy2(probe, root / "init")
+            _pack(root, out)
+            _prune(outdir, "probe-*.cpio", keep=2)
+    return out

@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * sfork17 - the libsfork publish channel (sfork_channel.h) on one-way
+ * regions: the writing side publishes snapshots, the read-only side reads
+ * consistent copies in order and sleeps in sfork_pub_wait() between them,
+ * without ever storing to the region.
+ *
+ * Adapts LTP's mem/shmt/shmt04 (one process writes shared memory, the
+ * other reads it) and futex_wait/futex_wake tests (FUTEX_WAKE by one
+ * process ends another's FUTEX_WAIT on a shared mapping, here from a
+ * read-only mapping) to sfork plus the publish channel.  For -d p2c (the
+ * parent writes) and c2p (the child writes; both when -d is not given; bi
+ * also works, with the parent writing), -a and -s (default 2 pages: the
+ * channel gets 2 slots of 4016 bytes, so the writer reuses a slot while
+ * the reader may be copying it):
+ *
+ *  0. the reader's mapping is read-only (maps "r--s", a store faults with
+ *     SEGV_ACCERR) and every channel call it makes only reads: a store
+ *     would kill it.  Before the first publish sfork_pub_read() fails with
+ *     EAGAIN and sfork_pub_wait(0) with ETIMEDOUT; init with a snapshot
+ *     that leaves no room for 2 slots is EINVAL, a publish above the
+ *     maximum EMSGSIZE, a read into a too small buffer EMSGSIZE.  Then -n
+ *     snapshots (default 100000) of 16 bytes up to the maximum, each with
+ *     its sequence number, length and a checksum: the reader sees strictly
+ *     increasing sequence numbers (it may skip, never go back), each
+ *     snapshot consistent (checksum), and sees the last one.  The writer
+ *     pauses 10 ms 9 times, so the reader must sleep in sfork_pub_wait()
+ *     (its voluntary context switches are > 0).
+ *  1. writer death: the reader has seen the 10th snapshot; sfork_pub_wait
+ *     with a 200 ms timeout fails with ETIMEDOUT while the writer is alive;
+ *     then the writer gets SIGKILL while the reader sleeps in
+ *     sfork_pub_wait() with a 30 s timeout, which must fail with EPIPE
+ *     within 3 s of the kill; the last snapshot stays readable and intact.
+ */
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "tst_test.h"
+#include "sfork_test.h"
+#include <sfork_channel.h>
+
+#define DEFAULT_N	100000
+#define CP_READER	0
+#define PAUSES		10
+#define PAUSE_US	10000
+#define DEATH_SNAPS	10
+#define DEATH_BOUND_NS	3000000000LL
+
+struct snap_hdr {
+	uint64_t seq;
+	uint32_t len;
+	uint32_t csum;
+};
+
+static char *str_n;
+static int n_snaps = DEFAULT_N;
+static unsigned int dirs[3];
+static unsigned int dirs_cnt;
+static size_t max_snap;
+
+static const struct timespec t30s = { .tv_sec = 30 };
+static const struct timespec t200ms = { .tv_nsec = 200000000 };
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static uint32_t checksum(const unsigned char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL, w;
+	size_t i;
+
+	for (i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0x100000001b3ULL;
+	}
+	for (; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/* snapshot n's length: 16 bytes .. max_snap */
+static size_t snap_len(uint64_t n)
+{
+	return sizeof(struct snap_hdr) +
+	       (size_t)((n * 2654435761ULL >> 5) % (max_snap - sizeof(struct snap_hdr) + 1));
+}
+
+static void snap_fill(unsigned char *buf, uint64_t n)
+{
+	struct snap_hdr *h = (struct snap_hdr *)buf;
+	size_t len = snap_len(n), off, j;
+	uint64_t w;
+
+	for (off = sizeof(*h), j = 0; off < len; off += 8, j++) {
+		w = (n + 1) * 0x9e3779b97f4a7c15ULL ^ (j * 0xbf58476d1ce4e5b9ULL);
+		memcpy(buf + off, &w, len - off < 8 ? len - off : 8);
+	}
+	h->seq = n;
+	h->len = (uint32_t)len;
+	h->csum = checksum(buf + sizeof(*h), len - sizeof(*h));
+}
+
+/* NULL when snapshot n (got bytes) is consistent, else what is wrong */
+static const char *snap_check(const unsigned char *buf, ssize_t got, uint64_t n)
+{
+	const struct snap_hdr *h = (const struct snap_hdr *)buf;
+
+	if (got < (ssize_t)sizeof(*h) || (size_t)got != snap_len(n))
+		return "wrong length";
+	if (h->seq != n)
+		return "sequence number inside differs";
+	if (h->len != (uint32_t)got)
+		return "length field differs";
+	if (h->csum != checksum(buf + sizeof(*h), got - sizeof(*h)))
+		return "checksum mismatch (torn snapshot)";
+	return NULL;
+}
+
+static long vol_switches(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_nvcsw;
+}
+
+static int writer_is_child(unsigned int flags)
+{
+	return !!(flags & SFORK_CHILD_TO_PARENT);
+}
+
+static void check_read_only(void *addr, unsigned int flags, const char *who)
+{
+	char perms[5];
+	siginfo_t si;
+
+	if (flags & SFORK_BIDIRECTIONAL)
+		return;
+	if (sfork_maps_perms(addr, perms) || strcmp(perms, "r--s"))
+		tst_res(TFAIL, "%s: region mapped %s, not r--s", who, perms);
+	if (!sfork_try_store((volatile char *)addr + 8, 1, &si))
+		tst_res(TFAIL, "%s: a store to the channel header succeeded", who);
+	else if (si.si_code != SEGV_ACCERR)
+		tst_res(TFAIL, "%s: store faulted with si_code %d", who, si.si_code);
+	else
+		tst_res(TPASS, "%s: mapping is r--s, a store faults with SEGV_ACCERR",
+			who);
+}
+
+/* ---- case 0: the stream ---- */
+
+static void stream_writer(void *addr, const char *who)
+{
+	unsigned char *buf = SAFE_MALLOC(max_snap + 1);
+	long long t0;
+	int n;
+
+	TST_EXP_FAIL(sfork_pub_init(addr, sfork_region_size,
+				    sfork_region_size / 2), EINVAL,
+		     "%s: sfork_pub_init() with max_snapshot = half the region", who);
+	TST_EXP_PASS(sfork_pub_init(addr, sfork_region_size, max_snap),
+		     "%s: sfork_pub_init(max_snapshot %zu)", who, max_snap);
+	if (!TST_PASS)
+		return;
+	memset(buf, 0, max_snap + 1);
+	TST_EXP_FAIL(sfork_pub_publish(addr, buf, max_snap + 1), EMSGSIZE,
+		     "%s: publish of max_snapshot + 1 bytes", who);
+
+	TST_CHECKPOINT_WAIT(CP_READER);
+	t0 = now_ns();
+	for (n = 1; n <= n_snaps; n++) {
+		if (n % (n_snaps / PAUSES + 1) == 0)
+			usleep(PAUSE_US);
+		snap_fill(buf, n);
+		if (sfork_pub_publish(addr, buf, snap_len(n))) {
+			tst_res(TFAIL | TERRNO, "%s: publish %d", who, n);
+			break;
+		}
+	}
+	tst_res(TINFO, "%s: published %d snapshots in %.2f s", who, n - 1,
+		(now_ns() - t0) / 1e9);
+	free(buf);
+}
+
+static void stream_reader(void *addr, unsigned int flags, const char *who)
+{
+	unsigned char *buf = SAFE_MALLOC(max_snap);
+	uint64_t seq = 0, last = 0, reads = 0;
+	long v0, sleeps;
+	const char *bad;
+	long long t0;
+	ssize_t got;
+
+	check_read_only(addr, flags, who);
+	TST_EXP_FAIL2(sfork_pub_read(addr, buf, max_snap, &seq), EAGAIN,
+		      "%s: sfork_pub_read() before the first publish", who);
+	TST_EXP_FAIL(sfork_pub_wait(addr, 0, &t200ms), ETIMEDOUT,
+		     "%s: sfork_pub_wait(0, 200 ms) before the first publish", who);
+	TST_CHECKPOINT_WAKE(CP_READER);
+
+	t0 = now_ns();
+	v0 = vol_switches();
+	while (last < (uint64_t)n_snaps) {
+		if (sfork_pub_wait(addr, last, &t30s)) {
+			tst_res(TFAIL | TERRNO, "%s: sfork_pub_wait(%llu)", who,
+				(unsigned long long)last);
+			break;
+		}
+		got = sfork_pub_read(addr, buf, max_snap, &seq);
+		if (got < 0) {
+			tst_res(TFAIL | TERRNO, "%s: sfork_pub_read() after %llu",
+				who, (unsigned long long)last);
+			break;
+		}
+		if (seq <= last) {
+			tst_res(TFAIL, "%s: read snapshot %llu after %llu", who,
+				(unsigned long long)seq, (unsigned long long)last);
+			break;
+		}
+		bad = snap_check(buf, got, seq);
+		if (bad) {
+			tst_res(TFAIL, "%s: snapshot %llu (%zd bytes): %s", who,
+				(unsigned long long)seq, got, bad);
+			break;
+		}
+		last = seq;
+		reads++;
+	}
+	sleeps = vol_switches() - v0;
+
+	if (last == (uint64_t)n_snaps)
+		tst_res(TPASS, "%s: read %llu of %d snapshots, each consistent, in strictly increasing order up to the last (%.2f s)",
+			who, (unsigned long long)reads, n_snaps, (now_ns() - t0) / 1e9);
+	if (sleeps > 0)
+		tst_res(TPASS, "%s: slept %ld times in sfork_pub_wait() and was woken",
+			who, sleeps);
+	else
+		tst_res(TFAIL, "%s: never slept in sfork_pub_wait()", who);
+
+	TST_EXP_FAIL2(sfork_pub_read(addr, buf, sizeof(struct snap_hdr) - 1, &seq),
+		      EMSGSIZE, "%s: sfork_pub_read() into %zu bytes", who,
+		      sizeof(struct snap_hdr) - 1);
+	if (seq != (uint64_t)n_snaps)
+		tst_res(TFAIL, "%s: EMSGSIZE gave sequence %llu", who,
+			(unsigned long long)seq);
+	check_read_only(addr, flags, who);
+	free(buf);
+}
+
+static void case_stream(unsigned int flags)
+{
+	int child_writes = writer_is_child(flags);
+	void *addr = NULL;
+	int status;
+	pid_t pid;
+
+	pid = SAFE_SFORK(sfork_size, flags, &addr);
+	if (!pid) {
+		if (child_writes)
+			stream_writer(addr, "writing child");
+		else
+			stream_reader(addr, flags, "reading child");
+		exit(0);
+	}
+	if (child_writes)
+		stream_reader(addr, flags, "reading parent");
+	else
+		stream_writer(addr, "writing parent");
+
+	SAFE_WAITPID(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		tst_res(TFAIL, "child %s", tst_strstatus(status));
+	SAFE_MUNMAP(addr, sfork_region_size);
+}
+
+/* ---- case 1: writer death ---- */
+
+struct death {
+	volatile int writer_ready, reader_ready, done, reported;
+	volatile pid_t child;
+	volatile long long t_ret;
+	volatile int ret, err;
+};
+
+static struct death *dres;
+
+static int poll_flag(volatile int *flag, int ms)
+{
+	while (!__atomic_load_n(flag, __ATOMIC_SEQ_CST) && ms-- > 0)
+		usleep(1000);
+	return *flag;
+}
+
+static void death_writer(void *addr)
+{
+	unsigned char *buf = SAFE_MALLOC(max_snap);
+	int n;
+
+	if (sfork_pub_init(addr, sfork_region_size, max_snap))
+		tst_brk(TBROK | TERRNO, "sfork_pub_init()");
+	for (n = 1; n <= DEATH_SNAPS; n++) {
+		snap_fill(buf, n);
+		if (sfork_pub_publish(addr, buf, snap_len(n)))
+			tst_brk(TBROK | TERRNO, "sfork_pub_publish()");
+	}
+	__atomic_store_n(&dres->writer_ready, 1, __ATOMIC_SEQ_CST);
+	for (;;)
+		pause();
+}
+
+static void death_reader(void *addr, const char *who)
+{
+	unsigned char *buf = SAFE_MALLOC(max_snap);
+	uint64_t seq = 0;
+	const char *bad;
+	ssize_t got;
+
+	do {
+		if (sfork_pub_wait(addr, seq, &t30s))
+			tst_brk(TBROK | TERRNO, "%s: sfork_pub_wait(%llu)", who,
+				(unsigned long long)seq);
+		got = sfork_pub_read(addr, buf, max_snap, &seq);
+		if (got < 0)
+			tst_brk(TBROK | TERRNO, "%s: sfork_pub_read()", who);
+	} while (seq < DEATH_SNAPS);
+
+	TST_EXP_FAIL(sfork_pub_wait(addr, DEATH_SNAPS, &t200ms), ETIMEDOUT,
+		     "%s: sfork_pub_wait(%d, 200 ms) with the writer alive and idle",
+		     who, DEATH_SNAPS);
+
+	__atomic_store_n(&dres->reader_ready, 1, __ATOMIC_SEQ_CST);
+	dres->ret = sfork_pub_wait(addr, DEATH_SNAPS, &t30s);
+	dres->err = errno;
+	dres->t_ret = now_ns();
+	__atomic_store_n(&dres->done, 1, __ATOMIC_SEQ_CST);
+
+	got = sfork_pub_read(addr, buf, max_snap, &seq);
+	bad = got < 0 ? "read failed" : snap_check(buf, got, seq);
+	if (!bad && seq == DEATH_SNAPS)
+		tst_res(TPASS, "%s: the last snapshot (%d) stays readable and intact after the writer died",
+			who, DEATH_SNAPS);
+	else
+		tst_res(TFAIL, "%s: after the writer died: snapshot %llu, %s", who,
+			(unsigned long long)seq, bad ? bad : "wrong sequence");
+	__atomic_store_n(&dres->reported, 1, __ATOMIC_SEQ_CST);
+	free(buf);
+}
+
+static void case_death(unsigned int flags)
+{
+	int child_writes = writer_is_child(flags);
+	const char *reader = child_writes ? "reading parent" : "reading child";
+	const char *writer = child_writes ? "writing child" : "writing parent";
+	long long t_kill, dt;
+	pid_t helper, child;
+	void *addr = NULL;
+	int status;
+
+	memset(dres, 0, sizeof(*dres));
+	helper = SAFE_FORK();
+	if (!helper) {
+		child = SAFE_SFORK(sfork_size, flags, &addr);
+		if (!child) {
+			if (child_writes)
+				death_writer(addr);
+			death_reader(addr, reader);
+			exit(0);
+		}
+		dres->child = child;
+		if (!child_writes)
+			death_writer(addr);
+		death_reader(addr, reader);
+		SAFE_WAITPID(child, &status, 0);
+		exit(0);
+	}
+
+	if (!poll_flag(&dres->writer_ready, 30000) ||
+	    !poll_flag(&dres->reader_ready, 30000))
+		tst_brk(TBROK, "the sides did not get ready");
+	usleep(300000);		/* let the reader fall asleep */
+	if (__atomic_load_n(&dres->done, __ATOMIC_SEQ_CST))
+		tst_res(TFAIL, "%s: sfork_pub_wait() returned before the kill: %d (%s)",
+			reader, dres->ret, tst_strerrno(dres->err));
+
+	t_kill = now_ns();
+	SAFE_KILL(child_writes ? dres->child : helper, SIGKILL);
+	if (!poll_flag(&dres->done, 40000)) {
+		tst_res(TFAIL, "%s: sfork_pub_wait() still blocked 40 s after the %s was killed",
+			reader, writer);
+		SAFE_KILL(child_writes ? helper : dres->child, SIGKILL);
+	} else {
+		dt = dres->t_ret - t_kill;
+		if (dres->ret == -1 && dres->err == EPIPE && dt >= 0 &&
+		    dt < DEATH_BOUND_NS)
+			tst_res(TPASS, "%s: blocked sfork_pub_wait() failed with EPIPE %lld ms after the %s got SIGKILL",
+				reader, dt / 1000000, writer);
+		else
+			tst_res(TFAIL, "%s: blocked sfork_pub_wait() returned %d (%s) %lld ms after the %s got SIGKILL",
+				reader, dres->ret, tst_strerrno(dres->err),
+				dt / 1000000, writer);
+	}
+	/* the reader reports after the kill: wait for it */
+	SAFE_WAITPID(helper, &status, 0);
+	if (!child_writes) {
+		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+			tst_res(TFAIL, "writing parent %s", tst_strstatus(status));
+		/* the reading child was reparented: wait for its report */
+		if (!poll_flag(&dres->reported, 10000))
+			tst_res(TFAIL, "%s did not report", reader);
+	} else if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		tst_res(TFAIL, "reading parent %s", tst_strstatus(status));
+	}
+}
+
+static void run(unsigned int n)
+{
+	unsigned int i, flags;
+
+	for (i = 0; i < dirs_cnt; i++) {
+		flags = dirs[i] | (sfork_flags & SFORK_ALLOC_MASK);
+		tst_res(TINFO, "%s, direction %s",
+			n ? "writer death" : "stream of snapshots",
+			sfork_dir_name(flags));
+		if (n)
+			case_death(flags);
+		else
+			case_stream(flags);
+	}
+}
+
+static void setup(void)
+{
+	size_t slot;
+
+	sfork_test_setup();
+
+	if (tst_parse_int(str_n, &n_snaps, 1, INT_MAX))
+		tst_brk(TBROK, "Invalid -n '%s'", str_n);
+	if (sfork_region_size < SFORK_PUB_HEADER + 2 * 128)
+		tst_brk(TBROK, "-s too small");
+	/* the largest snapshot that leaves room for 2 slots */
+	slot = ((sfork_region_size - SFORK_PUB_HEADER) / 2) & ~(size_t)63;
+	max_snap = slot - 16;
+
+	if (!sfork_str_dir) {
+		dirs[dirs_cnt++] = SFORK_PARENT_TO_CHILD;
+		dirs[dirs_cnt++] = SFORK_CHILD_TO_PARENT;
+	} else {
+		dirs[dirs_cnt++] = sfork_flags & SFORK_DIRECTION_MASK;
+	}
+	dres = SAFE_MMAP(NULL, sizeof(*dres), PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+}
+
+static struct tst_test test = {
+	.setup = setup,
+	.test = run,
+	.tcnt = 2,
+	.forks_child = 1,
+	.needs_checkpoints = 1,
+	.options = (struct tst_option []) {
+		SFORK_TEST_OPTIONS,
+		{"n:", &str_n, "Snapshots (default 100000)"},
+		{}
+	},
+	.timeout = 300,
+};

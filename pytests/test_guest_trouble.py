@@ -1,0 +1,149 @@
+"""In a guest of their own: a deliberate WARN, taint, panic and hangs are reported on the
+test that caused them, and the session goes on and passes the tests after each.
+
+The guest loads pytests/troublemaker (a test-only module) instead of the project's; an
+inner pytest session runs a scenario file in order; this test reads its JUnit XML.
+These are the only places a kernel WARN is expected.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from kguest import config, kernels
+
+HERE = Path(__file__).resolve().parent
+CLEAN = "test $(( $(cat /proc/sys/kernel/tainted) & ~12288 )) -eq 0"  # only O and E
+
+SCENARIO = f"""
+defaults: {{format: exit, timeout: 30}}
+tests:
+  - {{name: before, binary: sh, args: ["-c", "{CLEAN}"]}}
+  - {{name: warn, binary: sh, args: ["-c", "echo 1 > /sys/kernel/debug/troublemaker/warn"]}}
+  - {{name: after_warn, binary: sh, args: ["-c", "{CLEAN}"]}}
+  - {{name: taint, binary: sh, args: ["-c", "echo 1 > /sys/kernel/debug/troublemaker/taint"]}}
+  - {{name: after_taint, binary: sh, args: ["-c", "{CLEAN}"]}}
+  - {{name: hang_user, binary: sh, args: ["-c", "echo going; sleep 600"], timeout: 4}}
+  - {{name: after_hang_user, binary: sh, args: ["-c", "{CLEAN}"]}}
+  - {{name: panic, binary: sh, args: ["-c", "echo 1 > /sys/kernel/debug/troublemaker/panic"]}}
+  - {{name: after_panic, binary: sh, args: ["-c", "{CLEAN}"]}}
+  - name: hang_kernel
+    binary: sh
+    args: ["-c", "echo 1 > /sys/kernel/debug/troublemaker/hang"]
+    timeout: 4
+  - {{name: after_hang_kernel, binary: sh, args: ["-c", "{CLEAN}"]}}
+  - name: hang_console
+    binary: sh
+    args: ["-c", "echo 1 > /sys/kernel/debug/troublemaker/freeze"]
+    timeout: 4
+  - {{name: after_hang_console, binary: sh, args: ["-c", "{CLEAN}"]}}
+"""
+
+
+def build_troublemaker(kdir: Path, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ("troublemaker.c", "Kbuild"):
+        shutil.copy2(HERE / "troublemaker" / f, out / f)
+    r = subprocess.run(
+        ["make", "-C", str(kdir), f"M={out}", "modules"], capture_output=True, text=True
+    )
+    assert r.returncode == 0, f"building troublemaker failed:\n{r.stdout}\n{r.stderr}"
+    return out / "troublemaker.ko"
+
+
+def results(junit: Path) -> dict[str, tuple[str, str]]:
+    out = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        outcome, text = "passed", ""
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = child.tag
+                text = (child.get("message") or "") + "\n" + (child.text or "")
+        out[case.get("name", "")] = (outcome, text)
+    return out
+
+
+@pytest.mark.guest
+def test_trouble_is_reported_on_the_right_test(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    root = HERE.parent
+    cfg = config.load(root)
+    kernel = kernels.select(
+        cfg, print, pytestconfig.option.kernel or None, None, pytestconfig.option.kdir
+    )
+    ko = build_troublemaker(kernel.kdir, tmp_path / "troublemaker")
+    proj = tmp_path / "proj"
+    (proj / "scenarios").mkdir(parents=True)
+    (proj / "pyproject.toml").write_text(
+        textwrap.dedent(f"""
+        [tool.kguest]
+        build_command = []
+        modules = ["{ko}"]
+        bin_dirs = []
+        boot_timeout = 240
+        """)
+    )
+    (proj / "scenarios/trouble.yaml").write_text(SCENARIO)
+    junit = tmp_path / "junit.xml"
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "0",
+        "-q",
+        f"--junitxml={junit}",
+        "--kernel",
+        str(kernel.vmlinuz),
+        "--kdir",
+        str(kernel.kdir),
+        "--accel",
+        pytestconfig.option.accel,
+        "scenarios",
+    ]
+    r = subprocess.run(cmd, cwd=proj, capture_output=True, text=True, timeout=1200)
+    log = f"inner session:\n{r.stdout[-6000:]}\n{r.stderr[-3000:]}"
+    res = results(junit)
+    for name in (
+        "before",
+        "after_warn",
+        "after_taint",
+        "after_hang_user",
+        "after_panic",
+        "after_hang_kernel",
+        "after_hang_console",
+    ):
+        assert res[name][0] == "passed", f"{name}: {res[name]}\n{log}"
+
+    outcome, text = res["warn"]
+    assert outcome == "failure", log
+    assert "kernel trouble" in text and "deliberate warning" in text and "gained W" in text
+
+    outcome, text = res["taint"]
+    assert outcome == "failure" and "gained U" in text, text
+
+    outcome, text = res["hang_user"]
+    assert outcome == "failure" and "timed out" in text and "going" in text, text
+
+    outcome, text = res["panic"]
+    assert outcome == "failure" and "deliberate panic" in text and "guest died" in text, text
+
+    outcome, text = res["hang_kernel"]
+    assert outcome == "failure" and "timed out" in text and "(D state)" in text, text
+    assert "hang_write" in text, text  # the kernel stack of the stuck task
+
+    outcome, text = res["hang_console"]
+    assert outcome == "failure" and "stopped answering" in text, text
+
+    # one boot, then one after each trouble (WARN, taint, three timeouts, panic)
+    boots = list((proj / "build/kguest/logs/main").glob("console-*.log"))
+    assert len(boots) == 7, log
+    assert r.returncode == 1, log

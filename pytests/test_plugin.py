@@ -1,0 +1,88 @@
+"""The pytest plugin's collection: scenario items, ids, opt-in selection, errors."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+PYPROJECT = """
+[tool.kguest]
+build_command = []
+modules = []
+bin_dirs = []
+"""
+
+SCEN = """
+tests:
+  - name: rw_visibility
+    binary: sfork01
+    matrix: {direction: [bi, p2c], alloc: [eager], size: [4K, 2M]}
+    big: {size: [1G]}
+    kernels: [default, rt]
+    tags: [smoke]
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makefile(".toml", pyproject=PYPROJECT)
+    (pytester.path / "scenarios").mkdir()
+    (pytester.path / "scenarios/s.yaml").write_text(textwrap.dedent(SCEN))
+    (pytester.path / "other.yaml").write_text("not: a scenario\n")
+    return pytester
+
+
+def ids(result: pytest.RunResult) -> list[str]:
+    return [ln.split("::", 1)[1] for ln in result.outlines if "::" in ln]
+
+
+def test_default_selection(project: pytest.Pytester) -> None:
+    r = project.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert ids(r) == [
+        "rw_visibility[bi-eager-4K]",
+        "rw_visibility[bi-eager-2M]",
+        "rw_visibility[p2c-eager-4K]",
+        "rw_visibility[p2c-eager-2M]",
+    ]
+    r.stdout.fnmatch_lines(["*4/12 tests collected (8 deselected)*"])
+
+
+def test_big_and_kernels_opt_in(project: pytest.Pytester) -> None:
+    r = project.runpytest("--collect-only", "-q", "--big", "--kernels=default,rt")
+    assert len(ids(r)) == 12
+    assert "rw_visibility[rt-p2c-eager-1G]" in ids(r)
+    r = project.runpytest("--collect-only", "-q", "--kernels=rt")
+    assert ids(r) == [
+        "rw_visibility[rt-bi-eager-4K]",
+        "rw_visibility[rt-bi-eager-2M]",
+        "rw_visibility[rt-p2c-eager-4K]",
+        "rw_visibility[rt-p2c-eager-2M]",
+    ]
+
+
+def test_markers_select(project: pytest.Pytester) -> None:
+    r = project.runpytest("--collect-only", "-q", "-m", "not smoke")
+    assert ids(r) == []
+    r = project.runpytest("--collect-only", "-q", "-k", "p2c and 2M")
+    assert ids(r) == ["rw_visibility[p2c-eager-2M]"]
+
+
+def test_schema_error_is_a_collection_error(project: pytest.Pytester) -> None:
+    (project.path / "scenarios/bad.yaml").write_text(
+        "tests:\n  - name: x\n    binary: y\n    matrix: {direction: [up]}\n"
+    )
+    r = project.runpytest("--collect-only", "-q")
+    r.stdout.fnmatch_lines(
+        ["*scenarios/bad.yaml:4: direction: 'up' is not allowed*", "*-> allowed: bi, p2c, c2p*"]
+    )
+    assert r.ret == pytest.ExitCode.INTERRUPTED
+
+
+def test_skip_key_is_reported_without_a_guest(project: pytest.Pytester) -> None:
+    (project.path / "scenarios/skip.yaml").write_text(
+        "tests:\n  - {name: later, binary: y, skip: not written yet}\n"
+    )
+    r = project.runpytest("-q", "scenarios/skip.yaml", "-rs")
+    r.stdout.fnmatch_lines(["*SKIPPED*not written yet*"])
+    assert r.ret == pytest.ExitCode.OK

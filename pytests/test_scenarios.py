@@ -1,0 +1,270 @@
+"""Scenario YAML: expansion into items, ids, and every schema error (file:line + hint)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from kguest.errors import ScenarioError
+from kguest.scenarios import load_dir, load_file
+
+
+def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text).lstrip("\n"))
+    return p
+
+
+def test_full_matrix_ids_and_argv(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        """
+        tests:
+          - name: rw_visibility
+            binary: sfork01
+            args: ["-i", 2]
+            matrix:
+              direction: [bi, p2c, c2p]
+              alloc: [lazy, eager, auto]
+              size: [4K, 2M]
+        """,
+    )
+    cases = load_file(p)
+    assert len(cases) == 18
+    ids = [c.id for c in cases]
+    assert ids[0] == "rw_visibility[bi-lazy-4K]"
+    assert "rw_visibility[p2c-eager-2M]" in ids
+    c = cases[ids.index("rw_visibility[p2c-eager-2M]")]
+    assert c.argv == ("sfork01", "-d", "p2c", "-a", "eager", "-s", "2M", "-i", "2")
+    assert c.command == "sfork01 -d p2c -a eager -s 2M -i 2"
+    assert c.expect.kind == "pass" and c.kernel == "default" and not c.big
+    assert c.line == 2
+
+
+def test_no_matrix_defaults_exclude_big_kernels(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        """
+        defaults:
+          timeout: 30
+          tags: [sfork]
+        tests:
+          - name: plain
+            binary: sfork05
+          - name: m
+            binary: sfork06
+            matrix: {direction: [p2c, c2p], size: [4K]}
+            exclude: [{direction: c2p}]
+            big: {size: [1G]}
+            kernels: [default, rt]
+            expect: {signal: segv}
+            timeout: 99
+        """,
+    )
+    cases = load_file(p)
+    by_id = {c.id: c for c in cases}
+    assert by_id["plain"].argv == ("sfork05",) and by_id["plain"].timeout == 30
+    assert by_id["plain"].tags == ("sfork",)
+    assert set(by_id) == {"plain", "m[p2c-4K]", "m[p2c-1G]", "m[rt-p2c-4K]", "m[rt-p2c-1G]"}
+    assert by_id["m[p2c-1G]"].big and not by_id["m[p2c-4K]"].big
+    assert by_id["m[rt-p2c-4K]"].kernel == "rt"
+    assert by_id["m[p2c-4K]"].expect.name == "SIGSEGV" and by_id["m[p2c-4K]"].timeout == 99
+
+
+def test_whole_test_big(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        """
+        tests:
+          - {name: soak, binary: sfork14, big: true, matrix: {direction: [bi, p2c]}}
+        """,
+    )
+    assert [(c.id, c.big) for c in load_file(p)] == [("soak[bi]", True), ("soak[p2c]", True)]
+
+
+def test_expect_errno_and_format(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        """
+        tests:
+          - {name: e, binary: b, expect: {errno: enomem}, format: exit, backend: vng}
+        """,
+    )
+    (c,) = load_file(p)
+    assert (c.expect.kind, c.expect.name, c.format, c.backend) == ("errno", "ENOMEM", "exit", "vng")
+
+
+def test_repo_scenarios_are_valid() -> None:
+    root = Path(__file__).resolve().parent.parent
+    cases = load_dir(root / "scenarios")
+    assert cases, "scenarios/ is empty"
+    ids = [c.id for c in cases]
+    assert len(ids) == len(set(ids))
+
+
+# Every schema error: (yaml, line of the error, text in the message, text in the hint)
+ERRORS = [
+    ("", 1, "empty scenario file", "tests:"),
+    ("- a\n", 1, "file: expected a mapping", "tests"),
+    ("tests: []\n", 1, "non-empty list of tests", "name and binary"),
+    ("foo: 1\ntests: [{name: a, binary: b}]\n", 1, "file: unknown key 'foo'", "tests, defaults"),
+    (
+        "defaults: {name: x}\ntests: [{name: a, binary: b}]\n",
+        1,
+        "defaults: unknown key 'name'",
+        "binary",
+    ),
+    ("tests:\n  - binary: b\n", 2, "missing required key 'name'", "test id"),
+    ("tests:\n  - name: a\n", 2, "missing required key 'binary'", "program"),
+    ("tests:\n  - name: a\n    binary: b\n    colour: red\n", 4, "unknown key 'colour'", "matrix"),
+    ("tests:\n  - name: 9a\n    binary: b\n", 2, "not a valid test name", "letters"),
+    (
+        "tests:\n  - {name: a, binary: b}\n  - {name: a, binary: c}\n",
+        3,
+        "already used on line 2",
+        "unique",
+    ),
+    ("tests:\n  - name: a\n    binary: b c\n", 3, "not a program name", "args:"),
+    ("tests:\n  - name: a\n    binary: b\n    args: -x\n", 4, "not a list of strings", "args:"),
+    (
+        "tests:\n  - name: a\n    binary: b\n    matrix: [bi]\n",
+        4,
+        "matrix: expected a mapping",
+        "direction",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    matrix:\n      colour: [red]\n",
+        5,
+        "unknown matrix key 'colour'",
+        "direction, alloc, size",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    matrix:\n      direction: [bi, up]\n",
+        5,
+        "direction: 'up' is not allowed",
+        "bi, p2c, c2p",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    matrix:\n      alloc: [lazy, lazy]\n",
+        5,
+        "listed twice",
+        "duplicate",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    matrix:\n      alloc: []\n",
+        5,
+        "expected a non-empty list",
+        "alloc",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    matrix:\n"
+        "      size:\n        - 4K\n        - 2X\n",
+        7,
+        "size: '2X' is not a size",
+        "K, M or G",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    matrix:\n      size: [4K, 1G]\n",
+        5,
+        "big size",
+        "big:",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    matrix: {size: [4K]}\n    exclude: {size: 4K}\n",
+        5,
+        "exclude: expected a list",
+        "exclude:",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    matrix: {size: [4K]}\n    exclude:\n"
+        "      - {size: 8K}\n",
+        6,
+        "matches no matrix value",
+        "matrix values",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    expect: fail\n",
+        4,
+        "expect: 'fail' is not allowed",
+        "{signal: SIGSEGV}",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    expect: {signal: SIGNOPE}\n",
+        4,
+        "unknown signal",
+        "SIGSEGV",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    expect: {errno: ENOPE}\n",
+        4,
+        "unknown errno",
+        "EINVAL",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    format: xml\n",
+        4,
+        "format: 'xml' is not allowed",
+        "ltp, tap",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    big: yes please\n",
+        4,
+        "big: expected a mapping",
+        "direction",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    timeout: -1\n",
+        4,
+        "not a positive number",
+        "seconds",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    timeout: soon\n",
+        4,
+        "not a positive number",
+        "seconds",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    kernels: default\n",
+        4,
+        "kernels: expected a",
+        "kernel names",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    kernels: [de fault]\n",
+        4,
+        "not a valid value",
+        "must match",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    backend: docker\n",
+        4,
+        "backend: 'docker' is not allowed",
+        "initramfs, vng",
+    ),
+    (
+        "tests:\n  - name: a\n    binary: b\n    tags: [Smoke]\n",
+        4,
+        "not a valid value",
+        "must match",
+    ),
+    ("tests:\n  - name: a\n    binary: b\n    skip: true\n", 4, "skip: expected a reason", "skip:"),
+    ("tests:\n  - name: a\n    binary: b\n   bad: [\n", 4, "YAML syntax", "indentation"),
+    ("tests:\n  - 3\n", 2, "tests[0]: expected a mapping", "allowed keys"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "msg", "hint"), ERRORS, ids=[f"err{i:02d}" for i in range(len(ERRORS))]
+)
+def test_schema_errors(tmp_path: Path, text: str, line: int, msg: str, hint: str) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(ScenarioError) as ei:
+        load_file(p, "scenarios/bad.yaml")
+    e = ei.value
+    assert str(e).startswith(f"scenarios/bad.yaml:{line}: "), str(e)
+    assert msg in e.message, e.message
+    assert hint in e.hint, e.hint
