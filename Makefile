@@ -1,6 +1,6 @@
 # sfork: top-level targets.  `make run` and `make test` are the two commands
 # a fresh Debian 12 machine needs (see README.md); both install what is
-# missing first.
+# missing first (scripts/deps: apt packages, the .venv).
 
 VENV     := .venv
 PY       := $(VENV)/bin/python
@@ -10,6 +10,8 @@ KDIR     ?= /lib/modules/$(KVER)/build
 PREFIX   ?= /usr/local
 RESULTS  := build/results
 JOBS     ?= auto
+# The suite's report: TAP (pytest-tap, one combined file) and JUnit XML.
+REPORTS   = --tap-combined --tap-outdir=$(RESULTS) --junitxml=$(RESULTS)/junit.xml
 
 export KDIR
 
@@ -30,22 +32,39 @@ lint: deps
 	$(MAKE) --no-print-directory -C kmod KDIR=$(KDIR) C=2 2>&1 | scripts/fail-on-sparse
 	$(VENV)/bin/ruff check kguest pytests bench conftest.py
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict bench/*.py
 	scripts/manlint
 
-# The whole guest suite on the default kernel plus the harness's own tests.
+# Everything CI runs: lint, build, the whole guest suite on the default
+# kernel (scenarios/), the harness's own tests (pytests/: parsers, a WARN, a
+# panic and a hang in guests of their own, kirk, packaging, the broken-module
+# check, the benchmark smoke run), and the short fuzz (scenarios/fuzz.yaml).
 test: deps lint build
 	@mkdir -p $(RESULTS)
-	$(PYTEST) -n $(JOBS) --tap-combined --tap-outdir=$(RESULTS) \
-		--junitxml=$(RESULTS)/junit.xml pytests scenarios
+	$(PYTEST) -n $(JOBS) $(REPORTS) pytests scenarios
 
+# The main job: build, boot, the default scenarios, the quick benchmark and
+# a summary.
 run: deps build
 	@mkdir -p $(RESULTS)
-	$(PYTEST) -n $(JOBS) --junitxml=$(RESULTS)/junit.xml scenarios
-	$(PY) -m bench.driver --quick
-	@scripts/summary
+	$(PYTEST) -n $(JOBS) $(REPORTS) scenarios
+	$(MAKE) --no-print-directory -C bench bench
+	@scripts/summary $(RESULTS)/junit.xml build/bench
 
 bench: deps build
-	$(PY) -m bench.driver $(if $(FULL),--full,--quick)
+	$(MAKE) --no-print-directory -C bench bench $(if $(FULL),FULL=1)
+
+# A million fuzz operations under leak accounting (scenarios/fuzz.yaml).
+fuzz: deps build
+	$(PYTEST) -n 0 --big scenarios/fuzz.yaml -k fuzz_long
+
+# Big sizes (1G) and the long soaks on the default kernel, then the suite
+# on the RT and 6.12 kernels (provisioned on demand, cached in build/).
+big: deps build
+	$(PYTEST) -n $(JOBS) --big $(REPORTS) scenarios
+
+matrix: deps build
+	$(PYTEST) -n $(JOBS) --kernels=default,rt,6.12 $(REPORTS) scenarios
 
 install: build
 	$(MAKE) -C libsfork install PREFIX=$(PREFIX)
@@ -58,6 +77,7 @@ clean:
 	-$(MAKE) -C libsfork clean
 	-$(MAKE) -C ltp-tests clean
 	-$(MAKE) -C bench clean
+	-$(MAKE) -C fuzz clean
 	rm -rf build
 
-.PHONY: all deps build lint test run bench install clean
+.PHONY: all deps build lint test run bench fuzz big matrix install clean

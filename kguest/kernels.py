@@ -12,6 +12,7 @@ automatically yet).  ``[tool.kguest.kernels.NAME]`` adds or overrides entries;
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -32,11 +33,12 @@ class Kernel:
     kdir: Path
     version: str
     build_prefix: tuple[str, ...] = ()
+    modules: Path | None = None  # its /lib/modules/VER when not on the host's
 
     @property
     def modules_dir(self) -> Path:
-        """The kernel's own modules (/lib/modules/VER) on the host, if installed."""
-        return Path("/lib/modules") / self.version
+        """The kernel's own modules (/lib/modules/VER on the host unless ``modules``)."""
+        return self.modules or Path("/lib/modules") / self.version
 
 
 def vmlinuz_version(path: Path) -> str:
@@ -170,26 +172,56 @@ def debian_flavour(name: str, flavour: str, packages: list[str]) -> Callable[[Sa
     return resolve
 
 
-def _not_provisioned_612(say: Say) -> Kernel:
-    raise KernelError(
-        "kernel '6.12' (Debian trixie, built in a chroot) is not provisioned by kguest yet",
-        'declare it in [tool.kguest.kernels."6.12"] with vmlinuz, kdir and build_prefix '
-        '(e.g. ["chroot", "/srv/trixie"]); see kguest/README.md',
-    )
+def provisioned(name: str, root: Path) -> Callable[[Say], Kernel]:
+    """A kernel that vmimages/kernels/provision-NAME caches in build/kernels/NAME.
+
+    The script is idempotent (about a second when the cache is complete), so it
+    runs every time; its kernel.json says where the kernel, modules and headers
+    are and which prefix a module build needs (a chroot for 6.12).
+    """
+    script = root / "vmimages/kernels" / f"provision-{name.replace('.', '')}"
+    desc = root / "build/kernels" / name / "kernel.json"
+
+    def resolve(say: Say) -> Kernel:
+        if not script.is_file():
+            raise KernelError(f"kernel {name!r} is not provisioned: no {script}",
+                              "run kguest from the sfork project root")
+        if os.geteuid() != 0:
+            if not desc.is_file():
+                raise KernelError(f"kernel {name!r} is not provisioned", f"run: sudo {script}")
+        else:
+            with step(say, f"provisioning kernel {name} ({script}; minutes the first time)"):
+                try:
+                    proc = subprocess.run([str(script)], capture_output=True, text=True,
+                                          stdin=subprocess.DEVNULL)
+                except OSError as e:
+                    raise KernelError(f"cannot run {script}: {e}", f"chmod +x {script}") from e
+            if proc.returncode != 0:
+                raise KernelError(
+                    f"{script} failed (exit {proc.returncode}):\n"
+                    + "\n".join((proc.stdout + proc.stderr).splitlines()[-30:]),
+                    f"run {script} by hand and follow its 'fix:' line",
+                )
+        try:
+            d = json.loads(desc.read_text())
+        except (OSError, ValueError) as e:
+            raise KernelError(f"cannot read {desc}: {e}", f"rerun {script}") from e
+        k = check_match(name, Path(d["VMLINUZ"]), Path(d["KDIR"]), tuple(d["BUILD_PREFIX"]))
+        return dataclasses.replace(k, modules=Path(d["MODULES_DIR"]))
+
+    return resolve
 
 
 class Registry:
     """Named kernels: built-in Debian flavours plus the project's [tool.kguest.kernels]."""
 
-    def __init__(self, entries: tuple[KernelEntry, ...] = ()) -> None:
+    def __init__(self, entries: tuple[KernelEntry, ...] = (), root: Path = Path(".")) -> None:
         self._resolvers: dict[str, Callable[[Say], Kernel]] = {
             "default": debian_flavour(
                 "default", "amd64", ["linux-image-amd64", "linux-headers-amd64"]
             ),
-            "rt": debian_flavour(
-                "rt", "rt-amd64", ["linux-image-rt-amd64", "linux-headers-rt-amd64"]
-            ),
-            "6.12": _not_provisioned_612,
+            "rt": provisioned("rt", root),
+            "6.12": provisioned("6.12", root),
         }
         for e in entries:
             self._resolvers[e.name] = self._entry(e)
@@ -228,8 +260,9 @@ def select(
         ver = vmlinuz_version(path)
         kd = Path(kdir) if kdir else Path("/lib/modules") / ver / "build"
         return check_match("custom", path, kd)
-    reg = Registry(cfg.kernels)
+    reg = Registry(cfg.kernels, cfg.root)
     k = reg.resolve(vmlinuz or name or cfg.kernel, say)
     if kdir:
-        return check_match(k.name, k.vmlinuz, Path(kdir), k.build_prefix)
+        return dataclasses.replace(check_match(k.name, k.vmlinuz, Path(kdir), k.build_prefix),
+                                   modules=k.modules)
     return k

@@ -12,7 +12,8 @@
  *     child exits, the parent unmaps.  Afterwards (letting the counters
  *     settle for up to 2 s) regions_live and pages_live are back to their
  *     start values and MemAvailable is within 4 MiB of its start value
- *     (counting the free pages on the per-CPU lists of /proc/zoneinfo,
+ *     (caches dropped before each reading; counting the free pages on
+ *     the per-CPU lists of /proc/zoneinfo,
  *     which alone move by 10+ MiB between two readings);
  *  1. a lazy region of 256 MiB (-b): pages_live does not move at the call;
  *     the writer stores to 100 pages spread over the region and the other
@@ -140,6 +141,9 @@ static long pcp_kb(void)
  */
 static long mem_available(void)
 {
+	/* Reclaimable caches come and go; only what is not returned counts. */
+	sync();
+	SAFE_FILE_PRINTF("/proc/sys/vm/drop_caches", "3");
 	return SAFE_READ_MEMINFO("MemAvailable:") + pcp_kb();
 }
 

@@ -90,7 +90,7 @@ def test_find_debian_picks_newest_with_headers(tmp_path: Path) -> None:
 def test_registry_names_and_entries(tmp_path: Path) -> None:
     vm = fake_bzimage(tmp_path / "vmlinuz", BANNER)
     h = fake_headers(tmp_path / "h", "6.1.0-56-amd64")
-    reg = Registry((KernelEntry("mine", str(vm), str(h), ("chroot", "/srv/x")),))
+    reg = Registry((KernelEntry("mine", str(vm), str(h), ("chroot", "/srv/x")),), tmp_path)
     assert {"default", "rt", "6.12", "mine"} <= set(reg.names())
     k = reg.resolve("mine", print)
     assert k.build_prefix == ("chroot", "/srv/x")
