@@ -45,6 +45,7 @@ MATRIX_VALUES = {
 SIZE_RX = re.compile(r"^([1-9][0-9]*)([KMG]?)$")
 BIG_SIZE = 256 * 1024 * 1024  # sizes from here on go under big:
 NAME_RX = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*$")
+KERNEL_RX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # "default", "rt", "6.12"
 TAG_RX = re.compile(r"^[a-z][a-z0-9_]*$")
 FORMATS = ("auto", "ltp", "tap", "exit")
 TEST_KEYS = {
@@ -408,7 +409,7 @@ def _expand(v: _V, t: _Map, seen: dict[str, int]) -> list[Case]:
             f"timeout: {timeout!r} is not a positive number",
             "seconds, e.g. timeout: 120",
         )
-    kernels = v.str_list(t["kernels"], "kernels", t, NAME_RX) if "kernels" in t else ["default"]
+    kernels = v.str_list(t["kernels"], "kernels", t, KERNEL_RX) if "kernels" in t else ["default"]
     backend = t.get("backend")
     if backend is not None and backend not in BACKENDS:
         raise v.err(

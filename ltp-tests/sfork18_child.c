@@ -48,7 +48,12 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 
 static int check(int ok, int bit, const char *what)
 {
-	printf("sfork18_child: %s: %s\n", ok ? "ok" : "FAILED", what);
+	int err = errno;
+
+	if (ok)
+		printf("sfork18_child: ok: %s\n", what);
+	else
+		printf("sfork18_child: FAILED: %s (errno %s)\n", what, strerror(err));
 	fflush(stdout);
 	return ok ? 0 : bit;
 }
