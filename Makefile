@@ -62,7 +62,7 @@ fuzz: deps build
 # Big sizes (1G) and the long soaks on the default kernel, then the suite
 # on the RT and 6.12 kernels (provisioned on demand, cached in build/).
 big: deps build
-	$(PYTEST) -n $(JOBS) --big $(REPORTS) scenarios
+	$(PYTEST) -n $(JOBS) --big $(REPORTS) scenarios pytests/test_kirk.py
 
 matrix: deps build
 	$(PYTEST) -n $(JOBS) --kernels=default,rt,6.12 $(REPORTS) scenarios

@@ -1,0 +1,152 @@
+"""Helpers for the self-tests that boot a guest of their own with extra files in it.
+
+kguest's image builder has no "extra files" option: it packs busybox, the configured
+modules and the configured bin_dirs.  The kernel accepts several concatenated cpio
+archives as one initramfs (later files win), so :func:`boot_with_overlay` boots the
+project's ordinary image (no project module) followed by a small archive of our own:
+test programs, modules at paths of our choice, and optionally a ``/lib/modules``
+tree indexed by ``depmod -b`` so that ``modprobe`` finds what we put there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from kguest import config
+from kguest.config import ProjectConfig
+from kguest.guest import Guest
+from kguest.kernels import Kernel
+from kguest.progress import to_stderr
+from kguest.session import Options, Provisioner
+
+ROOT = Path(__file__).resolve().parent.parent
+_boots = itertools.count(1)
+
+# Files of the kernel's /lib/modules/VER that depmod reads besides the modules.
+DEPMOD_INPUTS = ("modules.builtin", "modules.builtin.modinfo", "modules.order")
+# What kbuild leaves in kmod/: not copied with the sources.
+KBUILD_PRODUCTS = (
+    "*.o",
+    "*.ko",
+    "*.mod",
+    "*.mod.c",
+    ".*.cmd",
+    "modules.order",
+    "Module.symvers",
+    ".tmp_versions",
+)
+
+
+def copy_kmod(dest: Path) -> Path:
+    """kmod/'s sources (no build products) copied to ``dest``."""
+    shutil.copytree(ROOT / "kmod", dest, ignore=shutil.ignore_patterns(*KBUILD_PRODUCTS))
+    return dest
+
+
+def project_config() -> ProjectConfig:
+    return config.load(ROOT)
+
+
+def provisioner(pytestconfig: pytest.Config, worker: str) -> Provisioner:
+    """kguest's provisioning chain as the pytest options ask for it, without the
+    project's module in the image (the tests decide which module the guest gets)."""
+    o = pytestconfig.option
+    return Provisioner(
+        project_config(),
+        Options(
+            backend="initramfs",
+            kernel=o.kernel,
+            kdir=o.kdir,
+            accel=o.accel,
+            build=not o.no_build,
+            modules=False,
+            qemu=o.qemu,
+        ),
+        to_stderr,
+        worker=worker,
+    )
+
+
+def stage_file(stage: Path, guest_path: str, host: Path) -> None:
+    dest = stage / guest_path.lstrip("/")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(host, dest)
+
+
+def add_module_tree(stage: Path, kernel: Kernel, modules: Mapping[str, Path]) -> None:
+    """Put ``modules`` (path relative to /lib/modules/VER -> host .ko) into the stage
+    and index them with ``depmod -b`` so that ``modprobe NAME`` works in the guest."""
+    mdir = stage / "lib/modules" / kernel.version
+    mdir.mkdir(parents=True, exist_ok=True)
+    for name in DEPMOD_INPUTS:
+        src = kernel.modules_dir / name
+        if src.is_file():
+            shutil.copy2(src, mdir / name)
+    for rel, host in modules.items():
+        stage_file(stage, f"lib/modules/{kernel.version}/{rel}", host)
+    r = subprocess.run(["depmod", "-b", str(stage), kernel.version], capture_output=True, text=True)
+    assert r.returncode == 0, f"depmod -b {stage} failed:\n{r.stderr}"
+
+
+def pack_cpio(stage: Path, out: Path) -> None:
+    names = subprocess.run(
+        ["find", ".", "-mindepth", "1"], cwd=stage, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    listing = "".join(f"{n}\n" for n in sorted(n for n in names if n))
+    with out.open("wb") as f:
+        r = subprocess.run(
+            ["cpio", "-o", "-H", "newc", "--quiet", "-R", "0:0"],
+            cwd=stage,
+            input=listing.encode(),
+            stdout=f,
+            stderr=subprocess.PIPE,
+        )
+    assert r.returncode == 0, f"cpio failed: {r.stderr.decode()}"
+
+
+def boot_with_overlay(
+    prov: Provisioner,
+    stage: Path,
+    workdir: Path,
+    memory_mib: int = 1024,
+    cpus: int = 2,
+) -> Guest:
+    """Boot the project's initramfs (as ``prov`` provisions it) plus ``stage`` packed
+    as a second archive.  The caller closes the guest (or uses it as a context manager)."""
+    spec = prov.spec("initramfs")
+    assert spec.initrd is not None
+    overlay = workdir / "overlay.cpio"
+    pack_cpio(stage, overlay)
+    combined = workdir / "initrd.cpio"
+    with combined.open("wb") as out:
+        for part in (spec.initrd, overlay):
+            with part.open("rb") as f:
+                shutil.copyfileobj(f, out)
+            # the kernel's unpacker skips zero padding between archives, 4-byte aligned
+            out.write(b"\0" * (-out.tell() % 4))
+    spec = dataclasses.replace(spec, initrd=combined, memory_mib=memory_mib, cpus=cpus)
+    cfg = prov.cfg
+    g = Guest(
+        spec,
+        prov.log_path(spec, next(_boots)),
+        prov.say,
+        boot_timeout=cfg.boot_timeout,
+        max_output=cfg.max_output_bytes,
+        allowed_taint=cfg.allowed_taint,
+    )
+    return g.boot()
+
+
+def ltp_status(status: int) -> str:
+    """The LTP exit bitmask in words (1 FAIL, 2 BROK, 4 WARN, 32 CONF)."""
+    if status < 0 or status > 255:
+        return f"status {status}"
+    bits = [n for b, n in ((1, "TFAIL"), (2, "TBROK"), (4, "TWARN"), (32, "TCONF")) if status & b]
+    return f"exit {status} ({'|'.join(bits) or ('pass' if status == 0 else 'not LTP')})"
