@@ -342,7 +342,7 @@ static long sfork_create(struct file *file, struct sfork_create __user *uarg)
 		return PTR_ERR(region);
 
 	/*
-	 * From here on the region belongs to the file and dies with its last
+	 * Once mapped, the region belongs to the file and dies with its last
 	 * reference: the fd, or a VMA that another thread's fork copied.
 	 */
 	if (cmpxchg(&file->private_data, NULL, region)) {
@@ -354,12 +354,14 @@ static long sfork_create(struct file *file, struct sfork_create __user *uarg)
 	if (arg.flags & SFORK_EAGER) {
 		ret = sfork_region_populate(region);
 		if (ret)
-			return ret;
+			goto detach;
 	}
 
 	addr = sfork_map(file, region);
-	if (IS_ERR_VALUE(addr))
-		return (long)addr;
+	if (IS_ERR_VALUE(addr)) {
+		ret = (long)addr;
+		goto detach;
+	}
 
 	arg.out_flags = arg.flags;
 	arg.addr = addr;
@@ -374,6 +376,16 @@ static long sfork_create(struct file *file, struct sfork_create __user *uarg)
 	region->armer = get_pid(task_pid(current));
 	spin_unlock(&region->lock);
 	return 0;
+
+detach:
+	/*
+	 * No VMA ever held the region: free it, and the pages an eager
+	 * allocation charged, now rather than when the fd is closed.
+	 */
+	file->private_data = NULL;
+	file->f_mapping = file_inode(file)->i_mapping;
+	sfork_region_put(region);
+	return ret;
 }
 
 /*
