@@ -36,13 +36,13 @@ lint: deps
 	scripts/manlint
 
 # Everything CI runs: lint, build, the whole guest suite on the default
-# kernel and on trixie's 6.12 (scenarios/; 6.12 is provisioned on first use,
-# a few minutes, and cached in build/kernels), the harness's own tests (pytests/: parsers, a WARN, a
+# kernel (scenarios/; `make matrix` adds rt and trixie's 6.12, which is not
+# in CI yet: see kmod/DESIGN.md, "Open problems"), the harness's own tests (pytests/: parsers, a WARN, a
 # panic and a hang in guests of their own, kirk, packaging, the broken-module
 # check, the benchmark smoke run), and the short fuzz (scenarios/fuzz.yaml).
 test: deps lint build
 	@mkdir -p $(RESULTS)
-	$(PYTEST) -n $(JOBS) --kernels=default,6.12 $(REPORTS) pytests scenarios
+	$(PYTEST) -n $(JOBS) $(REPORTS) pytests scenarios
 
 # The main job: build, boot, the default scenarios, the quick benchmark and
 # a summary.
