@@ -255,14 +255,7 @@ static void setup(void)
 			len);
 	}
 
-	if (!sfork_str_dir) {
-		dirs[dirs_cnt++] = SFORK_PARENT_TO_CHILD;
-		dirs[dirs_cnt++] = SFORK_CHILD_TO_PARENT;
-	} else if (sfork_flags & SFORK_BIDIRECTIONAL) {
-		tst_brk(TCONF, "-d bi has no read-only side");
-	} else {
-		dirs[dirs_cnt++] = sfork_flags & SFORK_DIRECTION_MASK;
-	}
+	dirs_cnt = sfork_readonly_dirs(dirs);
 }
 
 static struct tst_test test = {

@@ -43,6 +43,7 @@
  *   sfork_parent_writes(f) / sfork_child_writes(f) / sfork_reader_is_child(f)
  *   / sfork_reader_is_parent(f)   who may store, who is read-only
  *   sfork_dir_name(f), sfork_alloc_name(f), sfork_flags_desc(f)  for messages
+ *   sfork_readonly_dirs(dirs)     p2c and c2p, or the -d given (bi: TCONF)
  *   sfork_stat("regions_live")    a /sys/kernel/debug/sfork/stats value
  *                                 (TCONF when the file is absent)
  *   sfork_stat_get(key, &val)     same, returns -1 instead of ending the test
@@ -202,6 +203,24 @@ static inline void sfork_test_setup(void)
 	tst_res(TINFO, "sfork matrix point: direction %s, allocation %s, size %zu",
 		sfork_dir_name(sfork_flags), sfork_alloc_name(sfork_flags),
 		sfork_size);
+}
+
+/*
+ * The directions that have a read-only side, as -d asks: both (p2c, c2p)
+ * without -d, the one given otherwise; -d bi has none (TCONF).  Returns how
+ * many were written to dirs[2].
+ */
+static inline unsigned int sfork_readonly_dirs(unsigned int dirs[2])
+{
+	if (!sfork_str_dir) {
+		dirs[0] = SFORK_PARENT_TO_CHILD;
+		dirs[1] = SFORK_CHILD_TO_PARENT;
+		return 2;
+	}
+	if (sfork_flags & SFORK_BIDIRECTIONAL)
+		tst_brk(TCONF, "-d bi has no read-only side");
+	dirs[0] = sfork_flags & SFORK_DIRECTION_MASK;
+	return 1;
 }
 
 /* sfork() or TBROK | TERRNO at the caller's line */
