@@ -14,7 +14,8 @@
  * errors must be the contract's.  Kernel-side damage (BUG, WARNING, leaks)
  * is what the harness looks for around the run.
  *
- * Usage: sfork-fuzz [-s seed] [-n ops] [-p procs] [-t threads] [-v]
+ * Usage: sfork-fuzz [-s seed] [-n ops] [-p procs] [-t threads] [-v [-v]]
+ * (-v: progress; -v -v: every operation, for replaying a failing seed)
  * Exit: 0 clean, 1 an oracle failed (the line says which seed and op).
  */
 #define _GNU_SOURCE
@@ -75,6 +76,24 @@ static uint64_t rnd(struct worker *w)
 static uint64_t below(struct worker *w, uint64_t n)
 {
 	return n ? rnd(w) % n : 0;
+}
+
+/* The /proc/self/maps line holding @p, for a failure message. */
+static void maps_line(const void *p, char *out, size_t n)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long a = (unsigned long)p, lo, hi;
+	char line[200];
+
+	snprintf(out, n, "not mapped");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && a >= lo && a < hi) {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(out, n, "%s", line);
+			break;
+		}
+	if (f)
+		fclose(f);
 }
 
 static void fail(struct worker *w, const char *what)
@@ -275,7 +294,7 @@ static void op_touch(struct worker *w, struct region *r)
 	/* A plain fork's child lacks the pages MADV_DONTFORK covered. */
 	if (ret == SEGV_MAPERR && r->dontfork && w->in_child)
 		return;
-	char what[160];
+	char what[600], maps[256];
 
 	if (store && !r->writable && ret != SEGV_ACCERR) {
 		snprintf(what, sizeof(what), "store to a read-only side: %s (si_code %d) at %p, region %p+%zu, in %s",
@@ -283,9 +302,10 @@ static void op_touch(struct worker *w, struct region *r)
 			 w->in_child ? "child" : "parent");
 		fail(w, what);
 	} else if (ret && (r->writable || !store)) {
-		snprintf(what, sizeof(what), "%s faulted (si_code %d) at %p, region %p+%zu %s, in %s",
+		maps_line(p, maps, sizeof(maps));
+		snprintf(what, sizeof(what), "%s faulted (si_code %d) at %p, region %p+%zu %s, in %s; maps: %s",
 			 store ? "store" : "load", ret, p, r->addr, r->len,
-			 r->writable ? "rw" : "ro", w->in_child ? "child" : "parent");
+			 r->writable ? "rw" : "ro", w->in_child ? "child" : "parent", maps);
 		fail(w, what);
 	}
 }
@@ -401,8 +421,12 @@ static void child_life(struct worker *w, struct region *r, int writable)
 static void one_op(struct worker *w)
 {
 	struct region *r = slot(w, 0);
+	int op = below(w, 16);
 
-	switch (below(w, 16)) {
+	if (verbose > 1)
+		fprintf(stderr, "worker %d op %ld: %d%s\n", w->id, w->done, op,
+			r ? (r->writable ? " rw" : " ro") : "");
+	switch (op) {
 	case 0:
 		op_open_close(w);
 		break;
@@ -508,7 +532,7 @@ int main(int argc, char **argv)
 			threads = atoi(optarg);
 			break;
 		case 'v':
-			verbose = 1;
+			verbose++;
 			break;
 		default:
 			fprintf(stderr, "usage: %s [-s seed] [-n ops] [-p procs] [-t threads] [-v]\n",

@@ -66,6 +66,8 @@ struct sfork_region {
 	spinlock_t lock;		/* protects armer and child_mm */
 	struct pid *armer;		/* thread whose next fork makes the child */
 	struct mm_struct *child_mm;	/* pinned: compared, never used */
+	struct task_struct *mapper;	/* thread inside CREATE's vm_mmap() */
+	bool mapped;
 	struct list_head node;		/* on sfork_regions */
 };
 
@@ -301,48 +303,21 @@ static unsigned int sfork_resolve_alloc(unsigned int flags, u64 len)
 	return flags | (len <= READ_ONCE(eager_threshold) ? SFORK_EAGER : SFORK_LAZY);
 }
 
-static const struct file_operations sfork_side_fops;
-
-/*
- * A file for one side of a region: what its VMAs hang on (vm_file) and
- * what SFORK_IOC_EXPORT hands out.  Its f_mapping is the shmem mapping, so
- * the VMAs sit in that mapping's i_mmap tree for rmap and fault-around.
- * It holds a reference on the region.
- */
-static struct file *sfork_side_file(struct sfork_side *side)
+static unsigned long sfork_map(struct file *file, struct sfork_region *region)
 {
-	struct file *file;
-
-	refcount_inc(&side->region->refs);
-	file = anon_inode_getfile("[sfork]", &sfork_side_fops, side, O_RDWR);
-	if (IS_ERR(file)) {
-		sfork_region_put(side->region);
-		return file;
-	}
-	file->f_mapping = side->region->shm->f_mapping;
-	return file;
-}
-
-/* Map the creator's side into current; the mapping holds the side file. */
-static unsigned long sfork_map(struct sfork_region *region)
-{
-	struct sfork_side *side = &region->side[SFORK_CREATOR];
 	unsigned long prot = PROT_READ;
 	unsigned long mflags = MAP_SHARED;
 	unsigned long addr;
-	struct file *file;
 
-	if (side->writable)
+	if (region->side[SFORK_CREATOR].writable)
 		prot |= PROT_WRITE;
 	if (region->flags & SFORK_EAGER)
 		mflags |= MAP_POPULATE;
 
-	file = sfork_side_file(side);
-	if (IS_ERR(file))
-		return PTR_ERR(file);
+	WRITE_ONCE(region->mapper, current);
 	addr = vm_mmap(file, 0, (unsigned long)region->npages << PAGE_SHIFT,
 		       prot, mflags, 0);
-	fput(file);
+	WRITE_ONCE(region->mapper, NULL);
 	return addr;
 }
 
@@ -367,13 +342,14 @@ static long sfork_create(struct file *file, struct sfork_create __user *uarg)
 		return PTR_ERR(region);
 
 	/*
-	 * The region dies with its last reference: this fd, or the side file
-	 * that the mapping (and any VMA another thread's fork copied) holds.
+	 * The region belongs to the file and dies with its last reference:
+	 * the fd, or a VMA (another thread's fork may copy one at any time).
 	 */
 	if (cmpxchg(&file->private_data, NULL, region)) {
 		sfork_region_put(region);
 		return -EBUSY;
 	}
+	file->f_mapping = region->shm->f_mapping;
 
 	if (arg.flags & SFORK_EAGER) {
 		ret = sfork_region_populate(region);
@@ -381,7 +357,7 @@ static long sfork_create(struct file *file, struct sfork_create __user *uarg)
 			goto detach;
 	}
 
-	addr = sfork_map(region);
+	addr = sfork_map(file, region);
 	if (IS_ERR_VALUE(addr)) {
 		ret = (long)addr;
 		goto detach;
@@ -403,12 +379,12 @@ static long sfork_create(struct file *file, struct sfork_create __user *uarg)
 
 detach:
 	/*
-	 * No VMA holds the region: drop it, and the pages an eager
-	 * allocation charged, now rather than when the fd is closed.  Nothing
-	 * else dereferences the device file's region (it has no mmap).
+	 * No VMA holds the region: give back the pages an eager allocation
+	 * charged now, not when the fd is closed.  The region itself stays
+	 * with the file until release, because another thread's mmap() of
+	 * this fd may be looking at it (and is refused: no mapper).
 	 */
-	WRITE_ONCE(file->private_data, NULL);
-	sfork_region_put(region);
+	shmem_truncate_range(file_inode(region->shm), 0, -1);
 	return ret;
 }
 
@@ -501,22 +477,21 @@ static long sfork_export(struct sfork_export __user *uarg)
 	fd = get_unused_fd_flags(arg.fd_flags);
 	if (fd < 0)
 		goto put;
-	file = sfork_side_file(side);
+	file = anon_inode_getfile("[sfork]", &sfork_side_fops, side, O_RDWR);
 	if (IS_ERR(file)) {
 		put_unused_fd(fd);
 		fd = PTR_ERR(file);
 		goto put;
 	}
+	file->f_mapping = side->region->shm->f_mapping;
 
 	arg.fd = fd;
 	if (copy_to_user(uarg, &arg, sizeof(arg))) {
 		put_unused_fd(fd);
-		fput(file);
-		fd = -EFAULT;
-		goto put;
+		fput(file);	/* drops the region via release */
+		return -EFAULT;
 	}
 	fd_install(fd, file);
-	sfork_region_put(side->region);
 	return 0;
 put:
 	sfork_region_put(side->region);
@@ -535,6 +510,21 @@ static long sfork_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	}
 }
 
+/* Through /dev/sfork a region is mapped once, by SFORK_IOC_CREATE. */
+static int sfork_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct sfork_region *region = READ_ONCE(file->private_data);
+	int ret;
+
+	if (!region || READ_ONCE(region->mapper) != current || region->mapped)
+		return -EBUSY;
+
+	ret = sfork_vma_init(vma, &region->side[SFORK_CREATOR]);
+	if (!ret)
+		region->mapped = true;
+	return ret;
+}
+
 static int sfork_open(struct inode *inode, struct file *file)
 {
 	/* misc_open() left the miscdevice here; a region goes here instead. */
@@ -546,8 +536,10 @@ static int sfork_release(struct inode *inode, struct file *file)
 {
 	struct sfork_region *region = file->private_data;
 
-	if (region)
+	if (region) {
+		file->f_mapping = inode->i_mapping;
 		sfork_region_put(region);
+	}
 	return 0;
 }
 
@@ -555,6 +547,7 @@ static const struct file_operations sfork_fops = {
 	.owner		= THIS_MODULE,
 	.open		= sfork_open,
 	.release	= sfork_release,
+	.mmap		= sfork_mmap,
 	.unlocked_ioctl	= sfork_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= noop_llseek,
