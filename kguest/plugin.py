@@ -322,6 +322,9 @@ def finish(
         # reach the next test
         session.pool.discard(guest)
     if v.outcome is Outcome.SKIP:
+        if os.environ.get("CI") == "true":
+            # In CI a guest test that cannot run is a broken prerequisite.
+            raise GuestTestFailure(f"`{command}` skipped under CI=true: {v.reason}")
         pytest.skip(v.reason)
     if v.outcome is Outcome.FAIL:
         assert run.result is not None
