@@ -7,7 +7,9 @@
  * arguments, CREATE with random lengths and flags, mmap of the device with
  * random lengths/offsets/protections/flags, sfork() itself, and on the
  * regions it made: loads and stores, munmap, mremap, mprotect, madvise,
- * plain fork, exit and kill.  With -p 1 -t 1 a seed replays exactly.
+ * plain fork, exit and kill, and on a region's exported descriptor: seals,
+ * ftruncate, fallocate, write, mmap and a reopen through /proc/self/fd.
+ * With -p 1 -t 1 a seed replays exactly.
  *
  * The oracle is small and exact: a store into a region this process holds
  * read-only must fault, a store into a writable one must not, and argument
@@ -338,6 +340,72 @@ static void op_madvise(struct worker *w, struct region *r)
 		r->dontfork = 1;
 }
 
+/*
+ * File operations on a region's descriptor.  None may change the region's
+ * size or data, and none may map a read-only side writable.
+ */
+static void op_region_fd(struct worker *w, struct region *r)
+{
+	static const int prots[] = { PROT_READ, PROT_READ | PROT_WRITE, PROT_NONE,
+		PROT_WRITE };
+	char buf[4] = "fuzz", path[64];
+	int fd, fd2, prot, mflags;
+	size_t len;
+	void *p;
+
+	fd = sfork_region_fd(r->addr, below(w, 2) ? O_CLOEXEC : 0);
+	if (fd < 0)
+		return;	/* armed, or the address was moved or unmapped */
+
+	switch (below(w, 6)) {
+	case 0:
+		if (fcntl(fd, F_ADD_SEALS, (int)below(w, 32)) == 0)
+			fail(w, "F_ADD_SEALS on a region's descriptor succeeded");
+		if (fcntl(fd, F_GET_SEALS) != -1)
+			fail(w, "F_GET_SEALS on a region's descriptor succeeded");
+		break;
+	case 1:
+		if (ftruncate(fd, (off_t)below(w, 4) * PAGE) == 0)
+			fail(w, "ftruncate of a region's descriptor succeeded");
+		break;
+	case 2:
+		if (fallocate(fd, below(w, 2) ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : 0,
+			      0, (off_t)r->len) == 0)
+			fail(w, "fallocate on a region's descriptor succeeded");
+		break;
+	case 3:
+		if (pwrite(fd, buf, sizeof(buf), 0) > 0)
+			fail(w, "write to a region's descriptor succeeded");
+		break;
+	case 4:
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		fd2 = open(path, below(w, 2) ? O_RDWR : O_RDONLY);
+		if (fd2 >= 0) {
+			p = mmap(NULL, r->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd2, 0);
+			if (p != MAP_FAILED) {
+				fail(w, "a reopened region descriptor mapped writable");
+				munmap(p, r->len);
+			}
+			close(fd2);
+		}
+		break;
+	default:
+		prot = prots[below(w, 4)];
+		mflags = below(w, 4) ? MAP_SHARED : MAP_PRIVATE;
+		len = below(w, 8) ? r->len : pick_len(w);
+		p = mmap(NULL, len, prot, mflags, fd, 0);
+		if (p == MAP_FAILED)
+			break;
+		if ((prot & PROT_WRITE) && mflags == MAP_SHARED && !r->writable)
+			fail(w, "a read-only side's descriptor mapped writable");
+		else if ((prot & PROT_WRITE) && mflags == MAP_SHARED &&
+			 try_access(p, 1))
+			fail(w, "store through a writable side's new mapping faulted");
+		munmap(p, len);
+	}
+	close(fd);
+}
+
 static void op_unmap_or_move(struct worker *w, struct region *r)
 {
 	size_t pages = r->len / PAGE;
@@ -454,6 +522,10 @@ static void one_op(struct worker *w)
 		break;
 	case 8:
 		op_plain_fork(w);
+		break;
+	case 9:
+		if (r)
+			op_region_fd(w, r);
 		break;
 	default:
 		if (r)

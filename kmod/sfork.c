@@ -4,10 +4,11 @@
  * with the direction of writing enforced by the kernel.
  *
  * A region is a shmem file (so its pages have a mapping: shared futexes,
- * reclaim and migration work as for any shared memory) fronted by the
- * /dev/sfork file the region was created on.  SFORK_IOC_CREATE maps it into
- * the caller and arms it; the next fork() by the calling thread hands the
- * new process the child's side.  Each VMA points at the side it belongs to.
+ * reclaim and migration work as for any shared memory) created on a
+ * /dev/sfork file.  SFORK_IOC_CREATE maps it into the caller and arms it;
+ * the next fork() by the calling thread hands the new process the child's
+ * side.  Each VMA maps the region file (ours, on the shmem inode) and points
+ * at its side.
  * Pages reach page tables only through ->fault and ->map_pages, under the
  * faulting VMA's own protection, so no fork can carry a writable PTE into a
  * read-only side.  See DESIGN.md.
@@ -27,7 +28,6 @@
 #include <linux/pagemap.h>
 #include <linux/percpu.h>
 #include <linux/pid.h>
-#include <linux/refcount.h>
 #include <linux/sched/mm.h>
 #include <linux/seq_file.h>
 #include <linux/shmem_fs.h>
@@ -58,7 +58,7 @@ struct sfork_side {
 };
 
 struct sfork_region {
-	refcount_t refs;		/* the device file and exported files */
+	struct file *file;		/* every VMA's vm_file; f_count is the refcount */
 	struct file *shm;		/* holds the pages */
 	pgoff_t npages;
 	unsigned int flags;		/* allocation mode resolved */
@@ -66,8 +66,6 @@ struct sfork_region {
 	spinlock_t lock;		/* protects armer and child_mm */
 	struct pid *armer;		/* thread whose next fork makes the child */
 	struct mm_struct *child_mm;	/* pinned: compared, never used */
-	struct task_struct *mapper;	/* thread inside CREATE's vm_mmap() */
-	bool mapped;
 	struct list_head node;		/* on sfork_regions */
 };
 
@@ -76,6 +74,17 @@ static DEFINE_MUTEX(sfork_regions_lock);
 static u64 sfork_regions_created;
 static u64 sfork_regions_eager;
 static DEFINE_PER_CPU(u64, sfork_faults);
+
+/* The device file, side files and VMAs (as vm_file) each hold one. */
+static void sfork_region_get(struct sfork_region *region)
+{
+	get_file(region->file);
+}
+
+static void sfork_region_put(struct sfork_region *region)
+{
+	fput(region->file);
+}
 
 static bool side_writable(unsigned int flags, enum sfork_side_id id)
 {
@@ -182,7 +191,68 @@ static int sfork_vma_init(struct vm_area_struct *vma, struct sfork_side *side)
 	sfork_vm_flags_mod(vma, VM_DONTEXPAND, 0);
 	vma->vm_ops = &sfork_vm_ops;
 	vma->vm_private_data = side;
+	/* The region file, not the one mmap() was called on: see below. */
+	vma_set_file(vma, side->region->file);
 	return 0;
+}
+
+/*
+ * The last reference to a region goes with its region file, from the VFS:
+ * a VMA may hold the last one, and the module must stay until the release
+ * has returned (the file's f_op holds the module).
+ */
+static int sfork_region_release(struct inode *inode, struct file *file)
+{
+	struct sfork_region *region = file->private_data;
+
+	mutex_lock(&sfork_regions_lock);
+	list_del(&region->node);
+	mutex_unlock(&sfork_regions_lock);
+
+	put_pid(region->armer);
+	if (region->child_mm)
+		mmdrop(region->child_mm);
+	fput(region->shm);
+	kfree(region);
+	return 0;
+}
+
+/*
+ * What a region's VMAs map: a file of ours on the shmem inode.  On the
+ * shmem inode, because mm and memfd code take SHMEM_I(file_inode()) of
+ * any file whose f_mapping is shmem's (seal checks, smaps, swap-in), and
+ * rmap and fault-around need the shmem mapping.  Ours, because the shmem
+ * file's own operations would let any side write: fallocate() is what
+ * MADV_REMOVE calls, and it only asks for VM_MAYWRITE, which a read-only
+ * side keeps (see sfork_set_side()).  It is never in a file table, so it
+ * cannot be truncated or reopened.
+ */
+static const struct file_operations sfork_region_fops = {
+	.owner		= THIS_MODULE,
+	.release	= sfork_region_release,
+	.fsync		= noop_fsync,
+	.llseek		= noop_llseek,
+};
+
+static struct file *sfork_region_file(struct file *shm)
+{
+	struct inode *inode = file_inode(shm);
+	struct file *file;
+
+	/*
+	 * __fput() will drop an inode and a module reference that
+	 * alloc_file_pseudo() does not take.  The caller is in an ioctl of
+	 * ours, so the module is pinned already.
+	 */
+	ihold(inode);
+	__module_get(THIS_MODULE);
+	file = alloc_file_pseudo(inode, shm->f_path.mnt, "sfork", O_RDWR,
+				 &sfork_region_fops);
+	if (IS_ERR(file)) {
+		module_put(THIS_MODULE);
+		iput(inode);
+	}
+	return file;
 }
 
 static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
@@ -203,7 +273,14 @@ static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 		return ERR_CAST(shm);
 	}
 
-	refcount_set(&region->refs, 1);
+	/* The region's first reference, which CREATE gives the device file. */
+	region->file = sfork_region_file(shm);
+	if (IS_ERR(region->file)) {
+		fput(shm);
+		kfree(region);
+		return ERR_CAST(region->file);
+	}
+	region->file->private_data = region;
 	region->shm = shm;
 	region->npages = npages;
 	region->flags = flags;
@@ -220,22 +297,6 @@ static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 		sfork_regions_eager++;
 	mutex_unlock(&sfork_regions_lock);
 	return region;
-}
-
-static void sfork_region_put(struct sfork_region *region)
-{
-	if (!refcount_dec_and_test(&region->refs))
-		return;
-
-	mutex_lock(&sfork_regions_lock);
-	list_del(&region->node);
-	mutex_unlock(&sfork_regions_lock);
-
-	put_pid(region->armer);
-	if (region->child_mm)
-		mmdrop(region->child_mm);
-	fput(region->shm);
-	kfree(region);
 }
 
 /*
@@ -303,21 +364,45 @@ static unsigned int sfork_resolve_alloc(unsigned int flags, u64 len)
 	return flags | (len <= READ_ONCE(eager_threshold) ? SFORK_EAGER : SFORK_LAZY);
 }
 
-static unsigned long sfork_map(struct file *file, struct sfork_region *region)
+static const struct file_operations sfork_side_fops;
+
+/*
+ * A file for one side of a region: what CREATE maps and what
+ * SFORK_IOC_EXPORT hands out.  Mapping it maps the region's shmem file with
+ * this side's permission; the file itself cannot be written, truncated or
+ * reopened into anything mappable.  It holds a reference on the region.
+ */
+static struct file *sfork_side_file(struct sfork_side *side)
 {
+	struct file *file;
+
+	sfork_region_get(side->region);
+	file = anon_inode_getfile("[sfork]", &sfork_side_fops, side, O_RDWR);
+	if (IS_ERR(file))
+		sfork_region_put(side->region);
+	return file;
+}
+
+/* Map the creator's side into current. */
+static unsigned long sfork_map(struct sfork_region *region)
+{
+	struct sfork_side *side = &region->side[SFORK_CREATOR];
 	unsigned long prot = PROT_READ;
 	unsigned long mflags = MAP_SHARED;
 	unsigned long addr;
+	struct file *file;
 
-	if (region->side[SFORK_CREATOR].writable)
+	if (side->writable)
 		prot |= PROT_WRITE;
 	if (region->flags & SFORK_EAGER)
 		mflags |= MAP_POPULATE;
 
-	WRITE_ONCE(region->mapper, current);
+	file = sfork_side_file(side);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
 	addr = vm_mmap(file, 0, (unsigned long)region->npages << PAGE_SHIFT,
 		       prot, mflags, 0);
-	WRITE_ONCE(region->mapper, NULL);
+	fput(file);
 	return addr;
 }
 
@@ -342,14 +427,13 @@ static long sfork_create(struct file *file, struct sfork_create __user *uarg)
 		return PTR_ERR(region);
 
 	/*
-	 * The region belongs to the file and dies with its last reference:
-	 * the fd, or a VMA (another thread's fork may copy one at any time).
+	 * The region dies with its last reference: this fd, a VMA (another
+	 * thread's fork may copy one at any time) or an exported fd.
 	 */
 	if (cmpxchg(&file->private_data, NULL, region)) {
 		sfork_region_put(region);
 		return -EBUSY;
 	}
-	file->f_mapping = region->shm->f_mapping;
 
 	if (arg.flags & SFORK_EAGER) {
 		ret = sfork_region_populate(region);
@@ -357,7 +441,7 @@ static long sfork_create(struct file *file, struct sfork_create __user *uarg)
 			goto detach;
 	}
 
-	addr = sfork_map(file, region);
+	addr = sfork_map(region);
 	if (IS_ERR_VALUE(addr)) {
 		ret = (long)addr;
 		goto detach;
@@ -379,19 +463,19 @@ static long sfork_create(struct file *file, struct sfork_create __user *uarg)
 
 detach:
 	/*
-	 * No VMA holds the region: give back the pages an eager allocation
-	 * charged now, not when the fd is closed.  The region itself stays
-	 * with the file until release, because another thread's mmap() of
-	 * this fd may be looking at it (and is refused: no mapper).
+	 * No VMA holds the region: drop it, and the pages an eager allocation
+	 * charged, before the ioctl returns rather than when the fd is closed.
+	 * Only ioctl and release look at the device file's region.
 	 */
-	shmem_truncate_range(file_inode(region->shm), 0, -1);
+	WRITE_ONCE(file->private_data, NULL);
+	sfork_region_put(region);
 	return ret;
 }
 
 /*
- * An exported descriptor stands for one side of a region: whoever maps it,
- * in whatever process, gets that side's permission and no more.  Reopening
- * it through /proc/self/fd gives a bare anon inode that cannot be mapped.
+ * A side file stands for one side of a region: whoever maps it, in whatever
+ * process, gets that side's permission and no more.  Reopening it through
+ * /proc/self/fd gives a bare anon inode that cannot be mapped.
  */
 static int sfork_side_mmap(struct file *file, struct vm_area_struct *vma)
 {
@@ -440,7 +524,7 @@ static struct sfork_side *sfork_side_at(unsigned long addr)
 	vma = vma_lookup(current->mm, addr);
 	if (vma && vma->vm_ops == &sfork_vm_ops) {
 		side = vma->vm_private_data;
-		refcount_inc(&side->region->refs);
+		sfork_region_get(side->region);
 	}
 	mmap_read_unlock(current->mm);
 	return side;
@@ -452,7 +536,7 @@ static long sfork_export(struct sfork_export __user *uarg)
 	struct sfork_side *side;
 	struct file *file;
 	bool armed;
-	int fd;
+	long ret;
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
@@ -470,32 +554,31 @@ static long sfork_export(struct sfork_export __user *uarg)
 	armed = side->region->armer;
 	spin_unlock(&side->region->lock);
 	if (armed) {
-		fd = -EBUSY;
+		ret = -EBUSY;
 		goto put;
 	}
 
-	fd = get_unused_fd_flags(arg.fd_flags);
-	if (fd < 0)
+	ret = get_unused_fd_flags(arg.fd_flags);
+	if (ret < 0)
 		goto put;
-	file = anon_inode_getfile("[sfork]", &sfork_side_fops, side, O_RDWR);
+	arg.fd = ret;
+	file = sfork_side_file(side);
 	if (IS_ERR(file)) {
-		put_unused_fd(fd);
-		fd = PTR_ERR(file);
+		put_unused_fd(arg.fd);
+		ret = PTR_ERR(file);
 		goto put;
 	}
-	file->f_mapping = side->region->shm->f_mapping;
-
-	arg.fd = fd;
 	if (copy_to_user(uarg, &arg, sizeof(arg))) {
-		put_unused_fd(fd);
-		fput(file);	/* drops the region via release */
-		return -EFAULT;
+		put_unused_fd(arg.fd);
+		fput(file);
+		ret = -EFAULT;
+		goto put;
 	}
-	fd_install(fd, file);
-	return 0;
+	fd_install(arg.fd, file);
+	ret = 0;
 put:
 	sfork_region_put(side->region);
-	return fd;
+	return ret;
 }
 
 static long sfork_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -510,21 +593,6 @@ static long sfork_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	}
 }
 
-/* Through /dev/sfork a region is mapped once, by SFORK_IOC_CREATE. */
-static int sfork_mmap(struct file *file, struct vm_area_struct *vma)
-{
-	struct sfork_region *region = READ_ONCE(file->private_data);
-	int ret;
-
-	if (!region || READ_ONCE(region->mapper) != current || region->mapped)
-		return -EBUSY;
-
-	ret = sfork_vma_init(vma, &region->side[SFORK_CREATOR]);
-	if (!ret)
-		region->mapped = true;
-	return ret;
-}
-
 static int sfork_open(struct inode *inode, struct file *file)
 {
 	/* misc_open() left the miscdevice here; a region goes here instead. */
@@ -536,10 +604,8 @@ static int sfork_release(struct inode *inode, struct file *file)
 {
 	struct sfork_region *region = file->private_data;
 
-	if (region) {
-		file->f_mapping = inode->i_mapping;
+	if (region)
 		sfork_region_put(region);
-	}
 	return 0;
 }
 
@@ -547,7 +613,6 @@ static const struct file_operations sfork_fops = {
 	.owner		= THIS_MODULE,
 	.open		= sfork_open,
 	.release	= sfork_release,
-	.mmap		= sfork_mmap,
 	.unlocked_ioctl	= sfork_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= noop_llseek,
