@@ -608,16 +608,66 @@ static void ring_get_bytes(const unsigned char *data, uint32_t cap, uint32_t off
 		memcpy((unsigned char *)dst + first, data, len - first);
 }
 
+/* A blocking send or receive between its waits. */
+struct ring_wait {
+	struct deadline dl;
+	int check_peer, dead, timed_out;
+};
+
+/*
+ * Before a wait: -1 (errno set) when the call must give up, 1 when the peer
+ * was just found gone (look at the ring once more: what it sent before it
+ * went is still delivered), 0 to wait.
+ */
+static int ring_before_wait(struct ring_wait *w, struct ring_hdr *h, int side,
+			    int flags)
+{
+	if (flags & SFORK_NONBLOCK) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (w->dead) {
+		errno = EPIPE;
+		return -1;
+	}
+	if (w->timed_out) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	if (w->check_peer) {
+		w->check_peer = 0;
+		w->dead = peer_gone(atomic_load_explicit(&h->pid[!side],
+							 memory_order_acquire));
+		return w->dead;
+	}
+	return 0;
+}
+
+/* One slice of waiting for *word to leave val. */
+static void ring_wait(struct ring_wait *w, _Atomic uint32_t *word, uint32_t val)
+{
+	switch (wait_slice(word, val, &w->dl)) {
+	case WOKEN:
+		break;
+	case SLICE_EXPIRED:
+		w->check_peer = 1;
+		break;
+	case DEADLINE_PASSED:
+		w->timed_out = 1;
+		break;
+	}
+}
+
 ssize_t sfork_ring_send(void *region, int side, const void *msg, size_t len,
 			int flags, const struct timespec *timeout)
 {
-	struct deadline dl = { .timeout = timeout };
-	int check_peer = 0, dead = 0, timed_out = 0;
+	struct ring_wait w = { .dl = { .timeout = timeout } };
 	struct ring_hdr *h = ring_get(region, side);
 	uint32_t cap, need, head, tail, used, off;
 	unsigned char *data;
 	struct ring_dir *d;
 	uint64_t rec;
+	int ret;
 
 	if (!h)
 		return -1;
@@ -644,42 +694,18 @@ ssize_t sfork_ring_send(void *region, int side, const void *msg, size_t len,
 		}
 		if (cap - used >= need)
 			break;
-		if (flags & SFORK_NONBLOCK) {
-			errno = EAGAIN;
+		ret = ring_before_wait(&w, h, side, flags);
+		if (ret < 0)
 			return -1;
-		}
-		if (dead) {
-			errno = EPIPE;
-			return -1;
-		}
-		if (timed_out) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		if (check_peer) {
-			check_peer = 0;
-			dead = peer_gone(atomic_load_explicit(&h->pid[!side],
-							      memory_order_acquire));
-			if (dead)
-				continue;
-		}
+		if (ret)
+			continue;
 
 		atomic_store_explicit(&d->prod_want, need, memory_order_relaxed);
 		atomic_store_explicit(&d->prod_waiting, 1, memory_order_release);
 		atomic_thread_fence(memory_order_seq_cst);
 		tail = atomic_load_explicit(&d->tail, memory_order_relaxed);
-		if (cap - ring_used(head, tail, cap) < need) {
-			switch (wait_slice(&d->tail, tail, &dl)) {
-			case WOKEN:
-				break;
-			case SLICE_EXPIRED:
-				check_peer = 1;
-				break;
-			case DEADLINE_PASSED:
-				timed_out = 1;
-				break;
-			}
-		}
+		if (cap - ring_used(head, tail, cap) < need)
+			ring_wait(&w, &d->tail, tail);
 		atomic_store_explicit(&d->prod_waiting, 0, memory_order_relaxed);
 	}
 
@@ -703,14 +729,14 @@ ssize_t sfork_ring_send(void *region, int side, const void *msg, size_t len,
 ssize_t sfork_ring_recv(void *region, int side, void *buf, size_t buflen,
 			int flags, const struct timespec *timeout)
 {
-	struct deadline dl = { .timeout = timeout };
-	int check_peer = 0, dead = 0, timed_out = 0;
+	struct ring_wait w = { .dl = { .timeout = timeout } };
 	struct ring_hdr *h = ring_get(region, side);
 	uint32_t cap, need, head, tail, used, off;
 	unsigned char *data;
 	struct ring_dir *d;
 	uint64_t rec;
 	size_t len;
+	int ret;
 
 	if (!h)
 		return -1;
@@ -727,40 +753,16 @@ ssize_t sfork_ring_recv(void *region, int side, void *buf, size_t buflen,
 		head = atomic_load_explicit(&d->head, memory_order_acquire);
 		if (head != tail)
 			break;
-		if (flags & SFORK_NONBLOCK) {
-			errno = EAGAIN;
+		ret = ring_before_wait(&w, h, side, flags);
+		if (ret < 0)
 			return -1;
-		}
-		if (dead) {
-			errno = EPIPE;
-			return -1;
-		}
-		if (timed_out) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		if (check_peer) {
-			check_peer = 0;
-			dead = peer_gone(atomic_load_explicit(&h->pid[!side],
-							      memory_order_acquire));
-			if (dead)
-				continue;	/* deliver what it sent before */
-		}
+		if (ret)
+			continue;
 
 		atomic_store_explicit(&d->cons_waiting, 1, memory_order_relaxed);
 		atomic_thread_fence(memory_order_seq_cst);
-		if (atomic_load_explicit(&d->head, memory_order_relaxed) == tail) {
-			switch (wait_slice(&d->head, tail, &dl)) {
-			case WOKEN:
-				break;
-			case SLICE_EXPIRED:
-				check_peer = 1;
-				break;
-			case DEADLINE_PASSED:
-				timed_out = 1;
-				break;
-			}
-		}
+		if (atomic_load_explicit(&d->head, memory_order_relaxed) == tail)
+			ring_wait(&w, &d->head, tail);
 		atomic_store_explicit(&d->cons_waiting, 0, memory_order_relaxed);
 	}
 
