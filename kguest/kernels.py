@@ -4,9 +4,11 @@ A name resolves to a :class:`Kernel`: the vmlinuz to boot, the headers
 directory to build modules against, the version (``uname -r``) and a command
 prefix for the build (e.g. a chroot for a kernel whose headers need a newer
 toolchain).  Built in: ``default`` (Debian's linux-image-amd64), ``rt``
-(linux-image-rt-amd64) and ``6.12`` (trixie, built in a chroot; not provisioned
-automatically yet).  ``[tool.kguest.kernels.NAME]`` adds or overrides entries;
-``--kernel PATH --kdir DIR`` selects an arbitrary pair.
+(linux-image-rt-amd64), ``6.12`` (trixie, built in a chroot) and ``debug``
+(linux-source-6.1 with KASAN, kmemleak, lockdep and DEBUG_VM), the last three
+provisioned on first use by vmimages/kernels/provision-NAME.
+``[tool.kguest.kernels.NAME]`` adds or overrides entries; ``--kernel PATH
+--kdir DIR`` selects an arbitrary pair.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class Kernel:
     version: str
     build_prefix: tuple[str, ...] = ()
     modules: Path | None = None  # its /lib/modules/VER when not on the host's
+    # How much slower than the default kernel tests run on it (a debug kernel
+    # under TCG): test timeouts are multiplied by it, and LTP_TIMEOUT_MUL set.
+    timeout_mul: float = 1.0
 
     @property
     def modules_dir(self) -> Path:
@@ -207,7 +212,11 @@ def provisioned(name: str, root: Path) -> Callable[[Say], Kernel]:
         except (OSError, ValueError) as e:
             raise KernelError(f"cannot read {desc}: {e}", f"rerun {script}") from e
         k = check_match(name, Path(d["VMLINUZ"]), Path(d["KDIR"]), tuple(d["BUILD_PREFIX"]))
-        return dataclasses.replace(k, modules=Path(d["MODULES_DIR"]))
+        try:
+            mul = float(d.get("TIMEOUT_MUL") or 1)
+        except ValueError as e:
+            raise KernelError(f"{desc}: TIMEOUT_MUL is not a number", f"rerun {script}") from e
+        return dataclasses.replace(k, modules=Path(d["MODULES_DIR"]), timeout_mul=mul)
 
     return resolve
 
@@ -222,6 +231,7 @@ class Registry:
             ),
             "rt": provisioned("rt", root),
             "6.12": provisioned("6.12", root),
+            "debug": provisioned("debug", root),
         }
         for e in entries:
             self._resolvers[e.name] = self._entry(e)

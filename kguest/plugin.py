@@ -171,6 +171,10 @@ class KguestSession:
         self, backend: str | None, kernel: str, command: str, timeout: float
     ) -> tuple[Guest, TestRun]:
         guest = self.guest(backend, kernel)
+        mul = guest.spec.kernel.timeout_mul
+        if mul != 1:
+            command = f"LTP_TIMEOUT_MUL={mul:g} {command}"
+            timeout *= mul
         try:
             return guest, guest.run_test(command, timeout)
         except (GuestDied, CommandTimeout) as e:
@@ -240,7 +244,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         keep.append(it)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    # One guest per worker: run each kernel's (and backend's) items together,
+    # so that a worker reboots when the kernel changes, not at every item.
+    scen = sorted((it for it in keep if isinstance(it, ScenarioItem)), key=_guest_key)
+    items[:] = [*(it for it in keep if not isinstance(it, ScenarioItem)), *scen]
+
+
+def _guest_key(item: ScenarioItem) -> tuple[bool, str, str]:
+    c = item.case
+    return c.kernel != "default", c.kernel, c.backend or ""
 
 
 class GuestTestFailure(Exception):

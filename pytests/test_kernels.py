@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 
@@ -98,3 +99,29 @@ def test_registry_names_and_entries(tmp_path: Path) -> None:
         reg.resolve("nope", print)
     with pytest.raises(KernelError, match="not provisioned"):
         reg.resolve("6.12", print)
+
+
+def _provisioned_tree(root: Path, name: str, extra: dict[str, str]) -> None:
+    script = root / "vmimages/kernels" / f"provision-{name}"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o755)
+    vm = fake_bzimage(root / "vmlinuz", BANNER)
+    h = fake_headers(root / "h", "6.1.0-56-amd64")
+    desc = root / "build/kernels" / name / "kernel.json"
+    desc.parent.mkdir(parents=True)
+    desc.write_text(json.dumps({"VMLINUZ": str(vm), "KDIR": str(h), "BUILD_PREFIX": [],
+                                "MODULES_DIR": str(root / "mods"), **extra}))
+
+
+def test_debug_kernel_timeout_multiplier(tmp_path: Path) -> None:
+    """kernel.json's TIMEOUT_MUL (written by provision-debug) reaches the Kernel."""
+    _provisioned_tree(tmp_path, "debug", {"TIMEOUT_MUL": "4"})
+    k = Registry((), tmp_path).resolve("debug", print)
+    assert k.timeout_mul == 4.0 and k.modules == tmp_path / "mods"
+
+
+def test_bad_timeout_multiplier(tmp_path: Path) -> None:
+    _provisioned_tree(tmp_path, "debug", {"TIMEOUT_MUL": "slow"})
+    with pytest.raises(KernelError, match="TIMEOUT_MUL"):
+        Registry((), tmp_path).resolve("debug", print)

@@ -52,6 +52,9 @@ def test_big_and_kernels_opt_in(project: pytest.Pytester) -> None:
     r = project.runpytest("--collect-only", "-q", "--big", "--kernels=default,rt")
     assert len(ids(r)) == 12
     assert "rw_visibility[rt-p2c-eager-1G]" in ids(r)
+    # one kernel's items together (a worker reboots only when the kernel changes)
+    kinds = ["rt" if "[rt-" in i else "default" for i in ids(r)]
+    assert kinds == ["default"] * 6 + ["rt"] * 6
     r = project.runpytest("--collect-only", "-q", "--kernels=rt")
     assert ids(r) == [
         "rw_visibility[rt-bi-eager-4K]",

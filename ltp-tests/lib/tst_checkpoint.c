@@ -43,16 +43,26 @@ static int check_id(unsigned int id)
 	return 0;
 }
 
+/*
+ * Checkpoint timeouts scale with LTP_TIMEOUT_MUL like the test's own (LTP
+ * leaves them alone): a debug kernel under TCG runs the same steps several
+ * times slower, and the harness says so.
+ */
+static unsigned int scaled(unsigned int msec)
+{
+	return msec ? tst_multiply_timeout(msec) : 0;
+}
+
 int tst_checkpoint_wait(unsigned int id, unsigned int msec_timeout)
 {
-	struct timespec ts = {
-		.tv_sec = msec_timeout / 1000,
-		.tv_nsec = (long)(msec_timeout % 1000) * 1000000,
-	};
+	struct timespec ts;
 	long ret;
 
 	if (check_id(id))
 		return -1;
+	msec_timeout = scaled(msec_timeout);
+	ts.tv_sec = msec_timeout / 1000;
+	ts.tv_nsec = (long)(msec_timeout % 1000) * 1000000;
 
 	/*
 	 * The futex word never changes: a waiter sleeps until a wake, which
@@ -73,6 +83,7 @@ int tst_checkpoint_wake(unsigned int id, unsigned int nr_wake,
 
 	if (check_id(id))
 		return -1;
+	msec_timeout = scaled(msec_timeout);
 
 	for (;;) {
 		ret = futex(&tst_futexes[id], FUTEX_WAKE, nr_wake - woken, NULL);
