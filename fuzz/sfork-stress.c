@@ -199,22 +199,25 @@ static int write_str(const char *path, const char *s)
 static int read_str(const char *path, char *buf, size_t len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
+	size_t got = 0;
+	ssize_t n = 1;
 
 	if (fd < 0)
 		return -1;
-	n = read(fd, buf, len - 1);
+	/* procfs hands out a page or so per read(): read to the end. */
+	while (got < len - 1 && (n = read(fd, buf + got, len - 1 - got)) > 0)
+		got += (size_t)n;
 	close(fd);
 	if (n < 0)
 		return -1;
-	buf[n] = 0;
+	buf[got] = 0;
 	return 0;
 }
 
 /* The value of a `key value` line, or -1. */
 static long read_keyed(const char *path, const char *key)
 {
-	char buf[8192], *p;
+	char buf[32768], *p;
 	size_t kl = strlen(key);
 
 	if (read_str(path, buf, sizeof(buf)))
@@ -1413,6 +1416,11 @@ static int mode_oom(long n, size_t limit, size_t big, uint64_t seed)
 
 	if (sh == MAP_FAILED)
 		return 1;
+	if (read_keyed("/proc/vmstat", "oom_kill") < 0) {
+		failf("/proc/vmstat has no oom_kill (a kernel without CONFIG_VM_EVENT_COUNTERS): "
+		      "nothing would show an OOM kill outside the cgroup");
+		return 1;
+	}
 	if (read_str(CGROOT "/cgroup.controllers", buf, sizeof(buf)) || !strstr(buf, "memory")) {
 		failf("no cgroup2 memory controller at " CGROOT);
 		return 1;

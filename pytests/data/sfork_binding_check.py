@@ -63,9 +63,9 @@ def fds() -> list[str]:
 
 
 def sfork_maps() -> list[str]:
-    """Lines of /proc/self/maps that map an sfork region (/dev/sfork or an exported side)."""
+    """Lines of /proc/self/maps that map an sfork region (its region file, sfork(4))."""
     with open("/proc/self/maps") as f:
-        return [ln.strip() for ln in f if re.search(r"/dev/sfork$|\[sfork\]", ln.strip())]
+        return [ln.strip() for ln in f if ln.strip().endswith("/sfork (deleted)")]
 
 
 def children() -> list[str]:
