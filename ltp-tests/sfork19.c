@@ -29,9 +29,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 
 #include "tst_test.h"
 #include "sfork_test.h"
@@ -166,45 +164,12 @@ static void writer(unsigned char *p)
 	intact(p, 1, "writer");
 }
 
-static void run_dir(unsigned int dir)
-{
-	unsigned int flags = dir | (sfork_flags & SFORK_ALLOC_MASK);
-	int reader_is_child = sfork_reader_is_child(flags);
-	void *addr = NULL;
-	int status;
-	pid_t pid;
-
-	tst_res(TINFO, "direction %s: the %s is read-only, %zu bytes",
-		sfork_dir_name(flags), reader_is_child ? "child" : "parent",
-		region_len);
-
-	pid = SAFE_SFORK(region_len, flags, &addr);
-	if (!pid) {
-		if (reader_is_child)
-			reader(addr);
-		else
-			writer(addr);
-		exit(0);
-	}
-
-	if (reader_is_child)
-		writer(addr);
-	else
-		reader(addr);
-
-	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "%s child %s", reader_is_child ? "reader" : "writer",
-			tst_strstatus(status));
-	SAFE_MUNMAP(addr, region_len);
-}
-
 static void run(void)
 {
 	unsigned int i;
 
 	for (i = 0; i < dirs_cnt; i++)
-		run_dir(dirs[i]);
+		sfork_run_sides(dirs[i], region_len, reader, writer);
 }
 
 static void setup(void)

@@ -72,6 +72,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <sfork.h>
 
@@ -232,6 +233,39 @@ static inline unsigned int sfork_readonly_dirs(unsigned int dirs[2])
 				(size_t)(len), (unsigned int)(flags)); \
 		sfork_pid__; \
 	})
+
+/*
+ * One region of @len with the read-only side of direction @dir (the
+ * allocation from -a): @reader runs on the read-only side and @writer on
+ * the other, in whichever of parent and child they are; then the child is
+ * reaped (TFAIL unless it exited 0) and the region unmapped.
+ */
+static inline void sfork_run_sides(unsigned int dir, size_t len,
+				   void (*reader)(unsigned char *),
+				   void (*writer)(unsigned char *))
+{
+	unsigned int flags = dir | (sfork_flags & SFORK_ALLOC_MASK);
+	int reader_is_child = sfork_reader_is_child(flags);
+	void *addr = NULL;
+	int status;
+	pid_t pid;
+
+	tst_res(TINFO, "direction %s: the %s is read-only, %zu bytes",
+		sfork_dir_name(flags), reader_is_child ? "child" : "parent", len);
+
+	pid = SAFE_SFORK(len, flags, &addr);
+	if (!pid) {
+		(reader_is_child ? reader : writer)(addr);
+		exit(0);
+	}
+	(reader_is_child ? writer : reader)(addr);
+
+	SAFE_WAITPID(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		tst_res(TFAIL, "%s child %s", reader_is_child ? "reader" : "writer",
+			tst_strstatus(status));
+	SAFE_MUNMAP(addr, len);
+}
 
 /* ---- module counters and parameters ---- */
 
