@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * sb_region.c: the variants, i.e. how each one makes its shared region.
+ *
+ * sfork_{lazy,eager,auto} get theirs from sfork(); shm_anon, sysv_shm,
+ * posix_shm, memfd and file create a mapping and then fork(); private,
+ * private_thp and fork are the baselines without sharing.  The workloads
+ * see only region_fork() and region_destroy(), so every variant is timed
+ * through the same calls.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+
+#include <sfork.h>
+
+#include "sforkbench.h"
+
+/* ------------------------------------------------------------------ */
+/* Regions                                                             */
+
+static unsigned int g_seq;	/* names of shm objects and files */
+
+/* Map a mapping of fd (or anonymous) shared; closes fd. */
+static char *map_shared_fd(int fd, size_t len)
+{
+	void *p;
+
+	if (ftruncate(fd, (off_t)len) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Create the (non-sfork) region in the calling process. */
+static int region_create(struct region *r, int var, size_t len)
+{
+	int fd, e;
+	void *p;
+
+	memset(r, 0, sizeof(*r));
+	r->var = var;
+	r->len = len;
+	r->shmid = -1;
+	switch (var) {
+	case V_FORK:
+		return 0;
+	case V_SHM_ANON:
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return -1;
+		r->addr = p;
+		return 0;
+	case V_SYSV_SHM:
+		r->shmid = shmget(IPC_PRIVATE, len, IPC_CREAT | 0600);
+		if (r->shmid < 0)
+			return -1;
+		p = shmat(r->shmid, NULL, 0);
+		if (p == (void *)-1) {
+			e = errno;
+			shmctl(r->shmid, IPC_RMID, NULL);
+			errno = e;
+			return -1;
+		}
+		r->addr = p;
+		return 0;
+	case V_POSIX_SHM:
+		snprintf(r->path, sizeof(r->path), "/sforkbench.%d.%u",
+			 (int)getpid(), g_seq++);
+		fd = shm_open(r->path, O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (fd < 0)
+			return -1;
+		r->addr = map_shared_fd(fd, len);
+		if (!r->addr) {
+			e = errno;
+			shm_unlink(r->path);
+			errno = e;
+			return -1;
+		}
+		return 0;
+	case V_MEMFD:
+		fd = memfd_create("sforkbench", MFD_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		r->addr = map_shared_fd(fd, len);
+		return r->addr ? 0 : -1;
+	case V_FILE:
+		snprintf(r->path, sizeof(r->path), "%s/sforkbench.%d.%u",
+			 cfg.file_dir, (int)getpid(), g_seq++);
+		fd = open(r->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -1;
+		r->addr = map_shared_fd(fd, len);
+		if (!r->addr) {
+			e = errno;
+			unlink(r->path);
+			errno = e;
+			return -1;
+		}
+		return 0;
+	case V_PRIVATE:
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return -1;
+		madvise(p, len, MADV_NOHUGEPAGE);
+		r->addr = p;
+		return 0;
+	case V_PRIVATE_THP: {
+		size_t huge = 2UL << 20, off;
+
+		r->maplen = len + huge;
+		p = mmap(NULL, r->maplen, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return -1;
+		r->map = p;
+		off = (huge - ((uintptr_t)p & (huge - 1))) & (huge - 1);
+		r->addr = (char *)p + off;
+		madvise(r->addr, len, MADV_HUGEPAGE);
+		return 0;
+	}
+	default:
+		errno = EINVAL;
+		return -1;
+	}
+}
+
+/*
+ * Create the region and fork.  Returns the child's pid in the parent, 0
+ * in the child, -1 with errno on failure (nothing left behind).
+ */
+pid_t region_fork(struct region *r, int var, size_t len,
+		  unsigned int dir)
+{
+	pid_t pid;
+	int e;
+
+	if (is_sfork(var)) {
+		unsigned int fl = dir;
+		void *a = NULL;
+
+		memset(r, 0, sizeof(*r));
+		r->var = var;
+		r->len = len;
+		r->shmid = -1;
+		if (var == V_SFORK_LAZY)
+			fl |= SFORK_LAZY;
+		else if (var == V_SFORK_EAGER)
+			fl |= SFORK_EAGER;
+		pid = sfork(len, fl, &a);
+		if (pid >= 0)
+			r->addr = a;
+		return pid;
+	}
+	if (region_create(r, var, len) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		e = errno;
+		/* Caller destroys nothing on failure. */
+		if (r->addr && r->var != V_SYSV_SHM && r->var != V_PRIVATE_THP)
+			munmap(r->addr, r->len);
+		if (r->var == V_PRIVATE_THP)
+			munmap(r->map, r->maplen);
+		if (r->var == V_SYSV_SHM) {
+			shmdt(r->addr);
+			shmctl(r->shmid, IPC_RMID, NULL);
+		}
+		if (r->var == V_POSIX_SHM)
+			shm_unlink(r->path);
+		if (r->var == V_FILE)
+			unlink(r->path);
+		errno = e;
+	}
+	return pid;
+}
+
+int region_destroy(struct region *r)
+{
+	int ret = 0;
+
+	switch (r->var) {
+	case V_FORK:
+		break;
+	case V_SYSV_SHM:
+		ret |= shmdt(r->addr);
+		ret |= shmctl(r->shmid, IPC_RMID, NULL);
+		break;
+	case V_PRIVATE_THP:
+		ret |= munmap(r->map, r->maplen);
+		break;
+	default:
+		ret |= munmap(r->addr, r->len);
+		if (r->var == V_POSIX_SHM)
+			ret |= shm_unlink(r->path);
+		else if (r->var == V_FILE)
+			ret |= unlink(r->path);
+	}
+	r->addr = NULL;
+	return ret;
+}
+
