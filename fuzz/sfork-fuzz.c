@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +35,9 @@
 #include <unistd.h>
 
 #include <sfork.h>
+
+#include "probe.h"
+#include "rng.h"
 
 #define MAX_REGIONS	8
 #define MAX_FDS		4
@@ -49,7 +51,7 @@ struct region {
 };
 
 struct worker {
-	uint64_t rng;
+	struct rng rng;
 	unsigned long seed;
 	int id;
 	long ops;
@@ -61,24 +63,6 @@ struct worker {
 
 static int verbose;
 static volatile sig_atomic_t failed;
-
-static __thread sigjmp_buf fault_jmp;
-static __thread volatile int fault_armed;
-static __thread volatile int fault_code;
-
-static uint64_t rnd(struct worker *w)
-{
-	/* xorshift64*: small, fast and the same everywhere. */
-	w->rng ^= w->rng >> 12;
-	w->rng ^= w->rng << 25;
-	w->rng ^= w->rng >> 27;
-	return w->rng * 2685821657736338717ULL;
-}
-
-static uint64_t below(struct worker *w, uint64_t n)
-{
-	return n ? rnd(w) % n : 0;
-}
 
 /* The /proc/self/maps line holding @p, for a failure message. */
 static void maps_line(const void *p, char *out, size_t n)
@@ -105,49 +89,31 @@ static void fail(struct worker *w, const char *what)
 	failed = 1;
 }
 
-static void on_fault(int sig, siginfo_t *si, void *uc)
-{
-	(void)uc;
-	if (!fault_armed) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	fault_code = sig == SIGSEGV ? si->si_code : -1;
-	siglongjmp(fault_jmp, 1);
-}
-
 /* 0: the access went through; else the SIGSEGV si_code, or -1 for SIGBUS. */
 static int try_access(char *p, int store)
 {
-	fault_armed = 1;
-	if (sigsetjmp(fault_jmp, 1)) {
-		fault_armed = 0;
-		return fault_code;
-	}
-	if (store)
-		*(volatile char *)p = 0x5a;
-	else
-		(void)*(volatile char *)p;
-	fault_armed = 0;
-	return 0;
+	struct probe pr;
+
+	if (!probe_access(p, store, 0x5a, &pr))
+		return 0;
+	return pr.sig == SIGSEGV ? pr.code : -1;
 }
 
 static size_t pick_len(struct worker *w)
 {
-	switch (below(w, 8)) {
+	switch (below(&w->rng, 8)) {
 	case 0:
-		return below(w, 3 * PAGE) + 1;
+		return below(&w->rng, 3 * PAGE) + 1;
 	case 1:
-		return (below(w, 64) + 1) * PAGE;
+		return (below(&w->rng, 64) + 1) * PAGE;
 	case 2:
-		return (below(w, 16) + 1) << 20;
+		return (below(&w->rng, 16) + 1) << 20;
 	case 3:
 		return 0;
 	case 4:
-		return rnd(w);
+		return rnd(&w->rng);
 	default:
-		return (below(w, 4) + 1) * PAGE;
+		return (below(&w->rng, 4) + 1) * PAGE;
 	}
 }
 
@@ -157,9 +123,9 @@ static unsigned int pick_flags(struct worker *w)
 		SFORK_PARENT_TO_CHILD, SFORK_CHILD_TO_PARENT };
 	static const unsigned int allocs[] = { 0, SFORK_LAZY, SFORK_EAGER };
 
-	if (!below(w, 10))
-		return (unsigned int)rnd(w);
-	return dirs[below(w, 3)] | allocs[below(w, 3)];
+	if (!below(&w->rng, 10))
+		return (unsigned int)rnd(&w->rng);
+	return dirs[below(&w->rng, 3)] | allocs[below(&w->rng, 3)];
 }
 
 static int valid_flags(unsigned int f)
@@ -172,7 +138,7 @@ static int valid_flags(unsigned int f)
 
 static struct region *slot(struct worker *w, int empty)
 {
-	int i = below(w, MAX_REGIONS), n;
+	int i = below(&w->rng, MAX_REGIONS), n;
 
 	for (n = 0; n < MAX_REGIONS; n++, i = (i + 1) % MAX_REGIONS)
 		if ((w->reg[i].addr == NULL) == empty)
@@ -190,21 +156,21 @@ static void op_raw_ioctl(struct worker *w)
 	unsigned char buf[64];
 	unsigned long cmd;
 	void *arg;
-	int fd = w->fds[below(w, MAX_FDS)];
+	int fd = w->fds[below(&w->rng, MAX_FDS)];
 
 	if (fd < 0)
 		return;
 	for (size_t i = 0; i < sizeof(buf); i++)
-		buf[i] = rnd(w);
-	cmd = below(w, 2) ? SFORK_IOC_CREATE : (unsigned long)rnd(w);
-	if (below(w, 4) == 0)
-		cmd = _IOC(below(w, 4), SFORK_IOC_MAGIC, below(w, 4), below(w, 64));
-	switch (below(w, 4)) {
+		buf[i] = rnd(&w->rng);
+	cmd = below(&w->rng, 2) ? SFORK_IOC_CREATE : (unsigned long)rnd(&w->rng);
+	if (below(&w->rng, 4) == 0)
+		cmd = _IOC(below(&w->rng, 4), SFORK_IOC_MAGIC, below(&w->rng, 4), below(&w->rng, 64));
+	switch (below(&w->rng, 4)) {
 	case 0:
 		arg = NULL;
 		break;
 	case 1:
-		arg = (void *)(uintptr_t)rnd(w);
+		arg = (void *)(uintptr_t)rnd(&w->rng);
 		break;
 	default:
 		arg = buf;
@@ -219,7 +185,7 @@ static void op_raw_ioctl(struct worker *w)
 
 static void op_open_close(struct worker *w)
 {
-	int *fd = &w->fds[below(w, MAX_FDS)];
+	int *fd = &w->fds[below(&w->rng, MAX_FDS)];
 
 	if (*fd >= 0) {
 		close(*fd);
@@ -233,15 +199,15 @@ static void op_mmap_dev(struct worker *w)
 {
 	static const int prots[] = { PROT_READ, PROT_READ | PROT_WRITE, PROT_NONE,
 		PROT_WRITE };
-	int fd = w->fds[below(w, MAX_FDS)];
+	int fd = w->fds[below(&w->rng, MAX_FDS)];
 	size_t len = pick_len(w);
 	void *p;
 
 	if (fd < 0)
 		return;
-	p = mmap(NULL, len, prots[below(w, 4)],
-		 below(w, 4) ? MAP_SHARED : MAP_PRIVATE, fd,
-		 (off_t)(below(w, 3) * PAGE));
+	p = mmap(NULL, len, prots[below(&w->rng, 4)],
+		 below(&w->rng, 4) ? MAP_SHARED : MAP_PRIVATE, fd,
+		 (off_t)(below(&w->rng, 3) * PAGE));
 	/* A region is mapped only by its ioctl: mmap must always fail. */
 	if (p != MAP_FAILED) {
 		fail(w, "mmap of /dev/sfork succeeded");
@@ -256,13 +222,13 @@ static void op_sfork(struct worker *w)
 	struct region *r = slot(w, 1);
 	unsigned int flags = pick_flags(w);
 	size_t len = pick_len(w);
-	void *addr = NULL, **ap = below(w, 20) ? &addr : NULL;
+	void *addr = NULL, **ap = below(&w->rng, 20) ? &addr : NULL;
 	int valid;
 	pid_t pid;
 
 	if (!r)
 		return;
-	if (len > (64UL << 20) && below(w, 8))
+	if (len > (64UL << 20) && below(&w->rng, 8))
 		len = PAGE;
 	valid = valid_flags(flags) && len && ap;
 	pid = sfork(len, flags, ap);
@@ -284,14 +250,14 @@ static void op_sfork(struct worker *w)
 	r->addr = addr;
 	r->len = (len + PAGE - 1) & ~(PAGE - 1);
 	r->writable = (flags & (SFORK_BIDIRECTIONAL | SFORK_PARENT_TO_CHILD)) != 0;
-	if (below(w, 3) == 0)
+	if (below(&w->rng, 3) == 0)
 		kill(pid, SIGKILL);
 }
 
 static void op_touch(struct worker *w, struct region *r)
 {
-	char *p = r->addr + below(w, r->len);
-	int store = below(w, 2), ret = try_access(p, store);
+	char *p = r->addr + below(&w->rng, r->len);
+	int store = below(&w->rng, 2), ret = try_access(p, store);
 
 	/* A plain fork's child lacks the pages MADV_DONTFORK covered. */
 	if (ret == SEGV_MAPERR && r->dontfork && w->in_child)
@@ -314,8 +280,8 @@ static void op_touch(struct worker *w, struct region *r)
 
 static void op_mprotect(struct worker *w, struct region *r)
 {
-	size_t off = below(w, r->len / PAGE) * PAGE;
-	int prot = below(w, 2) ? PROT_READ | PROT_WRITE : PROT_READ;
+	size_t off = below(&w->rng, r->len / PAGE) * PAGE;
+	int prot = below(&w->rng, 2) ? PROT_READ | PROT_WRITE : PROT_READ;
 
 	if (mprotect(r->addr + off, PAGE, prot) == 0 && (prot & PROT_WRITE) &&
 	    !r->writable)
@@ -332,8 +298,8 @@ static void op_madvise(struct worker *w, struct region *r)
 		MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK,
 		MADV_KEEPONFORK, MADV_COLD, MADV_PAGEOUT, 22 /* POPULATE_READ */,
 		23 /* POPULATE_WRITE */, 25 /* COLLAPSE */ };
-	size_t off = below(w, r->len / PAGE) * PAGE;
-	int adv = advice[below(w, sizeof(advice) / sizeof(*advice))];
+	size_t off = below(&w->rng, r->len / PAGE) * PAGE;
+	int adv = advice[below(&w->rng, sizeof(advice) / sizeof(*advice))];
 
 	/* Data retention under each advice is sfork07's job; here: no crash. */
 	if (madvise(r->addr + off, PAGE, adv) == 0 && adv == MADV_DONTFORK)
@@ -353,23 +319,23 @@ static void op_region_fd(struct worker *w, struct region *r)
 	size_t len;
 	void *p;
 
-	fd = sfork_region_fd(r->addr, below(w, 2) ? O_CLOEXEC : 0);
+	fd = sfork_region_fd(r->addr, below(&w->rng, 2) ? O_CLOEXEC : 0);
 	if (fd < 0)
 		return;	/* armed, or the address was moved or unmapped */
 
-	switch (below(w, 6)) {
+	switch (below(&w->rng, 6)) {
 	case 0:
-		if (fcntl(fd, F_ADD_SEALS, (int)below(w, 32)) == 0)
+		if (fcntl(fd, F_ADD_SEALS, (int)below(&w->rng, 32)) == 0)
 			fail(w, "F_ADD_SEALS on a region's descriptor succeeded");
 		if (fcntl(fd, F_GET_SEALS) != -1)
 			fail(w, "F_GET_SEALS on a region's descriptor succeeded");
 		break;
 	case 1:
-		if (ftruncate(fd, (off_t)below(w, 4) * PAGE) == 0)
+		if (ftruncate(fd, (off_t)below(&w->rng, 4) * PAGE) == 0)
 			fail(w, "ftruncate of a region's descriptor succeeded");
 		break;
 	case 2:
-		if (fallocate(fd, below(w, 2) ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : 0,
+		if (fallocate(fd, below(&w->rng, 2) ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : 0,
 			      0, (off_t)r->len) == 0)
 			fail(w, "fallocate on a region's descriptor succeeded");
 		break;
@@ -379,7 +345,7 @@ static void op_region_fd(struct worker *w, struct region *r)
 		break;
 	case 4:
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		fd2 = open(path, below(w, 2) ? O_RDWR : O_RDONLY);
+		fd2 = open(path, below(&w->rng, 2) ? O_RDWR : O_RDONLY);
 		if (fd2 >= 0) {
 			p = mmap(NULL, r->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd2, 0);
 			if (p != MAP_FAILED) {
@@ -390,9 +356,9 @@ static void op_region_fd(struct worker *w, struct region *r)
 		}
 		break;
 	default:
-		prot = prots[below(w, 4)];
-		mflags = below(w, 4) ? MAP_SHARED : MAP_PRIVATE;
-		len = below(w, 8) ? r->len : pick_len(w);
+		prot = prots[below(&w->rng, 4)];
+		mflags = below(&w->rng, 4) ? MAP_SHARED : MAP_PRIVATE;
+		len = below(&w->rng, 8) ? r->len : pick_len(w);
 		p = mmap(NULL, len, prot, mflags, fd, 0);
 		if (p == MAP_FAILED)
 			break;
@@ -411,7 +377,7 @@ static void op_unmap_or_move(struct worker *w, struct region *r)
 	size_t pages = r->len / PAGE;
 	void *p;
 
-	switch (below(w, 4)) {
+	switch (below(&w->rng, 4)) {
 	case 0:
 		munmap(r->addr, r->len);
 		forget(r);
@@ -419,7 +385,7 @@ static void op_unmap_or_move(struct worker *w, struct region *r)
 	case 1:
 		/* Unmap the tail: what stays is still the same side. */
 		if (pages > 1) {
-			size_t keep = (below(w, pages - 1) + 1) * PAGE;
+			size_t keep = (below(&w->rng, pages - 1) + 1) * PAGE;
 
 			munmap(r->addr + keep, r->len - keep);
 			r->len = keep;
@@ -458,7 +424,7 @@ static void op_plain_fork(struct worker *w)
 			child_life(w, r, r->writable);
 		_exit(failed);
 	}
-	if (pid > 0 && below(w, 2))
+	if (pid > 0 && below(&w->rng, 2))
 		kill(pid, SIGKILL);
 }
 
@@ -474,12 +440,12 @@ static void reap(struct worker *w)
 
 static void child_life(struct worker *w, struct region *r, int writable)
 {
-	int n = below(w, 16);
+	int n = below(&w->rng, 16);
 
 	w->in_child = 1;
 	r->writable = writable;
 	while (n--) {
-		if (below(w, 4) == 0)
+		if (below(&w->rng, 4) == 0)
 			op_mprotect(w, r);
 		else
 			op_touch(w, r);
@@ -489,7 +455,7 @@ static void child_life(struct worker *w, struct region *r, int writable)
 static void one_op(struct worker *w)
 {
 	struct region *r = slot(w, 0);
-	int op = below(w, 16);
+	int op = below(&w->rng, 16);
 
 	if (verbose > 1)
 		fprintf(stderr, "worker %d op %ld: %d%s\n", w->id, w->done, op,
@@ -555,17 +521,15 @@ static int run_process(unsigned long seed, int proc, int threads, long ops)
 {
 	struct worker *ws = calloc(threads, sizeof(*ws));
 	pthread_t *tids = calloc(threads, sizeof(*tids));
-	struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO };
 	int i, j;
 
 	if (!ws || !tids)
 		return 2;
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGBUS, &sa, NULL);
+	probe_install();
 	for (i = 0; i < threads; i++) {
 		ws[i].seed = seed;
 		ws[i].id = proc * 100 + i;
-		ws[i].rng = (seed + 1) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(ws[i].id + 1) << 32;
+		ws[i].rng.s = (seed + 1) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(ws[i].id + 1) << 32;
 		ws[i].ops = ops;
 		for (j = 0; j < MAX_FDS; j++)
 			ws[i].fds[j] = -1;
