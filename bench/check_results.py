@@ -95,6 +95,26 @@ def check(doc: Any) -> list[str]:
     targets = doc.get("targets")
     if not isinstance(targets, list) or not targets:
         problems.append("results: no 'targets'")
+    return problems + check_profiles(doc)
+
+
+def check_profiles(doc: dict[str, Any]) -> list[str]:
+    """Every profile the plan asked for came back whole: its graphed functions were
+    traced and the ring buffer lost nothing (lost records make self times wrong)."""
+    problems: list[str] = []
+    asked = (doc.get("plan") or {}).get("profiles") or []
+    got = {str(p.get("label")): p for p in doc.get("profiles") or [] if isinstance(p, dict)}
+    for label in asked:
+        p = got.get(label)
+        if p is None:
+            problems.append(f"profile {label}: missing")
+            continue
+        roots = str(p.get("graph_functions") or "").split(",")
+        names = {f.get("name") for f in p.get("functions") or [] if f.get("depth") == 0}
+        if not any(r in names for r in roots) or not p.get("lines"):
+            problems.append(f"profile {label}: no record of {', '.join(roots)}")
+        if p.get("overrun"):
+            problems.append(f"profile {label}: {p['overrun']} trace records lost")
     return problems
 
 

@@ -145,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             cmd = shlex.join([planmod.GUEST_BIN, *plan.profile_args(p)])
             say(f"bench: profile {p.label}")
             o = guest.run_bench(f"profile {p.label}", cmd, per_item)
+            lost = int(((o.doc or {}).get("profile") or {}).get("overrun") or 0)
+            if lost:
+                say(f"bench:   {lost} trace records lost (ring buffer full): this profile's "
+                    "shares are approximate; profile a smaller size or raise -B")
             outcomes.append(o)
         info = guest.info
     head, runs, profiles_out, problems = merge(outcomes)

@@ -494,7 +494,18 @@ def profile_brief(p: dict[str, Any], n: int = 6) -> str:
                     for r in roots)
     top = sorted(p.get("functions") or [], key=lambda f: -float(f.get("self_us", 0)))[:n]
     selfs = ", ".join(f"`{f['name']}` {f.get('self_us', 0) / total * 100:.0f} %" for f in top)
-    return f"traced {per}; largest self times: {selfs}"
+    return f"traced {per}; largest self times: {selfs}{lost_note(p)}"
+
+
+def lost_note(p: dict[str, Any]) -> str:
+    """A warning when the ring buffer overflowed: callee records went missing, so
+    their time shows as their callers' self time and shares can add up past 100 %."""
+    lost = int(p.get("overrun") or 0)
+    if not lost:
+        return ""
+    frac = lost / (lost + int(p.get("lines") or 0))
+    return (f" (**approximate**: {lost} of the trace's records, about {frac:.0%}, were lost "
+            "to a full ring buffer, so callers' self times absorb their callees')")
 
 
 def profile_section(results: dict[str, Any]) -> list[str]:
@@ -511,7 +522,7 @@ def profile_section(results: dict[str, Any]) -> list[str]:
                    "function outside it shows as self time of its caller. Times are "
                    "inclusive (self: minus the traced callees) and include tracing overhead: "
                    "compare shares and per-call costs between profiles, not with the "
-                   "untraced medians.")
+                   "untraced medians." + lost_note(p))
         out.append("")
         roots, total = _roots(p)
         for r in roots:
