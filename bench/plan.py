@@ -146,6 +146,11 @@ def _items(region: tuple[str, ...], latency: tuple[str, ...], fault: tuple[str, 
     return tuple(items)
 
 
+# The blocking channel targets compare the region with a pipe: profile both sides.
+CHANNEL_PROFILES = tuple(parse_profile(f"{w}:{v}:4K") for w in ("publish", "pingpong")
+                         for v in ("sfork_auto", "pipe"))
+
+
 def make_plan(mode: str, profiles: tuple[Profile, ...] | None = None) -> Plan:
     if mode == "smoke":
         items = _items(("256K",), ("4K", "64K"), ("256K",), ("1M",), ("256K",), ("1M",))
@@ -160,7 +165,7 @@ def make_plan(mode: str, profiles: tuple[Profile, ...] | None = None) -> Plan:
         default: tuple[Profile, ...] = (
             parse_profile("fault:sfork_lazy:4M"), parse_profile("fault:private:4M"),
             parse_profile("latency:sfork_auto:4K"), parse_profile("latency:fork:4K"),
-            parse_profile("zerofill:sfork_eager:4M"))
+            parse_profile("zerofill:sfork_eager:4M"), *CHANNEL_PROFILES)
         return Plan("quick", items, reps=5, warmup=1, msgs=200, memory_mib=2048,
                     timeout_s=1800, profiles=default if profiles is None else profiles)
     if mode == "full":
@@ -173,7 +178,7 @@ def make_plan(mode: str, profiles: tuple[Profile, ...] | None = None) -> Plan:
         default = (parse_profile("fault:sfork_lazy:4M"), parse_profile("fault:private:4M"),
                    parse_profile("latency:sfork_auto:4K"), parse_profile("latency:fork:4K"),
                    parse_profile("zerofill:sfork_eager:4M"),
-                   parse_profile("abundant:sfork_lazy:4M"))
+                   parse_profile("abundant:sfork_lazy:4M"), *CHANNEL_PROFILES)
         return Plan("full", items, reps=5, warmup=1, msgs=1000, memory_mib=4096,
                     timeout_s=4 * 3600, profiles=default if profiles is None else profiles)
     raise ValueError(f"unknown mode {mode!r}")
