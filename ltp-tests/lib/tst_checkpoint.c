@@ -113,8 +113,8 @@ void tst_safe_checkpoint_wait(const char *file, const int lineno,
 
 	if (tst_checkpoint_wait(id, msec_timeout))
 		tst_brk_(file, lineno, TBROK | TERRNO,
-			 "tst_checkpoint_wait(%u, %i) failed", id,
-			 msec_timeout);
+			 "tst_checkpoint_wait(%u, %i) failed (waited %u ms)", id,
+			 msec_timeout, scaled(msec_timeout));
 }
 
 void tst_safe_checkpoint_wake(const char *file, const int lineno,
