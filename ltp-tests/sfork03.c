@@ -201,6 +201,10 @@ static void writer(unsigned char *p)
 	expect_pattern("writer at the end", p, 0, len);
 }
 
+/*
+ * Not sfork_run_sides(): a read-only parent has unmapped the first and last
+ * page by now, so only what is left is unmapped here.
+ */
 static void run_dir(unsigned int dir)
 {
 	unsigned int flags = dir | (sfork_flags & SFORK_ALLOC_MASK);

@@ -363,6 +363,10 @@ static void writer(unsigned char *p)
 		tst_res(TPASS, "writer: own data intact after the reader's mremaps");
 }
 
+/*
+ * Not sfork_run_sides(): a read-only parent has moved the region with
+ * mremap by now, and unmapped it itself.
+ */
 static void run_dir(unsigned int dir)
 {
 	unsigned int flags = dir | (sfork_flags & SFORK_ALLOC_MASK);
