@@ -30,7 +30,7 @@ build:
 lint: deps
 	scripts/checkpatch
 	$(MAKE) --no-print-directory -C kmod KDIR=$(KDIR) C=2 2>&1 | scripts/fail-on-sparse
-	$(VENV)/bin/ruff check kguest pytests bench conftest.py
+	$(VENV)/bin/ruff check kguest python pytests bench conftest.py
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict bench/*.py
 	scripts/manlint

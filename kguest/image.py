@@ -12,6 +12,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 from .config import ProjectConfig
@@ -21,7 +22,7 @@ from .locking import file_lock
 from .progress import Say, step
 
 FORMAT = "kguest-initramfs-1"
-RECIPES = Path(__file__).resolve().parent.parent / "vmimages"
+RECIPES = "data/initramfs"  # package data of kguest: init, kguest.rc, probe-init
 GUEST_BIN_ROOT = "/opt/kguest"
 BUSYBOX = Path("/bin/busybox")
 KEEP_IMAGES = 6
@@ -134,17 +135,38 @@ def _module_deps(kernel: Kernel, module: Path) -> list[str]:
     return order
 
 
-def _digest(content: ImageContent, extra: list[Path]) -> str:
+def recipe(name: str) -> bytes:
+    """A guest recipe shipped inside the kguest package (works from a wheel, too)."""
+    try:
+        return resources.files("kguest").joinpath(f"{RECIPES}/{name}").read_bytes()
+    except OSError as e:
+        raise ImageError(
+            f"kguest's guest recipe {RECIPES}/{name} is missing: {e}",
+            "reinstall kguest (pip install --force-reinstall kguest)",
+        ) from e
+
+
+def _put(data: bytes, dest: Path, mode: int) -> None:
+    dest.write_bytes(data)
+    dest.chmod(mode)
+
+
+def _digest(content: ImageContent, recipes: dict[str, bytes]) -> str:
     h = hashlib.sha256()
 
     def add(tag: str, data: bytes) -> None:
         h.update(f"{tag}\0{len(data)}\0".encode())
         h.update(data)
 
+    # Keyed by what lands in the image, never by host paths: the same module
+    # found in another place (--no-build reads it from the tree) is the same image.
     add("format", FORMAT.encode())
     add("kver", content.kernel.version.encode())
-    for p in [BUSYBOX, *extra, *content.modules]:
-        add(str(p), p.read_bytes())
+    add("busybox", BUSYBOX.read_bytes())
+    for name, data in sorted(recipes.items()):
+        add(f"recipe/{name}", data)
+    for m in content.modules:
+        add(f"module/{m.name}", m.read_bytes())
     for host, guest in content.bin_dirs:
         for f in _files(host):
             add(f"{guest}/{f.name}:{f.stat().st_mode & 0o777:o}", f.read_bytes())
@@ -220,8 +242,7 @@ def _prune(d: Path, pattern: str, keep: int = KEEP_IMAGES) -> None:
 
 def build_initramfs(cfg: ProjectConfig, content: ImageContent, say: Say) -> Path:
     """Return the cached image for ``content``, building it if needed (under a lock)."""
-    init = RECIPES / "initramfs/init"
-    rc = RECIPES / "initramfs/kguest.rc"
+    recipes = {"init": recipe("init"), "kguest.rc": recipe("kguest.rc")}
     for host, _ in content.bin_dirs:
         for f in _files(host):
             if is_dynamic_elf(f):
@@ -230,7 +251,7 @@ def build_initramfs(cfg: ProjectConfig, content: ImageContent, say: Say) -> Path
                     "link it with -static, or use --vm-backend=vng",
                 )
     outdir = cfg.build_path / "images"
-    digest = _digest(content, [init, rc])
+    digest = _digest(content, recipes)
     out = outdir / f"initramfs-{content.kernel.version}-{digest}.cpio"
     with file_lock(outdir / ".lock"):
         if out.is_file():
@@ -242,8 +263,8 @@ def build_initramfs(cfg: ProjectConfig, content: ImageContent, say: Say) -> Path
         ):
             root = Path(tmp)
             _stage_base(root)
-            shutil.copy2(init, root / "init")
-            shutil.copy2(rc, root / "etc/kguest.rc")
+            _put(recipes["init"], root / "init", 0o755)
+            _put(recipes["kguest.rc"], root / "etc/kguest.rc", 0o644)
             kver = content.kernel.version
             mdir = root / "lib/modules" / kver
             (mdir / "extra").mkdir(parents=True)
@@ -278,9 +299,9 @@ def build_initramfs(cfg: ProjectConfig, content: ImageContent, say: Say) -> Path
 
 def build_probe_initramfs(cfg: ProjectConfig, say: Say) -> Path:
     """A minimal image that prints a marker and powers off (for the accelerator probe)."""
-    probe = RECIPES / "initramfs/probe-init"
+    probe = recipe("probe-init")
     outdir = cfg.build_path / "images"
-    h = hashlib.sha256(FORMAT.encode() + probe.read_bytes() + BUSYBOX.read_bytes()).hexdigest()
+    h = hashlib.sha256(FORMAT.encode() + probe + BUSYBOX.read_bytes()).hexdigest()
     out = outdir / f"probe-{h[:20]}.cpio"
     with file_lock(outdir / ".lock"):
         if out.is_file():
@@ -288,7 +309,7 @@ def build_probe_initramfs(cfg: ProjectConfig, say: Say) -> Path:
         with tempfile.TemporaryDirectory(dir=outdir, prefix=".stage-") as tmp:
             root = Path(tmp)
             _stage_base(root)
-            shutil.copy2(probe, root / "init")
+            _put(probe, root / "init", 0o755)
             _pack(root, out)
             _prune(outdir, "probe-*.cpio", keep=2)
     return out

@@ -1,4 +1,4 @@
-"""Guest-side checks of the Python binding (kguest.sfork) against the loaded module.
+"""Guest-side checks of the Python binding (sfork) against the loaded module.
 
 Run as root in a guest that has sfork.ko loaded and the project's venv at the host's
 path (the vng backend), with that venv's python::
@@ -31,7 +31,7 @@ from typing import NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from kguest import sfork
+import sfork
 
 PAGE = mmap.PAGESIZE
 MAIN_PID = os.getpid()
@@ -538,7 +538,7 @@ def main(argv: list[str]) -> int:
         print(f"1..0 # SKIP {sfork.DEVICE} is absent: load the sfork module")
         return 0
     print(f"1..{len(checks)}")
-    diag(f"kguest.sfork from {sfork.__file__}, constants from {sfork.HEADER}")
+    diag(f"sfork from {sfork.__file__}, constants from {sfork.HEADER}")
     failed = todo_failed = 0
     for i, (name, fn, todo) in enumerate(checks, 1):
         directive = f" # TODO {todo}" if todo else ""

@@ -2,7 +2,7 @@
 
 ::
 
-    from kguest import sfork
+    import sfork
 
     pid, region = sfork.sfork(1 << 20, sfork.PARENT_TO_CHILD, alloc=sfork.LAZY)
     if pid == 0:                       # child: region is a read-only memoryview
@@ -19,8 +19,8 @@ writable on a writing side — both in ``BIDIRECTIONAL``, the parent in
 ``PARENT_TO_CHILD``, the child in ``CHILD_TO_PARENT`` — and read-only on the
 other: assigning into it raises ``TypeError``, and the kernel refuses every
 other way to write (a store through the raw address is ``SIGSEGV``,
-``mprotect`` to ``PROT_WRITE`` is ``EACCES``).  The contract is
-``../shared/sfork-contract.md`` (summarised in ``man/sfork.3``).
+``mprotect`` to ``PROT_WRITE`` is ``EACCES``).  The rules are those of
+``sfork(3)`` (``man/sfork.3``) and ``sfork(4)`` (the device).
 
 Errors are ``OSError`` with the contract's errno, and leave nothing behind (no
 child, no mapping, no file descriptor): ``EINVAL`` (``size == 0``, unknown flag
@@ -54,10 +54,11 @@ would need the C library built and found at run time.
 
 Single definition: the flag values, the device name, the ioctl numbers and the
 ioctl structures are read at import from the uapi header
-``kmod/include/uapi/linux/sfork.h`` (``make install`` puts it at
-``$PREFIX/include/linux/sfork.h``), found in this order: ``$SFORK_UAPI_HEADER``,
-the source tree beside this package, ``/usr/local/include/linux/sfork.h``,
-``/usr/include/linux/sfork.h``.  The ioctl numbers use the generic
+``kmod/include/uapi/linux/sfork.h``, found in this order: ``$SFORK_UAPI_HEADER``,
+the copy inside this package (``sfork/sfork.h``: in the source tree a link to
+the kmod header, in a built wheel the header itself),
+``/usr/local/include/linux/sfork.h`` and ``/usr/include/linux/sfork.h``
+(``make install`` puts it at ``$PREFIX/include/linux/sfork.h``).  The ioctl numbers use the generic
 ``<asm-generic/ioctl.h>`` encoding (x86, arm64, riscv, s390).
 
 Signals and threads: a signal handler that ran between the ioctl and the fork
@@ -182,14 +183,14 @@ class Header:
 
 
 def find_header() -> Path:
-    """The uapi header: ``$SFORK_UAPI_HEADER``, else the source tree, else installed copies."""
+    """The uapi header: ``$SFORK_UAPI_HEADER``, else the package's copy, else installed ones."""
     env = os.environ.get(HEADER_ENV)
     if env:
         if not Path(env).is_file():
             raise ImportError(f"${HEADER_ENV}={env}: no such file (the sfork uapi header)")
         return Path(env)
     candidates = [
-        Path(__file__).resolve().parent.parent / "kmod/include/uapi/linux/sfork.h",
+        Path(__file__).resolve().parent / "sfork.h",
         Path("/usr/local/include/linux/sfork.h"),
         Path("/usr/include/linux/sfork.h"),
     ]
