@@ -161,6 +161,13 @@ def spawn_env(spec: GuestSpec) -> dict[str, str]:
     return env
 
 
+def module_args(spec: GuestSpec, module: str) -> list[str]:
+    """``NAME=VALUE`` parameters for ``module`` from its ``MODULE.NAME=VALUE`` words of the
+    kernel command line (modprobe's convention; insmod does not read them itself)."""
+    prefix = module.replace("-", "_") + "."
+    return [w.removeprefix(prefix) for w in spec.append if w.startswith(prefix) and "=" in w]
+
+
 def vng_setup_script(spec: GuestSpec) -> str:
     """Shell lines run once the vng shell answers: the environment HACKING.md promises."""
     lines = [
@@ -175,8 +182,9 @@ def vng_setup_script(spec: GuestSpec) -> str:
         lines.append(f"export PATH={path}:$PATH")
     for m in spec.modules:
         q = shlex.quote(str(m))
+        args = " ".join(shlex.quote(a) for a in module_args(spec, m.name.split(".ko")[0]))
         lines.append(
             f"for d in $(modinfo -F depends {q} | tr , ' '); do modprobe $d; done; "
-            f'insmod {q} || echo "KGUEST""-MODULE-FAILED {m.name}"'
+            f'insmod {q} {args} || echo "KGUEST""-MODULE-FAILED {m.name}"'
         )
     return "; ".join(lines)

@@ -26,9 +26,15 @@ def _snapshot(cfg: ProjectConfig, kernel: Kernel) -> None:
     """Copy the freshly built modules aside: a build for another kernel rewrites the tree's."""
     d = snapshot_dir(cfg, kernel)
     d.mkdir(parents=True, exist_ok=True)
-    for m in cfg.module_paths():
-        if m.is_file():
-            atomic_write(d / m.name, m.read_bytes())
+    for rel, m in zip(cfg.modules, cfg.module_paths(), strict=True):
+        if not m.is_file():
+            # name the path the user wrote, not kguest's copy of it
+            raise BuildError(
+                f"{cfg.source}: modules: {rel!r} does not exist after the build ({m})",
+                "fix the path in modules = [...] (relative to the project root), "
+                "or make build_command produce it",
+            )
+        atomic_write(d / m.name, m.read_bytes())
 
 
 def built_modules(cfg: ProjectConfig, kernel: Kernel) -> list[Path]:

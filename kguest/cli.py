@@ -8,12 +8,13 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from . import config
 from .errors import BootError, CommandTimeout, GuestDied, KguestError
 from .guest import Guest
 from .progress import to_stderr
-from .session import GuestPool, Options, Provisioner
+from .session import GuestPool, Options, Provisioner, parse_module_params
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -28,6 +29,20 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--memory", type=int, help="guest memory, MiB (default from config: 2048)")
     p.add_argument("--cpus", type=int, help="guest vCPUs (default from config: 2)")
+    p.add_argument(
+        "--module-param",
+        action="append",
+        default=[],
+        metavar="MODULE.NAME=VALUE",
+        help="a module parameter at load time (repeatable; adds to the config's)",
+    )
+    p.add_argument(
+        "--kernel-cmdline",
+        action="append",
+        default=[],
+        metavar="WORDS",
+        help="extra guest kernel command-line words (repeatable)",
+    )
     p.add_argument("--no-build", action="store_true", help="do not run the project build")
     p.add_argument("--no-modules", action="store_true", help="boot without the project modules")
     p.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
@@ -44,6 +59,8 @@ def _options(a: argparse.Namespace) -> Options:
         build=not a.no_build,
         modules=not a.no_modules,
         qemu=a.qemu,
+        module_params=parse_module_params(a.module_param),
+        cmdline=tuple(w for words in a.kernel_cmdline for w in words.split()),
     )
 
 
@@ -67,6 +84,11 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_shell(a: argparse.Namespace) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise KguestError(
+            "kguest shell needs a terminal: stdin or stdout is not a tty",
+            "run it from a terminal; for a command without one: kguest run -- CMD",
+        )
     prov = _provisioner(a)
     spec = prov.spec()
     g = Guest(spec, prov.log_path(spec, 0), to_stderr, boot_timeout=prov.cfg.boot_timeout)
@@ -92,8 +114,15 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return bench_harness(config.load(), _options(a), Path(a.output), a.quick, a.pytest_args)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors end like every other user error: one line, exit 125."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(125, f"kguest: error: {message}\n  -> see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kguest", description=__doc__)
+    p = _Parser(prog="kguest", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="boot, run CMD, print its output, exit with its status")
     _common(r)
@@ -133,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kguest: error: {e}\n--- output ---\n{e.output}", file=sys.stderr)
         return 124
     except KguestError as e:
+        print(f"kguest: error: {e}", file=sys.stderr)
+        return 125
+    except OSError as e:
+        # a file or program the user's setup names cannot be used (permissions, missing)
         print(f"kguest: error: {e}", file=sys.stderr)
         return 125
     except KeyboardInterrupt:

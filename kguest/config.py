@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,63 @@ BACKENDS = ("initramfs", "vng")
 ACCELS = ("auto", "kvm", "tcg")
 
 
+MATRIX_KINDS = {
+    "words": "one of the words listed in `values`",
+    "size": "bytes with an optional K, M or G suffix (4K, 2M, 1G)",
+    "int": "a decimal integer",
+    "text": "any word",
+}
+SIZE_RX = re.compile(r"^([1-9][0-9]*)([KMG]?)$")
+MODULE_RX = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def parse_size(text: str) -> int:
+    """``4K`` -> 4096; ValueError when ``text`` is not a size."""
+    m = SIZE_RX.match(text)
+    if not m:
+        raise ValueError(text)
+    return int(m.group(1)) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(2)]
+
+
 @dataclasses.dataclass(frozen=True)
-class KernelEntry:
-    """A kernel declared in ``[tool.kguest.kernels.NAME]``."""
+class MatrixKey:
+    """A scenario matrix key declared in ``[tool.kguest.matrix.NAME]``.
+
+    A value ``v`` of the key becomes ``option v`` on the test's command line and a
+    part of the item id (keys in declaration order).
+    """
 
     name: str
-    vmlinuz: str
-    kdir: str
+    option: str
+    kind: str  # a key of MATRIX_KINDS
+    values: tuple[str, ...] = ()  # kind "words": the allowed ones
+    big: int | None = None  # kind "size": from this size on, only under big: (--big)
+
+    def describe(self) -> str:
+        if self.kind == "words":
+            return f"one of {', '.join(self.values)}"
+        return MATRIX_KINDS[self.kind]
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelEntry:
+    """A kernel declared in ``[tool.kguest.kernels.NAME]``, in one of three forms:
+
+    * ``vmlinuz`` + ``kdir`` (+ ``build_prefix``): a kernel already on disk;
+    * ``provision`` (a command, run in the project root, idempotent) + ``descriptor``
+      (the kernel.json it writes): a kernel the project builds or fetches itself;
+    * ``flavour`` + ``packages``: a distribution kernel, /boot/vmlinuz-*-FLAVOUR,
+      installed with apt when missing.
+    """
+
+    name: str
+    vmlinuz: str = ""
+    kdir: str = ""
     build_prefix: tuple[str, ...] = ()
+    provision: tuple[str, ...] = ()
+    descriptor: str = ""
+    flavour: str = ""
+    packages: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +91,11 @@ class ProjectConfig:
     max_output_bytes: int = 256 * 1024
     allowed_taint: str = "OE"
     kernels: tuple[KernelEntry, ...] = ()
+    matrix: tuple[MatrixKey, ...] = ()
+    # module name -> its parameters ("name=value" words), given at load time
+    module_params: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    cmdline: tuple[str, ...] = ()  # extra words for the guest kernel's command line
+    source: str = "[tool.kguest]"  # the file the config came from, for messages
 
     @property
     def build_path(self) -> Path:
@@ -56,6 +111,12 @@ class ProjectConfig:
     def bin_paths(self) -> list[Path]:
         return [self.root / d for d in self.bin_dirs]
 
+    def matrix_keys(self) -> dict[str, MatrixKey]:
+        return {k.name: k for k in self.matrix}
+
+    def params_for(self, module: str) -> tuple[str, ...]:
+        return dict(self.module_params).get(module.replace("-", "_"), ())
+
 
 _SCALARS: dict[str, type] = {
     "scenario_dir": str,
@@ -70,7 +131,8 @@ _SCALARS: dict[str, type] = {
     "max_output_bytes": int,
     "allowed_taint": str,
 }
-_LISTS = ("build_command", "modules", "bin_dirs")
+_LISTS = ("build_command", "modules", "bin_dirs", "cmdline")
+_TABLES = ("kernels", "matrix", "module_params")
 
 
 def find_root(start: Path) -> Path | None:
@@ -126,9 +188,14 @@ def from_table(root: Path, table: dict[str, Any], where: str = "[tool.kguest]") 
             kw[key] = tuple(value)
         elif key == "kernels":
             kw["kernels"] = _kernels(value, where)
+        elif key == "matrix":
+            kw["matrix"] = _matrix(value, where)
+        elif key == "module_params":
+            kw["module_params"] = module_params(value, where)
         else:
-            allowed = ", ".join(sorted([*_SCALARS, *_LISTS, "kernels"]))
+            allowed = ", ".join(sorted([*_SCALARS, *_LISTS, *_TABLES]))
             raise ConfigError(f"{where}: unknown key [tool.kguest] {key}", f"allowed: {allowed}")
+    kw["source"] = where
     cfg = ProjectConfig(**kw)
     if cfg.backend not in BACKENDS:
         raise ConfigError(
@@ -139,20 +206,117 @@ def from_table(root: Path, table: dict[str, Any], where: str = "[tool.kguest]") 
     return cfg
 
 
+def _words(value: Any, where: str, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(
+            f"{where}: {key} must be a list of strings, got {value!r}", f'e.g. {key} = ["a", "b"]'
+        )
+    return tuple(value)
+
+
+_KERNEL_FORMS = {
+    "vmlinuz": ({"vmlinuz", "kdir"}, {"build_prefix"}),
+    "provision": ({"provision", "descriptor"}, set()),
+    "flavour": ({"flavour", "packages"}, set()),
+}
+
+
 def _kernels(value: Any, where: str) -> tuple[KernelEntry, ...]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: [tool.kguest.kernels] must be a table", "see kguest/README.md")
     out = []
+    forms = "; ".join(" + ".join(sorted(req)) for req, _ in _KERNEL_FORMS.values())
     for name, ent in value.items():
-        if not isinstance(ent, dict) or not {"vmlinuz", "kdir"} <= set(ent):
+        key = f"[tool.kguest.kernels.{name}]"
+        if name == "default":
+            raise ConfigError(f"{where}: {key}: 'default' is built in", "give it another name")
+        form = [f for f in _KERNEL_FORMS if isinstance(ent, dict) and f in ent]
+        if len(form) != 1:
+            raise ConfigError(f"{where}: {key} needs exactly one of these sets of keys", forms)
+        req, opt = _KERNEL_FORMS[form[0]]
+        missing, extra = req - set(ent), set(ent) - req - opt
+        if missing or extra:
             raise ConfigError(
-                f"{where}: [tool.kguest.kernels.{name}] needs vmlinuz and kdir",
-                'e.g. vmlinuz = "/boot/vmlinuz-X", kdir = "/lib/modules/X/build"',
+                f"{where}: {key}: "
+                + (f"missing {', '.join(sorted(missing))}" if missing else "")
+                + (f"unknown {', '.join(sorted(extra))}" if extra and not missing else ""),
+                f"allowed: {', '.join(sorted(req | opt))}",
             )
-        prefix = ent.get("build_prefix", [])
-        if not isinstance(prefix, list) or not all(isinstance(p, str) for p in prefix):
-            raise ConfigError(f"{where}: kernels.{name}.build_prefix must be a list of strings")
-        out.append(KernelEntry(name, str(ent["vmlinuz"]), str(ent["kdir"]), tuple(prefix)))
+        kw: dict[str, Any] = {}
+        for k, v in ent.items():
+            if k in ("build_prefix", "provision", "packages"):
+                kw[k] = _words(v, where, f"{key} {k}")
+            elif not isinstance(v, str) or not v:
+                raise ConfigError(f"{where}: {key} {k} = {v!r} is not a string", f'{k} = "..."')
+            else:
+                kw[k] = v
+        out.append(KernelEntry(name, **kw))
+    return tuple(out)
+
+
+def _matrix(value: Any, where: str) -> tuple[MatrixKey, ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [tool.kguest.matrix] must be a table", "see kguest/README.md")
+    kinds = ", ".join(MATRIX_KINDS)
+    out = []
+    for name, ent in value.items():
+        key = f"[tool.kguest.matrix.{name}]"
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise ConfigError(f"{where}: {key}: not a key name", "use [a-z][a-z0-9_]*")
+        if not isinstance(ent, dict):
+            raise ConfigError(f"{where}: {key} must be a table", 'option = "-x", kind = "words"')
+        extra = set(ent) - {"option", "kind", "values", "big"}
+        if extra:
+            raise ConfigError(
+                f"{where}: {key}: unknown key {', '.join(sorted(extra))}",
+                "allowed: option, kind, values, big",
+            )
+        option, kind = ent.get("option"), ent.get("kind")
+        if not isinstance(option, str) or not option.startswith("-"):
+            raise ConfigError(
+                f"{where}: {key} option = {option!r}: the command-line option it becomes",
+                'e.g. option = "-m"',
+            )
+        if kind not in MATRIX_KINDS:
+            raise ConfigError(f"{where}: {key} kind = {kind!r} is not known", f"allowed: {kinds}")
+        values: tuple[str, ...] = ()
+        if kind == "words":
+            values = _words(ent.get("values"), where, f"{key} values")
+        elif "values" in ent:
+            raise ConfigError(f"{where}: {key}: values is for kind = \"words\"", "drop it")
+        big = None
+        if "big" in ent:
+            if kind != "size" or not isinstance(ent["big"], str):
+                raise ConfigError(
+                    f"{where}: {key} big = {ent['big']!r}: a size, for kind = \"size\"",
+                    'e.g. big = "256M" (sizes from there on run only with --big)',
+                )
+            try:
+                big = parse_size(ent["big"])
+            except ValueError:
+                raise ConfigError(
+                    f"{where}: {key} big = {ent['big']!r} is not a size", 'e.g. big = "256M"'
+                ) from None
+        out.append(MatrixKey(name, option, kind, values, big))
+    return tuple(out)
+
+
+def module_params(value: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``{module: ["name=value", ...]}``, checked (also for --module-param)."""
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{where}: [tool.kguest.module_params] must be a table", 'e.g. hello = ["debug=1"]'
+        )
+    out = []
+    for mod, params in value.items():
+        key = f"[tool.kguest.module_params] {mod}"
+        if not MODULE_RX.match(mod):
+            raise ConfigError(f"{where}: {key}: not a module name", "the .ko's name, no suffix")
+        words = _words(params, where, key)
+        for w in words:
+            if not re.fullmatch(r"[A-Za-z0-9_]+=\S+", w):
+                raise ConfigError(f"{where}: {key}: {w!r} is not name=value", 'e.g. "debug=1"')
+        out.append((mod.replace("-", "_"), words))
     return tuple(out)
 
 

@@ -243,6 +243,7 @@ class Guest:
             tuple(scan(pre_log)),
             note="between the previous test and this one (probably caused by "
             "the previous test or its cleanup)",
+            allowed=self.allowed_taint,
         )
         mark = self.log.total
         try:
@@ -276,7 +277,9 @@ class Guest:
         after, klog = _look(post.output)
         self._last_taint = after
         trouble = between or Trouble(
-            bad_taint(before, after, self.allowed_taint), tuple(scan(klog))
+            bad_taint(before, after, self.allowed_taint),
+            tuple(scan(klog)),
+            allowed=self.allowed_taint,
         )
         return TestRun(
             result,

@@ -3,12 +3,11 @@
 A name resolves to a :class:`Kernel`: the vmlinuz to boot, the headers
 directory to build modules against, the version (``uname -r``) and a command
 prefix for the build (e.g. a chroot for a kernel whose headers need a newer
-toolchain).  Built in: ``default`` (Debian's linux-image-amd64), ``rt``
-(linux-image-rt-amd64), ``6.12`` (trixie, built in a chroot) and ``debug``
-(linux-source-6.1 with KASAN, kmemleak, lockdep and DEBUG_VM), the last three
-provisioned on first use by vmimages/kernels/provision-NAME.
-``[tool.kguest.kernels.NAME]`` adds or overrides entries; ``--kernel PATH
---kdir DIR`` selects an arbitrary pair.
+toolchain).  Built in: ``default`` (Debian's linux-image-amd64).  The project
+declares the others in ``[tool.kguest.kernels.NAME]`` (config.KernelEntry): a
+vmlinuz and headers on disk, a distribution flavour installed with apt, or a
+command that provisions the kernel and writes a kernel.json describing it.
+``--kernel PATH --kdir DIR`` selects an arbitrary pair.
 """
 
 from __future__ import annotations
@@ -177,67 +176,77 @@ def debian_flavour(name: str, flavour: str, packages: list[str]) -> Callable[[Sa
     return resolve
 
 
-def provisioned(name: str, root: Path) -> Callable[[Say], Kernel]:
-    """A kernel that vmimages/kernels/provision-NAME caches in build/kernels/NAME.
+def provisioned(
+    name: str, command: tuple[str, ...], descriptor: Path, root: Path
+) -> Callable[[Say], Kernel]:
+    """A kernel that ``command`` (run in ``root``) provisions and describes in ``descriptor``.
 
-    The script is idempotent (about a second when the cache is complete), so it
-    runs every time; its kernel.json says where the kernel, modules and headers
-    are and which prefix a module build needs (a chroot for 6.12).
+    The command must be idempotent (quick when the kernel is there already), so it
+    runs every time as root; without root the descriptor must exist.  kernel.json
+    holds VMLINUZ, KDIR, MODULES_DIR, BUILD_PREFIX (a list, e.g. a chroot) and
+    optionally TIMEOUT_MUL (how much slower than the default kernel tests run).
     """
-    script = root / "vmimages/kernels" / f"provision-{name.replace('.', '')}"
-    desc = root / "build/kernels" / name / "kernel.json"
+    shown = " ".join(command)
 
     def resolve(say: Say) -> Kernel:
-        if not script.is_file():
-            raise KernelError(f"kernel {name!r} is not provisioned: no {script}",
-                              "run kguest from the sfork project root")
         if os.geteuid() != 0:
-            if not desc.is_file():
-                raise KernelError(f"kernel {name!r} is not provisioned", f"run: sudo {script}")
+            if not descriptor.is_file():
+                raise KernelError(f"kernel {name!r} is not provisioned", f"run: sudo {shown}")
         else:
-            with step(say, f"provisioning kernel {name} ({script}; minutes the first time)"):
+            with step(say, f"provisioning kernel {name} ({shown}; minutes the first time)"):
                 try:
-                    proc = subprocess.run([str(script)], capture_output=True, text=True,
-                                          stdin=subprocess.DEVNULL)
+                    proc = subprocess.run(
+                        list(command),
+                        cwd=root,
+                        capture_output=True,
+                        text=True,
+                        stdin=subprocess.DEVNULL,
+                    )
                 except OSError as e:
-                    raise KernelError(f"cannot run {script}: {e}", f"chmod +x {script}") from e
+                    raise KernelError(
+                        f"kernel {name!r}: cannot run {shown}: {e}",
+                        f"fix provision in [tool.kguest.kernels.{name}] (run in {root})",
+                    ) from e
             if proc.returncode != 0:
                 raise KernelError(
-                    f"{script} failed (exit {proc.returncode}):\n"
+                    f"{shown} failed (exit {proc.returncode}):\n"
                     + "\n".join((proc.stdout + proc.stderr).splitlines()[-30:]),
-                    f"run {script} by hand and follow its 'fix:' line",
+                    f"run {shown} by hand and follow its 'fix:' line",
                 )
         try:
-            d = json.loads(desc.read_text())
-        except (OSError, ValueError) as e:
-            raise KernelError(f"cannot read {desc}: {e}", f"rerun {script}") from e
-        k = check_match(name, Path(d["VMLINUZ"]), Path(d["KDIR"]), tuple(d["BUILD_PREFIX"]))
+            d = json.loads(descriptor.read_text())
+            k = check_match(name, Path(d["VMLINUZ"]), Path(d["KDIR"]), tuple(d["BUILD_PREFIX"]))
+            mods = Path(d["MODULES_DIR"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise KernelError(f"cannot read {descriptor}: {e!r}", f"rerun {shown}") from e
         try:
             mul = float(d.get("TIMEOUT_MUL") or 1)
         except ValueError as e:
-            raise KernelError(f"{desc}: TIMEOUT_MUL is not a number", f"rerun {script}") from e
-        return dataclasses.replace(k, modules=Path(d["MODULES_DIR"]), timeout_mul=mul)
+            raise KernelError(f"{descriptor}: TIMEOUT_MUL is not a number", f"rerun {shown}") from e
+        return dataclasses.replace(k, modules=mods, timeout_mul=mul)
 
     return resolve
 
 
 class Registry:
-    """Named kernels: built-in Debian flavours plus the project's [tool.kguest.kernels]."""
+    """Named kernels: ``default`` plus the project's [tool.kguest.kernels]."""
 
     def __init__(self, entries: tuple[KernelEntry, ...] = (), root: Path = Path(".")) -> None:
         self._resolvers: dict[str, Callable[[Say], Kernel]] = {
             "default": debian_flavour(
                 "default", "amd64", ["linux-image-amd64", "linux-headers-amd64"]
             ),
-            "rt": provisioned("rt", root),
-            "6.12": provisioned("6.12", root),
-            "debug": provisioned("debug", root),
         }
         for e in entries:
-            self._resolvers[e.name] = self._entry(e)
+            self._resolvers[e.name] = self._entry(e, root)
 
     @staticmethod
-    def _entry(e: KernelEntry) -> Callable[[Say], Kernel]:
+    def _entry(e: KernelEntry, root: Path) -> Callable[[Say], Kernel]:
+        if e.provision:
+            return provisioned(e.name, e.provision, root / e.descriptor, root)
+        if e.flavour:
+            return debian_flavour(e.name, e.flavour, list(e.packages))
+
         def resolve(say: Say) -> Kernel:
             return check_match(e.name, Path(e.vmlinuz), Path(e.kdir), e.build_prefix)
 
@@ -250,7 +259,8 @@ class Registry:
         if name not in self._resolvers:
             raise KernelError(
                 f"unknown kernel {name!r}",
-                f"use one of {', '.join(self._resolvers)}, or --kernel PATH --kdir DIR",
+                f"use one of {', '.join(self._resolvers)}, declare it in "
+                f"[tool.kguest.kernels.{name}], or pass --kernel PATH --kdir DIR",
             )
         return self._resolvers[name](say)
 

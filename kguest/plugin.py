@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from . import config as config_mod
+from .config import MatrixKey
 from .errors import BootError, CommandTimeout, GuestDied, KguestError, ScenarioError
 from .guest import Guest, TestRun
 from .results import (
@@ -30,7 +31,7 @@ from .results import (
     tap_verdict,
 )
 from .scenarios import Case, load_file
-from .session import GuestPool, Options, Provisioner
+from .session import GuestPool, Options, Provisioner, parse_module_params
 
 SESSION_KEY = pytest.StashKey["KguestSession"]()
 
@@ -65,6 +66,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="default per-test timeout in seconds (config: timeout)",
     )
+    g.addoption(
+        "--module-param",
+        action="append",
+        default=[],
+        metavar="MODULE.NAME=VALUE",
+        help="a module parameter at load time (repeatable; adds to [tool.kguest.module_params])",
+    )
+    g.addoption(
+        "--kernel-cmdline",
+        action="append",
+        default=[],
+        metavar="WORDS",
+        help="extra guest kernel command-line words (repeatable; after config cmdline)",
+    )
     g.addoption("--no-build", action="store_true", help="do not run the project build")
     g.addoption("--no-modules", action="store_true", help="boot without the project's modules")
     g.addoption("--qemu", default="qemu-system-x86_64", help="QEMU binary")
@@ -77,6 +92,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "per-test guest settings for the kguest_guest fixture",
     )
     config.addinivalue_line("markers", "big: a big matrix value, collected only with --big")
+    try:
+        parse_module_params(config.option.module_param)
+    except KguestError as e:
+        raise pytest.UsageError(str(e)) from None
     config.stash[SESSION_KEY] = KguestSession(config)
 
 
@@ -139,6 +158,8 @@ class KguestSession:
                     build=not o.no_build,
                     modules=not o.no_modules,
                     qemu=o.qemu,
+                    module_params=parse_module_params(o.module_param),
+                    cmdline=tuple(w for words in o.kernel_cmdline for w in words.split()),
                 ),
                 self.say,
                 self.session_id,
@@ -206,18 +227,51 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         return None
     try:
         cfg = config_mod.load(root)
-    except KguestError:
-        return None
+    except KguestError as e:
+        # A broken [tool.kguest] fails collection, loudly: never "collected 0 items".
+        return BrokenFile.from_parent(parent, path=file_path, error=str(e))
     if not file_path.resolve().is_relative_to(cfg.scenario_path.resolve()):
+        if _named_on_command_line(parent.config, file_path):
+            return BrokenFile.from_parent(
+                parent,
+                path=file_path,
+                error=f"{file_path} is not a scenario: it is outside scenario_dir = "
+                f"{cfg.scenario_dir!r} ({cfg.source})\n"
+                f"  -> move it to {cfg.scenario_path}, or set scenario_dir in [tool.kguest]",
+            )
         return None
-    return ScenarioFile.from_parent(parent, path=file_path)
+    return ScenarioFile.from_parent(parent, path=file_path, keys=cfg.matrix)
+
+
+def _named_on_command_line(config: pytest.Config, path: Path) -> bool:
+    here = config.invocation_params.dir
+    for arg in config.args:
+        p = Path(arg.split("::", 1)[0])
+        if (here / p).resolve() == path.resolve():
+            return True
+    return False
+
+
+class BrokenFile(pytest.File):
+    """A YAML file kguest cannot collect: the error fails collection."""
+
+    def __init__(self, *, error: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.error = error
+
+    def collect(self) -> Iterator[pytest.Item]:
+        raise self.CollectError(self.error)
 
 
 class ScenarioFile(pytest.File):
+    def __init__(self, *, keys: tuple[MatrixKey, ...] = (), **kw: Any) -> None:
+        super().__init__(**kw)
+        self.keys = keys
+
     def collect(self) -> Iterator[pytest.Item]:
         rel = os.path.relpath(self.path, self.config.rootpath)
         try:
-            cases = load_file(self.path, rel)
+            cases = load_file(self.path, rel, self.keys)
         except ScenarioError as e:
             raise self.CollectError(str(e)) from None
         for c in cases:

@@ -4,12 +4,12 @@ A file holds ``tests:`` (a list) and optional ``defaults:`` merged into each tes
 
     defaults: {timeout: 120}
     tests:
-      - name: rw_visibility
-        binary: sfork02
-        args: ["-i", "3"]
-        matrix: {direction: [bi, p2c, c2p], alloc: [lazy, eager, auto], size: [4K, 2M]}
-        exclude: [{direction: bi, alloc: lazy}]
-        big: {size: [1G]}             # extra values, collected only with --big
+      - name: echo
+        binary: hello_echo
+        args: ["-v"]
+        matrix: {mode: [blocking, nonblocking], count: [1, 100]}
+        exclude: [{mode: nonblocking, count: 1}]
+        big: {count: [100000]}        # extra values, collected only with --big
                                       # (big: true: the whole test only with --big)
         expect: pass                  # or {signal: SIGSEGV} or {errno: EINVAL}
         format: auto                  # auto | ltp | tap | exit
@@ -18,8 +18,11 @@ A file holds ``tests:`` (a list) and optional ``defaults:`` merged into each tes
         tags: [smoke]                 # pytest markers
         skip: "why"                   # collected, reported as skipped
 
-Items are named ``name[direction-alloc-size]`` (kernel first when not
-"default"), and run ``binary -d DIR -a ALLOC -s SIZE args...`` in the guest.
+The matrix keys are the project's own, declared in ``[tool.kguest.matrix]``
+(config.MatrixKey: the option each becomes, the kind of its values).  Items
+are named ``name[v1-v2...]`` with the values in the keys' declaration order
+(the kernel first when not "default"), and run ``binary OPT1 v1 OPT2 v2 ...
+args...`` in the guest.
 """
 
 from __future__ import annotations
@@ -33,17 +36,12 @@ from typing import Any
 
 import yaml
 
-from .config import BACKENDS
+from .config import BACKENDS, SIZE_RX, MatrixKey, parse_size
 from .errors import ScenarioError
 from .results import errno_number, signal_number
 
-MATRIX_KEYS = {"direction": "-d", "alloc": "-a", "size": "-s"}
-MATRIX_VALUES = {
-    "direction": ("bi", "p2c", "c2p"),
-    "alloc": ("lazy", "eager", "auto"),
-}
-SIZE_RX = re.compile(r"^([1-9][0-9]*)([KMG]?)$")
-BIG_SIZE = 256 * 1024 * 1024  # sizes from here on go under big:
+INT_RX = re.compile(r"^-?[0-9]+$")
+WORD_RX = re.compile(r"^[A-Za-z0-9_.,:=+/]+$")  # free text: one word, safe in an item id
 NAME_RX = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*$")
 KERNEL_RX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # "default", "rt", "6.12"
 TAG_RX = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -52,7 +50,7 @@ TEST_KEYS = {
     "name": "a test id: letters, digits, _ and .",
     "binary": "the program to run (on the guest PATH, or an absolute guest path)",
     "args": "a list of extra arguments",
-    "matrix": f"a mapping of {', '.join(MATRIX_KEYS)} to lists of values",
+    "matrix": "a mapping of the project's matrix keys ([tool.kguest.matrix]) to lists of values",
     "exclude": "a list of partial matrix combinations to drop",
     "big": "extra matrix values collected only with --big, or true for the whole test",
     "expect": "pass, {signal: NAME} or {errno: NAME}",
@@ -65,13 +63,7 @@ TEST_KEYS = {
     "description": "free text",
 }
 FILE_KEYS = ("tests", "defaults")
-
-
-def parse_size(text: str) -> int:
-    m = SIZE_RX.match(text)
-    if not m:
-        raise ValueError(text)
-    return int(m.group(1)) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(2)]
+_NOUN = {"size": "a size", "int": "an integer", "text": "one word"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +79,7 @@ class Expect:
 class Case:
     """One collected item."""
 
-    id: str  # rw_visibility[p2c-eager-2M]
+    id: str  # echo[blocking-100]
     name: str
     params: tuple[tuple[str, str], ...]
     argv: tuple[str, ...]
@@ -156,8 +148,9 @@ def _line(obj: Any, key: str | None = None, default: int = 1) -> int:
 
 
 class _V:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, keys: dict[str, MatrixKey]) -> None:
         self.path = path
+        self.keys = keys
 
     def err(self, line: int, msg: str, hint: str = "") -> ScenarioError:
         return ScenarioError(self.path, line, msg, hint)
@@ -202,28 +195,30 @@ class _V:
             raise self.err(
                 _line(where, key),
                 f"{key}: expected a mapping, got {obj!r}",
-                f"e.g. {key}: {{direction: [bi, p2c], size: [4K]}}",
+                f"e.g. {key}: {{KEY: [value, ...]}}; KEY from [tool.kguest.matrix]: "
+                + (", ".join(self.keys) or "none declared"),
             )
         out: dict[str, list[str]] = {}
         for mk, values in obj.items():
-            if mk not in MATRIX_KEYS:
+            spec = self.keys.get(mk)
+            if spec is None:
                 raise self.err(
                     _line(obj, mk),
                     f"{key}: unknown matrix key {mk!r}",
-                    f"allowed: {', '.join(MATRIX_KEYS)}",
+                    f"allowed: {', '.join(self.keys)}"
+                    if self.keys
+                    else "declare it in pyproject.toml: [tool.kguest.matrix."
+                    f'{mk}] option = "-x", kind = "words", values = [...]',
                 )
-            if mk == "size":
-                vals = self.str_list(values, mk, obj)
-                for i, v in enumerate(vals):
-                    if not SIZE_RX.match(v):
-                        line = values.lines[i] if isinstance(values, _Seq) else _line(obj, mk)
-                        raise self.err(
-                            line,
-                            f"size: {v!r} is not a size",
-                            "write bytes with an optional K, M or G suffix: 4K, 2M, 1G",
-                        )
-            else:
-                vals = self.str_list(values, mk, obj, allowed=MATRIX_VALUES[mk])
+            allowed = spec.values if spec.kind == "words" else None
+            vals = self.str_list(values, mk, obj, allowed=allowed)
+            rx = {"size": SIZE_RX, "int": INT_RX, "text": WORD_RX}.get(spec.kind)
+            for i, v in enumerate(vals):
+                if rx is not None and not rx.match(v):
+                    line = values.lines[i] if isinstance(values, _Seq) else _line(obj, mk)
+                    raise self.err(
+                        line, f"{mk}: {v!r} is not {_NOUN[spec.kind]}", f"{mk}: {spec.describe()}"
+                    )
             out[mk] = vals
         return out
 
@@ -279,10 +274,15 @@ def _check_keys(
             )
 
 
-def load_file(path: Path, rel: str | None = None) -> list[Case]:
-    """Parse and validate one scenario file; return its expanded cases."""
+def load_file(
+    path: Path, rel: str | None = None, keys: tuple[MatrixKey, ...] = ()
+) -> list[Case]:
+    """Parse and validate one scenario file; return its expanded cases.
+
+    ``keys``: the project's matrix keys (ProjectConfig.matrix), in id order.
+    """
     name = rel or str(path)
-    v = _V(name)
+    v = _V(name, {k.name: k for k in keys})
     try:
         doc = yaml.load(path.read_text(), Loader=_Loader)
     except yaml.MarkedYAMLError as e:
@@ -360,14 +360,14 @@ def _expand(v: _V, t: _Map, seen: dict[str, int]) -> list[Case]:
         args = [str(a) for a in raw]
     matrix = v.matrix(t["matrix"], "matrix", t) if "matrix" in t else {}
     for k, vals in matrix.items():
-        if k == "size":
-            for val in vals:
-                if parse_size(val) >= BIG_SIZE:
-                    raise v.err(
-                        _line(t["matrix"], "size"),
-                        f"matrix: size {val} is a big size (>= 256M)",
-                        "move it under `big: {size: [...]}` so it runs only with --big",
-                    )
+        limit = v.keys[k].big
+        for val in vals:
+            if limit is not None and parse_size(val) >= limit:
+                raise v.err(
+                    _line(t["matrix"], k),
+                    f"matrix: {k} {val} is a big size (>= {limit} bytes)",
+                    f"move it under `big: {{{k}: [...]}}` so it runs only with --big",
+                )
     whole_big = t.get("big") is True
     big = v.matrix(t["big"], "big", t) if "big" in t and not whole_big else {}
     excludes: list[dict[str, str]] = []
@@ -377,17 +377,17 @@ def _expand(v: _V, t: _Map, seen: dict[str, int]) -> list[Case]:
             raise v.err(
                 _line(t, "exclude"),
                 "exclude: expected a list of mappings",
-                "e.g. exclude: [{direction: bi, alloc: lazy}]",
+                "e.g. exclude: [{KEY: value, ...}]",
             )
         for j, e in enumerate(ex):
             eline = ex.lines[j] if isinstance(ex, _Seq) else _line(t, "exclude")
             if not isinstance(e, dict) or not e:
                 raise v.err(
-                    eline, f"exclude: {e!r} is not a mapping", "e.g. {direction: bi, size: 2M}"
+                    eline, f"exclude: {e!r} is not a mapping", "e.g. {KEY: value, ...}"
                 )
             for k, val in e.items():
                 known = set(matrix.get(k, [])) | set(big.get(k, []))
-                if k not in MATRIX_KEYS or str(val) not in known:
+                if k not in v.keys or str(val) not in known:
                     raise v.err(
                         eline,
                         f"exclude: {k}={val!r} matches no matrix value",
@@ -422,32 +422,35 @@ def _expand(v: _V, t: _Map, seen: dict[str, int]) -> list[Case]:
     if not isinstance(skip, str):
         raise v.err(_line(t, "skip"), "skip: expected a reason string", 'skip: "why"')
 
-    combos: list[tuple[dict[str, str], bool]] = [(c, whole_big) for c in _product(matrix)]
+    order = list(v.keys)
+    combos: list[tuple[dict[str, str], bool]] = [
+        (c, whole_big) for c in _product(matrix, order)
+    ]
     if big:
         # big values replace the same key's values; other keys keep the normal ones
         full = {**matrix}
         for k, vals in big.items():
             full[k] = vals
-        combos += [(c, True) for c in _product(full) if (c, False) not in combos]
+        combos += [(c, True) for c in _product(full, order) if (c, False) not in combos]
     out = []
     for kernel in kernels:
         for combo, is_big in combos:
             if any(all(combo.get(k) == val for k, val in e.items()) for e in excludes):
                 continue
-            parts = [combo[k] for k in MATRIX_KEYS if k in combo]
+            parts = [combo[k] for k in v.keys if k in combo]
             if kernel != "default":
                 parts.insert(0, kernel)
             cid = f"{name}[{'-'.join(parts)}]" if parts else name
             argv = [binary]
-            for k, opt in MATRIX_KEYS.items():
+            for k, spec in v.keys.items():
                 if k in combo:
-                    argv += [opt, combo[k]]
+                    argv += [spec.option, combo[k]]
             argv += args
             out.append(
                 Case(
                     id=cid,
                     name=name,
-                    params=tuple((k, combo[k]) for k in MATRIX_KEYS if k in combo),
+                    params=tuple((k, combo[k]) for k in v.keys if k in combo),
                     argv=tuple(argv),
                     expect=expect,
                     format=fmt,
@@ -464,15 +467,15 @@ def _expand(v: _V, t: _Map, seen: dict[str, int]) -> list[Case]:
     return out
 
 
-def _product(matrix: dict[str, list[str]]) -> list[dict[str, str]]:
-    keys = [k for k in MATRIX_KEYS if k in matrix]
+def _product(matrix: dict[str, list[str]], order: list[str]) -> list[dict[str, str]]:
+    keys = [k for k in order if k in matrix]
     return [
         dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(matrix[k] for k in keys))
     ]
 
 
-def load_dir(d: Path) -> list[Case]:
+def load_dir(d: Path, keys: tuple[MatrixKey, ...] = ()) -> list[Case]:
     cases = []
     for p in sorted([*d.glob("*.yaml"), *d.glob("*.yml")]):
-        cases.extend(load_file(p))
+        cases.extend(load_file(p, keys=keys))
     return cases

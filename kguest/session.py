@@ -10,7 +10,7 @@ from pathlib import Path
 from . import accel as accel_mod
 from . import build, image, kernels
 from .backends import GuestSpec
-from .config import BACKENDS, ProjectConfig, ensure_build_dir
+from .config import BACKENDS, ProjectConfig, ensure_build_dir, module_params
 from .errors import ConfigError
 from .guest import Guest
 from .kernels import Kernel
@@ -30,6 +30,31 @@ class Options:
     build: bool = True
     modules: bool = True
     qemu: str = "qemu-system-x86_64"
+    module_params: tuple[tuple[str, tuple[str, ...]], ...] = ()  # after the config's
+    cmdline: tuple[str, ...] = ()  # extra kernel command-line words, after the config's
+
+
+def parse_module_params(words: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``["hello.warn=1", ...]`` (--module-param) -> ``(("hello", ("warn=1",)), ...)``."""
+    table: dict[str, list[str]] = {}
+    for w in words:
+        mod, dot, param = w.partition(".")
+        if not dot or "=" not in param:
+            raise ConfigError(
+                f"--module-param {w!r} is not MODULE.NAME=VALUE",
+                "e.g. --module-param hello.debug=1",
+            )
+        table.setdefault(mod, []).append(param)
+    return module_params(table, "--module-param")
+
+
+def kernel_words(cfg: ProjectConfig, opts: Options) -> tuple[str, ...]:
+    """Extra guest kernel command-line words: the config's, the options', and module
+    parameters as ``MODULE.NAME=VALUE`` (read back by the guest's module loading)."""
+    words = [*cfg.cmdline, *opts.cmdline]
+    for mod, params in (*cfg.module_params, *opts.module_params):
+        words += [f"{mod}.{p}" for p in params]
+    return tuple(words)
 
 
 class Provisioner:
@@ -107,6 +132,7 @@ class Provisioner:
             bin_dirs=tuple(h for h, _ in content.bin_dirs if h.is_dir()),
             qemu=self.opts.qemu,
             workdir=self.cfg.root,
+            append=kernel_words(self.cfg, self.opts),
         )
         self._specs[key] = spec
         return spec

@@ -84,6 +84,7 @@ class Trouble:
     new_taint: int = 0
     excerpts: tuple[str, ...] = ()
     note: str = ""  # where it was seen, when not during the test itself
+    allowed: str = "OE"  # the taint letters a test may add (config: allowed_taint)
 
     def __bool__(self) -> bool:
         return bool(self.new_taint or self.excerpts)
@@ -93,7 +94,7 @@ class Trouble:
         if self.new_taint:
             parts.append(
                 f"kernel taint gained {taint_letters(self.new_taint)} "
-                f"(0x{self.new_taint:x}); only O/E are allowed"
+                f"(0x{self.new_taint:x}), not in allowed_taint = \"{self.allowed}\""
             )
         parts.extend(f"--- kernel log ---\n{e}" for e in self.excerpts)
         return "\n".join(parts)

@@ -14,6 +14,13 @@ def test_repo_config() -> None:
     root = Path(__file__).resolve().parent.parent
     cfg = load(root)
     assert cfg.modules == ("kmod/sfork.ko",)
+    # sfork's vocabulary and kernels are sfork's data, in its pyproject
+    assert [(k.name, k.option) for k in cfg.matrix] == [
+        ("direction", "-d"),
+        ("alloc", "-a"),
+        ("size", "-s"),
+    ]
+    assert {e.name for e in cfg.kernels} == {"rt", "6.12", "debug"}
     assert cfg.memory_mib == 2048 and cfg.cpus == 2
     assert cfg.build_command[:2] == ("make", "build")
     assert find_root(root / "pytests") == root
@@ -28,13 +35,48 @@ def test_repo_config() -> None:
         ({"modules": "x.ko"}, "list of strings"),
         ({"backend": "docker"}, "not known"),
         ({"memory_mib": 64}, "memory_mib >= 128"),
-        ({"kernels": {"x": {"vmlinuz": "/v"}}}, "needs vmlinuz and kdir"),
+        ({"kernels": {"x": {"vmlinuz": "/v"}}}, "missing kdir"),
+        ({"kernels": {"default": {"vmlinuz": "/v", "kdir": "/k"}}}, "'default' is built in"),
+        ({"matrix": {"mode": {"kind": "words", "values": ["a"]}}}, "option = None"),
+        ({"matrix": {"mode": {"option": "-m", "kind": "list"}}}, "kind = 'list' is not known"),
+        ({"matrix": {"mode": {"option": "-m", "kind": "words"}}}, "values must be a list"),
+        ({"matrix": {"n": {"option": "-n", "kind": "int", "values": ["1"]}}}, "values is for"),
+        ({"matrix": {"n": {"option": "-n", "kind": "int", "big": "1M"}}}, "a size, for kind"),
+        ({"matrix": {"s": {"option": "-s", "kind": "size", "big": "huge"}}}, "not a size"),
+        ({"matrix": {"s": {"option": "-s", "kind": "size", "step": 2}}}, "unknown key step"),
+        ({"matrix": {"Mode": {"option": "-m", "kind": "text"}}}, "not a key name"),
+        ({"module_params": {"hello": "warn=1"}}, "must be a list of strings"),
+        ({"module_params": {"hello": ["warn"]}}, "'warn' is not name=value"),
+        ({"module_params": {"hel lo": ["a=1"]}}, "not a module name"),
+        ({"cmdline": "quiet"}, "list of strings"),
     ],
 )
 def test_errors(tmp_path: Path, table: dict[str, object], msg: str) -> None:
-    with pytest.raises(ConfigError, match=msg) as ei:
-        from_table(tmp_path, table)
+    with pytest.raises(ConfigError) as ei:
+        from_table(tmp_path, table, "x/pyproject.toml")
+    assert msg in ei.value.message, ei.value.message
+    assert ei.value.message.startswith("x/pyproject.toml: ")  # file, then the key
     assert ei.value.hint
+
+
+def test_matrix_params_cmdline(tmp_path: Path) -> None:
+    cfg = from_table(
+        tmp_path,
+        {
+            "matrix": {
+                "mode": {"option": "-m", "kind": "words", "values": ["blocking", "nonblocking"]},
+                "count": {"option": "-c", "kind": "int"},
+                "size": {"option": "-s", "kind": "size", "big": "256M"},
+            },
+            "module_params": {"hello": ["warn=1", "greeting=hi"], "my-mod": ["x=2"]},
+            "cmdline": ["nokaslr"],
+        },
+    )
+    assert [k.name for k in cfg.matrix] == ["mode", "count", "size"]  # declaration order
+    assert cfg.matrix_keys()["size"].big == 256 << 20
+    assert cfg.params_for("hello") == ("warn=1", "greeting=hi")
+    assert cfg.params_for("my-mod") == ("x=2",) and cfg.params_for("other") == ()
+    assert cfg.cmdline == ("nokaslr",)
 
 
 def test_other_module_config(tmp_path: Path) -> None:

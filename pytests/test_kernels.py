@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from kguest import config
 from kguest.config import KernelEntry
-from kguest.errors import KernelError
+from kguest.errors import ConfigError, KernelError
 from kguest.kernels import Registry, check_match, find_debian, headers_version, vmlinuz_version
 
 
@@ -92,13 +93,60 @@ def test_registry_names_and_entries(tmp_path: Path) -> None:
     vm = fake_bzimage(tmp_path / "vmlinuz", BANNER)
     h = fake_headers(tmp_path / "h", "6.1.0-56-amd64")
     reg = Registry((KernelEntry("mine", str(vm), str(h), ("chroot", "/srv/x")),), tmp_path)
-    assert {"default", "rt", "6.12", "mine"} <= set(reg.names())
+    # only "default" is built in: every other kernel is the project's data
+    assert reg.names() == ["default", "mine"]
     k = reg.resolve("mine", print)
     assert k.build_prefix == ("chroot", "/srv/x")
-    with pytest.raises(KernelError, match="unknown kernel"):
-        reg.resolve("nope", print)
-    with pytest.raises(KernelError, match="not provisioned"):
-        reg.resolve("6.12", print)
+    with pytest.raises(KernelError, match="unknown kernel 'rt'") as ei:
+        reg.resolve("rt", print)
+    assert "[tool.kguest.kernels.rt]" in ei.value.hint
+
+
+def test_kernel_entries_from_config(tmp_path: Path) -> None:
+    cfg = config.from_table(
+        tmp_path,
+        {
+            "kernels": {
+                "built": {"provision": ["./provision", "-q"], "descriptor": "k/kernel.json"},
+                "rt": {"flavour": "rt-amd64", "packages": ["linux-image-rt-amd64"]},
+                "disk": {"vmlinuz": "/boot/v", "kdir": "/lib/modules/v/build"},
+            }
+        },
+    )
+    by = {e.name: e for e in cfg.kernels}
+    assert by["built"].provision == ("./provision", "-q") and by["rt"].flavour == "rt-amd64"
+    assert set(Registry(cfg.kernels, tmp_path).names()) == {"default", "built", "rt", "disk"}
+
+
+@pytest.mark.parametrize(
+    ("entry", "msg"),
+    [
+        ({"vmlinuz": "/v"}, "missing kdir"),
+        ({"provision": ["x"]}, "missing descriptor"),
+        ({"flavour": "rt", "packages": ["p"], "vmlinuz": "/v"}, "exactly one of"),
+        ({"provision": "x", "descriptor": "d"}, "must be a list of strings"),
+        ({"flavour": "rt", "packages": ["p"], "kdir": "/k"}, "unknown kdir"),
+    ],
+)
+def test_kernel_entry_errors(tmp_path: Path, entry: dict[str, object], msg: str) -> None:
+    with pytest.raises(ConfigError, match=msg) as ei:
+        config.from_table(tmp_path, {"kernels": {"k": entry}}, "p.toml")
+    assert str(ei.value).startswith("p.toml: [tool.kguest.kernels.k]")
+
+
+def test_provision_command_runs_in_the_project_root(tmp_path: Path) -> None:
+    _provisioned_tree(tmp_path, "debug", {})
+    (tmp_path / "vmimages/kernels/provision-debug").write_text("#!/bin/sh\ntouch ran-here\n")
+    entry = KernelEntry(
+        "debug",
+        provision=("vmimages/kernels/provision-debug",),
+        descriptor="build/kernels/debug/kernel.json",
+    )
+    k = Registry((entry,), tmp_path).resolve("debug", print)
+    assert k.name == "debug" and (tmp_path / "ran-here").is_file()
+    broken = KernelEntry("x", provision=("./no-such-script",), descriptor="d.json")
+    with pytest.raises(KernelError, match=r"cannot run \./no-such-script"):
+        Registry((broken,), tmp_path).resolve("x", print)
 
 
 def _provisioned_tree(root: Path, name: str, extra: dict[str, str]) -> None:
@@ -114,14 +162,21 @@ def _provisioned_tree(root: Path, name: str, extra: dict[str, str]) -> None:
                                 "MODULES_DIR": str(root / "mods"), **extra}))
 
 
+DEBUG = KernelEntry(
+    "debug",
+    provision=("vmimages/kernels/provision-debug",),
+    descriptor="build/kernels/debug/kernel.json",
+)
+
+
 def test_debug_kernel_timeout_multiplier(tmp_path: Path) -> None:
     """kernel.json's TIMEOUT_MUL (written by provision-debug) reaches the Kernel."""
     _provisioned_tree(tmp_path, "debug", {"TIMEOUT_MUL": "4"})
-    k = Registry((), tmp_path).resolve("debug", print)
+    k = Registry((DEBUG,), tmp_path).resolve("debug", print)
     assert k.timeout_mul == 4.0 and k.modules == tmp_path / "mods"
 
 
 def test_bad_timeout_multiplier(tmp_path: Path) -> None:
     _provisioned_tree(tmp_path, "debug", {"TIMEOUT_MUL": "slow"})
     with pytest.raises(KernelError, match="TIMEOUT_MUL"):
-        Registry((), tmp_path).resolve("debug", print)
+        Registry((DEBUG,), tmp_path).resolve("debug", print)

@@ -11,6 +11,21 @@ PYPROJECT = """
 build_command = []
 modules = []
 bin_dirs = []
+
+[tool.kguest.matrix.direction]
+option = "-d"
+kind = "words"
+values = ["bi", "p2c", "c2p"]
+
+[tool.kguest.matrix.alloc]
+option = "-a"
+kind = "words"
+values = ["lazy", "eager", "auto"]
+
+[tool.kguest.matrix.size]
+option = "-s"
+kind = "size"
+big = "256M"
 """
 
 SCEN = """
@@ -80,6 +95,53 @@ def test_schema_error_is_a_collection_error(project: pytest.Pytester) -> None:
         ["*scenarios/bad.yaml:4: direction: 'up' is not allowed*", "*-> allowed: bi, p2c, c2p*"]
     )
     assert r.ret == pytest.ExitCode.INTERRUPTED
+
+
+def test_config_error_fails_collection_with_file_and_key(project: pytest.Pytester) -> None:
+    toml = project.path / "pyproject.toml"
+    toml.write_text(PYPROJECT.replace("bin_dirs = []", "bin_dir = []"))
+    r = project.runpytest("--collect-only", "-q")
+    r.stdout.fnmatch_lines(
+        ["*pyproject.toml: unknown key ?tool.kguest? bin_dir", "*-> allowed: *bin_dirs*"]
+    )
+    assert r.ret == pytest.ExitCode.INTERRUPTED
+    toml.write_text(PYPROJECT.replace('kind = "size"', 'kind = "bytes"'))
+    r = project.runpytest("--collect-only", "-q")
+    r.stdout.fnmatch_lines(
+        ["*?tool.kguest.matrix.size? kind = 'bytes' is not known", "*allowed: words, size*"]
+    )
+    assert r.ret == pytest.ExitCode.INTERRUPTED
+
+
+def test_yaml_outside_scenario_dir_named_on_the_command_line(project: pytest.Pytester) -> None:
+    r = project.runpytest("--collect-only", "-q", "other.yaml")
+    r.stdout.fnmatch_lines(["*other.yaml is not a scenario: it is outside scenario_dir*"])
+    assert r.ret == pytest.ExitCode.INTERRUPTED
+    # found by a directory walk, a YAML file elsewhere is not kguest's business
+    r = project.runpytest("--collect-only", "-q")
+    assert r.ret == pytest.ExitCode.OK and len(ids(r)) == 4
+
+
+def test_user_matrix_keys_make_the_ids(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".toml",
+        pyproject='[tool.kguest]\nbuild_command = []\n'
+        '[tool.kguest.matrix.mode]\noption = "-m"\nkind = "words"\n'
+        'values = ["blocking", "nonblocking"]\n'
+        '[tool.kguest.matrix.count]\noption = "-c"\nkind = "int"\n',
+    )
+    (pytester.path / "scenarios").mkdir()
+    (pytester.path / "scenarios/h.yaml").write_text(
+        "tests:\n  - {name: echo, binary: e, matrix: {mode: [blocking], count: [1, 100]}}\n"
+    )
+    r = pytester.runpytest("--collect-only", "-q")
+    assert ids(r) == ["echo[blocking-1]", "echo[blocking-100]"]
+
+
+def test_bad_module_param_option_is_a_usage_error(project: pytest.Pytester) -> None:
+    r = project.runpytest("--collect-only", "-q", "--module-param", "hello")
+    r.stderr.fnmatch_lines(["*--module-param 'hello' is not MODULE.NAME=VALUE*"])
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
 
 
 def test_skip_key_is_reported_without_a_guest(project: pytest.Pytester) -> None:

@@ -7,8 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from kguest import config
+from kguest.config import MatrixKey
 from kguest.errors import ScenarioError
-from kguest.scenarios import load_dir, load_file
+from kguest.scenarios import load_file
+
+# A project's matrix vocabulary, as [tool.kguest.matrix] declares it (here sfork's).
+KEYS = (
+    MatrixKey("direction", "-d", "words", ("bi", "p2c", "c2p")),
+    MatrixKey("alloc", "-a", "words", ("lazy", "eager", "auto")),
+    MatrixKey("size", "-s", "size", big=256 << 20),
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
@@ -31,7 +40,7 @@ def test_full_matrix_ids_and_argv(tmp_path: Path) -> None:
               size: [4K, 2M]
         """,
     )
-    cases = load_file(p)
+    cases = load_file(p, keys=KEYS)
     assert len(cases) == 18
     ids = [c.id for c in cases]
     assert ids[0] == "rw_visibility[bi-lazy-4K]"
@@ -63,7 +72,7 @@ def test_no_matrix_defaults_exclude_big_kernels(tmp_path: Path) -> None:
             timeout: 99
         """,
     )
-    cases = load_file(p)
+    cases = load_file(p, keys=KEYS)
     by_id = {c.id: c for c in cases}
     assert by_id["plain"].argv == ("sfork05",) and by_id["plain"].timeout == 30
     assert by_id["plain"].tags == ("sfork",)
@@ -81,7 +90,8 @@ def test_whole_test_big(tmp_path: Path) -> None:
           - {name: soak, binary: sfork14, big: true, matrix: {direction: [bi, p2c]}}
         """,
     )
-    assert [(c.id, c.big) for c in load_file(p)] == [("soak[bi]", True), ("soak[p2c]", True)]
+    cases = load_file(p, keys=KEYS)
+    assert [(c.id, c.big) for c in cases] == [("soak[bi]", True), ("soak[p2c]", True)]
 
 
 def test_expect_errno_and_format(tmp_path: Path) -> None:
@@ -92,13 +102,16 @@ def test_expect_errno_and_format(tmp_path: Path) -> None:
           - {name: e, binary: b, expect: {errno: enomem}, format: exit, backend: vng}
         """,
     )
-    (c,) = load_file(p)
+    (c,) = load_file(p, keys=KEYS)
     assert (c.expect.kind, c.expect.name, c.format, c.backend) == ("errno", "ENOMEM", "exit", "vng")
 
 
 def test_repo_scenarios_are_valid() -> None:
+    """sfork's scenarios/ with sfork's own [tool.kguest] (an sfork test)."""
     root = Path(__file__).resolve().parent.parent
-    cases = load_dir(root / "scenarios")
+    cfg = config.load(root)
+    files = sorted(cfg.scenario_path.glob("*.yaml"))
+    cases = [c for p in files for c in load_file(p, None, cfg.matrix)]
     assert cases, "scenarios/ is empty"
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids))
@@ -263,8 +276,70 @@ def test_schema_errors(tmp_path: Path, text: str, line: int, msg: str, hint: str
     p = tmp_path / "bad.yaml"
     p.write_text(text)
     with pytest.raises(ScenarioError) as ei:
-        load_file(p, "scenarios/bad.yaml")
+        load_file(p, "scenarios/bad.yaml", KEYS)
     e = ei.value
     assert str(e).startswith(f"scenarios/bad.yaml:{line}: "), str(e)
     assert msg in e.message, e.message
     assert hint in e.hint, e.hint
+
+
+# --- a project's own matrix keys ---------------------------------------------------------
+
+USER_KEYS = (
+    MatrixKey("mode", "-m", "words", ("blocking", "nonblocking")),
+    MatrixKey("count", "-c", "int"),
+    MatrixKey("label", "-l", "text"),
+    MatrixKey("buf", "-b", "size", big=1 << 20),
+)
+
+
+def test_user_keys_ids_argv_in_declaration_order(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        """
+        tests:
+          - name: echo
+            binary: hello_echo
+            args: [-v]
+            matrix: {count: [1, 100], mode: [blocking, nonblocking], buf: [4K]}
+            big: {buf: [2M]}
+        """,
+    )
+    cases = load_file(p, keys=USER_KEYS)
+    ids = [c.id for c in cases]
+    assert ids[:4] == [
+        "echo[blocking-1-4K]",
+        "echo[blocking-100-4K]",
+        "echo[nonblocking-1-4K]",
+        "echo[nonblocking-100-4K]",
+    ]
+    assert "echo[blocking-100-2M]" in ids and len(ids) == 8
+    c = cases[1]
+    assert c.argv == ("hello_echo", "-m", "blocking", "-c", "100", "-b", "4K", "-v")
+    assert c.params == (("mode", "blocking"), ("count", "100"), ("buf", "4K"))
+
+
+@pytest.mark.parametrize(
+    ("matrix", "msg", "hint"),
+    [
+        ("{mode: [spinning]}", "mode: 'spinning' is not allowed", "allowed: blocking, nonblocking"),
+        ("{count: [ten]}", "count: 'ten' is not an integer", "a decimal integer"),
+        ("{label: ['a b']}", "label: 'a b' is not one word", "any word"),
+        ("{buf: [2M]}", "buf 2M is a big size", "big: {buf: [...]}"),
+        ("{direction: [bi]}", "unknown matrix key 'direction'", "allowed: mode, count, label, buf"),
+    ],
+)
+def test_user_key_errors(tmp_path: Path, matrix: str, msg: str, hint: str) -> None:
+    p = write(tmp_path, f"tests:\n  - name: a\n    binary: b\n    matrix: {matrix}\n")
+    with pytest.raises(ScenarioError) as ei:
+        load_file(p, "s.yaml", USER_KEYS)
+    assert str(ei.value).startswith("s.yaml:4: ") and msg in ei.value.message, ei.value.message
+    assert hint in ei.value.hint, ei.value.hint
+
+
+def test_undeclared_key_says_how_to_declare_it(tmp_path: Path) -> None:
+    p = write(tmp_path, "tests:\n  - {name: a, binary: b, matrix: {mode: [x]}}\n")
+    with pytest.raises(ScenarioError) as ei:
+        load_file(p, "s.yaml")
+    assert "unknown matrix key 'mode'" in ei.value.message
+    assert "[tool.kguest.matrix.mode]" in ei.value.hint

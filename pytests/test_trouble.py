@@ -69,3 +69,7 @@ def test_trouble_report() -> None:
     t = Trouble(new_taint=512, excerpts=("WARNING: x",))
     assert t and "gained W" in t.report() and "WARNING: x" in t.report()
     assert not Trouble()
+    # the message names the configured allowance, whatever it is
+    assert 'not in allowed_taint = "OE"' in t.report()
+    t = Trouble(new_taint=4096, allowed="E")
+    assert "gained O" in t.report() and 'not in allowed_taint = "E"' in t.report()

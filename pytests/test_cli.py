@@ -1,0 +1,67 @@
+"""The ``kguest`` command's user errors (one message, exit 125, no traceback) and how
+module parameters and kernel command-line words reach a guest's spec."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kguest.backends import GuestSpec, module_args, vng_setup_script
+from kguest.config import from_table
+from kguest.kernels import Kernel
+from kguest.session import Options, kernel_words, parse_module_params
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def kguest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kguest.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "where", "msg"),
+    [
+        (("shell",), ROOT, "kguest shell needs a terminal"),
+        (("run", "--", "true"), Path("/"), "no pyproject.toml with a [tool.kguest] table"),
+        (("run", "--module-param", "hello", "--", "true"), ROOT, "is not MODULE.NAME=VALUE"),
+        (("run", "--memory", "lots"), ROOT, "invalid int value: 'lots'"),
+        (("frobnicate",), ROOT, "invalid choice: 'frobnicate'"),
+        (("run",), ROOT, "nothing to run"),
+    ],
+)
+def test_user_errors_exit_125_without_a_traceback(
+    args: tuple[str, ...], where: Path, msg: str
+) -> None:
+    r = kguest(*args, cwd=where)
+    assert r.returncode == 125, (r.returncode, r.stderr)
+    assert r.stderr.startswith("kguest: error: ") and msg in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.splitlines()) <= 2
+
+
+def test_module_params_and_cmdline_words() -> None:
+    cfg = from_table(
+        ROOT, {"module_params": {"hello": ["greeting=hi"]}, "cmdline": ["nokaslr"]}
+    )
+    opts = Options(
+        module_params=parse_module_params(["hello.warn=1", "other-mod.x=2"]),
+        cmdline=("loglevel=7",),
+    )
+    words = kernel_words(cfg, opts)
+    assert words == ("nokaslr", "loglevel=7", "hello.greeting=hi", "hello.warn=1", "other_mod.x=2")
+    k = Kernel("default", Path("/boot/v"), Path("/k"), "6.1.0-x")
+    spec = GuestSpec("vng", k, append=words, modules=(Path("/m/hello.ko"), Path("/m/other-mod.ko")))
+    assert module_args(spec, "hello") == ["greeting=hi", "warn=1"]
+    assert module_args(spec, "other-mod") == ["x=2"]
+    script = vng_setup_script(spec)
+    assert "insmod /m/hello.ko greeting=hi warn=1 ||" in script
+    assert "insmod /m/other-mod.ko x=2 ||" in script
