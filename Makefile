@@ -30,7 +30,7 @@ build:
 lint: deps
 	scripts/checkpatch
 	$(MAKE) --no-print-directory -C kmod KDIR=$(KDIR) C=2 2>&1 | scripts/fail-on-sparse
-	$(VENV)/bin/ruff check kguest python pytests bench conftest.py
+	$(VENV)/bin/ruff check kguest python pytests bench conftest.py examples scripts/example_results.py
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict bench/*.py
 	scripts/manlint
@@ -89,4 +89,4 @@ clean:
 	-$(MAKE) -C fuzz clean
 	rm -rf build
 
-.PHONY: all deps build lint test run bench fuzz big matrix debug install clean
+.PHONY: all deps build lint test example run bench fuzz big matrix debug install clean
