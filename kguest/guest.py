@@ -4,7 +4,7 @@ This is also the Python API (see kguest/README.md)::
 
     with kguest.boot(backend="initramfs", memory_mib=2048, cpus=2) as g:
         r = g.run("uname -r", timeout=30)
-        data = g.read_file("/sys/kernel/debug/sfork/stats")
+        data = g.read_file("/sys/module/hello/parameters/reads")  # e.g. examples/hello
 """
 
 from __future__ import annotations

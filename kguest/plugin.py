@@ -413,7 +413,25 @@ def kguest_guest(request: pytest.FixtureRequest) -> Guest:
 
 
 class GuestRunner:
-    """``kguest_run(cmd)``: run a command as a test, with taint/dmesg checks and verdicts."""
+    """``kguest_run(command, timeout=None, expect="pass", expect_name="", fmt="auto")``.
+
+    Runs ``command`` (a shell command line) in the worker's guest as a test: taint
+    and the kernel log are checked around it, and its result is judged like a
+    scenario item's.
+
+    * ``timeout``: seconds (default: the ``kguest`` marker's, else ``--kguest-timeout``,
+      else the config's ``timeout``);
+    * ``expect``: ``"pass"``, ``"signal"`` or ``"errno"``, with ``expect_name`` the
+      signal (``"SIGSEGV"``) or errno (``"EINVAL"``) name expected instead of success;
+    * ``fmt``: how to read a passing result: ``"auto"``, ``"ltp"``, ``"tap"`` or
+      ``"exit"`` (the scenario key ``format``).
+
+    Returns the :class:`~kguest.guest.TestRun` when the test passed: ``.result`` is
+    the :class:`~kguest.console.CommandResult` (``output``, ``status``, ``duration``),
+    ``.kernel_log`` the kernel messages printed meanwhile.  Otherwise the test fails
+    (kernel trouble, a wrong result, a timeout: the guest is then restarted for the
+    next test) or is skipped (TCONF, TAP SKIP), and nothing is returned.
+    """
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
         self.request = request
