@@ -85,15 +85,21 @@ class Guest:
         self.log.note("boot: " + " ".join(argv))
         t0 = time.monotonic()
         with step(self.say, f"booting {self.spec.label()}"):
-            self.child = pexpect.spawn(
-                argv[0],
-                argv[1:],
-                echo=False,
-                timeout=None,
-                dimensions=(50, 250),
-                env=spawn_env(self.spec),
-                preexec_fn=die_with_parent,
-            )
+            try:
+                self.child = pexpect.spawn(
+                    argv[0],
+                    argv[1:],
+                    echo=False,
+                    timeout=None,
+                    dimensions=(50, 250),
+                    env=spawn_env(self.spec),
+                    preexec_fn=die_with_parent,
+                )
+            except pexpect.ExceptionPexpect as e:
+                raise BootError(
+                    f"cannot start {argv[0]}: {e}",
+                    "install qemu-system-x86, or pass --qemu PATH",
+                ) from None
             self.console = Console(self.child, self.log, self.max_output)
             try:
                 if self.spec.backend == "vng":

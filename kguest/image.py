@@ -47,13 +47,14 @@ class ImageContent:
 
 def content_for(cfg: ProjectConfig, kernel: Kernel, modules: list[Path]) -> ImageContent:
     mods = tuple(modules)
+    build = " ".join(cfg.build_command) or "the build"
     for m in mods:
         if not m.is_file():
             raise ImageError(
                 f"module {m} does not exist",
-                "run the build (make build), or pass --no-modules to boot without it",
+                f"run {build} (or drop --no-build), or pass --no-modules to boot without it",
             )
-        check_vermagic(m, kernel)
+        check_vermagic(m, kernel, build)
     dirs = tuple(
         (p, f"{GUEST_BIN_ROOT}/{d.strip('/')}")
         for p, d in zip(cfg.bin_paths(), cfg.bin_dirs, strict=True)
@@ -61,7 +62,7 @@ def content_for(cfg: ProjectConfig, kernel: Kernel, modules: list[Path]) -> Imag
     return ImageContent(kernel, mods, dirs)
 
 
-def check_vermagic(module: Path, kernel: Kernel) -> None:
+def check_vermagic(module: Path, kernel: Kernel, build: str = "the build") -> None:
     """A module built for another kernel is an error before any boot."""
     try:
         magic = subprocess.run(
@@ -73,7 +74,7 @@ def check_vermagic(module: Path, kernel: Kernel) -> None:
         raise ImageError(
             f"{module.name} was built for {magic.split(' ', 1)[0] or '?'}, "
             f"the guest kernel is {kernel.version}",
-            f"rebuild it: make build KDIR={kernel.kdir} (or drop --no-build)",
+            f"rebuild it: {build} KDIR={kernel.kdir} (or drop --no-build)",
         )
 
 
