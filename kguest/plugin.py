@@ -409,7 +409,11 @@ def kguest_guest(request: pytest.FixtureRequest) -> Guest:
     session: KguestSession = request.config.stash[SESSION_KEY]
     m = request.node.get_closest_marker("kguest")
     kw = m.kwargs if m else {}
-    return session.guest(kw.get("backend"), kw.get("kernel", "default"))
+    try:
+        return session.guest(kw.get("backend"), kw.get("kernel", "default"))
+    except KguestError as e:
+        # the user's set-up (config, build, kernel, boot): its message, not a traceback
+        pytest.fail(str(e), pytrace=False)
 
 
 class GuestRunner:
@@ -448,9 +452,12 @@ class GuestRunner:
         m = self.request.node.get_closest_marker("kguest")
         kw = m.kwargs if m else {}
         t = timeout or kw.get("timeout") or self.session.default_timeout()
-        guest, run = self.session.run_test(
-            kw.get("backend"), kw.get("kernel", "default"), command, float(t)
-        )
+        try:
+            guest, run = self.session.run_test(
+                kw.get("backend"), kw.get("kernel", "default"), command, float(t)
+            )
+        except KguestError as e:
+            pytest.fail(str(e), pytrace=False)
         finish(self.request.node, self.session, guest, run, command, expect, expect_name, fmt)
         return run
 

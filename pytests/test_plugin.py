@@ -144,6 +144,16 @@ def test_bad_module_param_option_is_a_usage_error(project: pytest.Pytester) -> N
     assert r.ret == pytest.ExitCode.USAGE_ERROR
 
 
+def test_set_up_error_in_a_python_test_is_its_message(pytester: pytest.Pytester) -> None:
+    """A failing build (the user's) fails the Python test with kguest's message only."""
+    pytester.makefile(".toml", pyproject='[tool.kguest]\nbuild_command = ["false"]\n')
+    pytester.makepyfile(test_x="def test_x(kguest_run):\n    kguest_run('true')\n")
+    r = pytester.runpytest("-q", "-p", "no:cacheprovider")
+    r.stdout.fnmatch_lines(["*build failed (exit 1): false KDIR=*", "*-> fix the build error*"])
+    assert "Traceback" not in r.stdout.str() and "GuestRunner" not in r.stdout.str()
+    assert r.ret == pytest.ExitCode.TESTS_FAILED
+
+
 def test_skip_key_is_reported_without_a_guest(project: pytest.Pytester) -> None:
     (project.path / "scenarios/skip.yaml").write_text(
         "tests:\n  - {name: later, binary: y, skip: not written yet}\n"
