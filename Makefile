@@ -37,13 +37,21 @@ lint: deps
 
 # Everything CI runs: lint, build, the whole guest suite (scenarios/, with
 # the short fuzz and stress) on the default kernel and on trixie's 6.12
-# (provisioned on demand, about 3 minutes the first time), and the harness's
-# own tests (pytests/: parsers, a WARN, a panic and a hang in guests of
-# their own, kirk, packaging, the broken-module check, the benchmark smoke
-# run).  `make matrix` adds the RT kernel.
+# (provisioned on demand, about 3 minutes the first time), and pytests/
+# (the harness's tests: parsers, a WARN, a panic and a hang in guests of
+# their own; sfork's: kirk, packaging, the broken-module check, the
+# benchmark smoke run; HACKING.md says which is which).  Then the example
+# check: kguest installed NOT editable in a fresh venv outside the checkout
+# runs examples/hello, a module of its own (scripts/check-example).
+# `make matrix` adds the RT kernel.
 test: deps lint build
 	@mkdir -p $(RESULTS)
 	$(PYTEST) -n $(JOBS) --kernels=default,6.12 $(REPORTS) pytests scenarios
+	scripts/check-example
+
+# kguest used as a module author uses it, on examples/hello (scripts/check-example).
+example: deps
+	scripts/check-example
 
 # The main job: build, boot, the default scenarios, the quick benchmark and
 # a summary.
