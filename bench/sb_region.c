@@ -26,8 +26,6 @@
 /* ------------------------------------------------------------------ */
 /* Regions                                                             */
 
-static unsigned int g_seq;	/* names of shm objects and files */
-
 /* Map a mapping of fd (or anonymous) shared; closes fd. */
 static char *map_shared_fd(int fd, size_t len)
 {
@@ -46,7 +44,8 @@ static char *map_shared_fd(int fd, size_t len)
 }
 
 /* Create the (non-sfork) region in the calling process. */
-static int region_create(struct region *r, int var, size_t len)
+static int region_create(struct bench *b, struct region *r, enum variant var,
+			 size_t len)
 {
 	int fd, e;
 	void *p;
@@ -56,16 +55,16 @@ static int region_create(struct region *r, int var, size_t len)
 	r->len = len;
 	r->shmid = -1;
 	switch (var) {
-	case V_FORK:
+	case VAR_FORK:
 		return 0;
-	case V_SHM_ANON:
+	case VAR_SHM_ANON:
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
 			return -1;
 		r->addr = p;
 		return 0;
-	case V_SYSV_SHM:
+	case VAR_SYSV_SHM:
 		r->shmid = shmget(IPC_PRIVATE, len, IPC_CREAT | 0600);
 		if (r->shmid < 0)
 			return -1;
@@ -78,9 +77,9 @@ static int region_create(struct region *r, int var, size_t len)
 		}
 		r->addr = p;
 		return 0;
-	case V_POSIX_SHM:
+	case VAR_POSIX_SHM:
 		snprintf(r->path, sizeof(r->path), "/sforkbench.%d.%u",
-			 (int)getpid(), g_seq++);
+			 (int)getpid(), b->seq++);
 		fd = shm_open(r->path, O_RDWR | O_CREAT | O_EXCL, 0600);
 		if (fd < 0)
 			return -1;
@@ -92,15 +91,15 @@ static int region_create(struct region *r, int var, size_t len)
 			return -1;
 		}
 		return 0;
-	case V_MEMFD:
+	case VAR_MEMFD:
 		fd = memfd_create("sforkbench", MFD_CLOEXEC);
 		if (fd < 0)
 			return -1;
 		r->addr = map_shared_fd(fd, len);
 		return r->addr ? 0 : -1;
-	case V_FILE:
+	case VAR_FILE:
 		snprintf(r->path, sizeof(r->path), "%s/sforkbench.%d.%u",
-			 cfg.file_dir, (int)getpid(), g_seq++);
+			 b->cfg.file_dir, (int)getpid(), b->seq++);
 		fd = open(r->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return -1;
@@ -112,7 +111,7 @@ static int region_create(struct region *r, int var, size_t len)
 			return -1;
 		}
 		return 0;
-	case V_PRIVATE:
+	case VAR_PRIVATE:
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
@@ -120,7 +119,7 @@ static int region_create(struct region *r, int var, size_t len)
 		madvise(p, len, MADV_NOHUGEPAGE);
 		r->addr = p;
 		return 0;
-	case V_PRIVATE_THP: {
+	case VAR_PRIVATE_THP: {
 		size_t huge = 2UL << 20, off;
 
 		r->maplen = len + huge;
@@ -144,8 +143,8 @@ static int region_create(struct region *r, int var, size_t len)
  * Create the region and fork.  Returns the child's pid in the parent, 0
  * in the child, -1 with errno on failure (nothing left behind).
  */
-pid_t region_fork(struct region *r, int var, size_t len,
-		  unsigned int dir)
+pid_t region_fork(struct bench *b, struct region *r, enum variant var,
+		  size_t len, unsigned int dir)
 {
 	pid_t pid;
 	int e;
@@ -158,32 +157,32 @@ pid_t region_fork(struct region *r, int var, size_t len,
 		r->var = var;
 		r->len = len;
 		r->shmid = -1;
-		if (var == V_SFORK_LAZY)
+		if (var == VAR_SFORK_LAZY)
 			fl |= SFORK_LAZY;
-		else if (var == V_SFORK_EAGER)
+		else if (var == VAR_SFORK_EAGER)
 			fl |= SFORK_EAGER;
 		pid = sfork(len, fl, &a);
 		if (pid >= 0)
 			r->addr = a;
 		return pid;
 	}
-	if (region_create(r, var, len) < 0)
+	if (region_create(b, r, var, len) < 0)
 		return -1;
 	pid = fork();
 	if (pid < 0) {
 		e = errno;
 		/* Caller destroys nothing on failure. */
-		if (r->addr && r->var != V_SYSV_SHM && r->var != V_PRIVATE_THP)
+		if (r->addr && r->var != VAR_SYSV_SHM && r->var != VAR_PRIVATE_THP)
 			munmap(r->addr, r->len);
-		if (r->var == V_PRIVATE_THP)
+		if (r->var == VAR_PRIVATE_THP)
 			munmap(r->map, r->maplen);
-		if (r->var == V_SYSV_SHM) {
+		if (r->var == VAR_SYSV_SHM) {
 			shmdt(r->addr);
 			shmctl(r->shmid, IPC_RMID, NULL);
 		}
-		if (r->var == V_POSIX_SHM)
+		if (r->var == VAR_POSIX_SHM)
 			shm_unlink(r->path);
-		if (r->var == V_FILE)
+		if (r->var == VAR_FILE)
 			unlink(r->path);
 		errno = e;
 	}
@@ -195,20 +194,20 @@ int region_destroy(struct region *r)
 	int ret = 0;
 
 	switch (r->var) {
-	case V_FORK:
+	case VAR_FORK:
 		break;
-	case V_SYSV_SHM:
+	case VAR_SYSV_SHM:
 		ret |= shmdt(r->addr);
 		ret |= shmctl(r->shmid, IPC_RMID, NULL);
 		break;
-	case V_PRIVATE_THP:
+	case VAR_PRIVATE_THP:
 		ret |= munmap(r->map, r->maplen);
 		break;
 	default:
 		ret |= munmap(r->addr, r->len);
-		if (r->var == V_POSIX_SHM)
+		if (r->var == VAR_POSIX_SHM)
 			ret |= shm_unlink(r->path);
-		else if (r->var == V_FILE)
+		else if (r->var == VAR_FILE)
 			ret |= unlink(r->path);
 	}
 	r->addr = NULL;

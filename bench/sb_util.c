@@ -3,9 +3,9 @@
  * sb_util.c: the plumbing every workload shares.
  *
  * Reading small files, the kernel counters recorded beside every time,
- * exact reads and writes on pipes and sockets (which give up when the
- * watchdog fires), and the parent/child hand-over: the child's report and
- * reaping it into the result.
+ * exact reads and writes on pipes and sockets (which give up when told
+ * to stop: the watchdog's flag), and the child's report to its parent.
+ * A leaf: it calls nothing of the other pieces.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 
 #include "sforkbench.h"
 
@@ -52,7 +51,7 @@ void rstrip(char *s)
 /* ------------------------------------------------------------------ */
 /* Kernel counters                                                     */
 
-void read_sfstats(struct sfstats *s)
+void read_sfork_stats(struct sfork_stats *s)
 {
 	char buf[4096], *line, *save = NULL;
 
@@ -99,7 +98,8 @@ void usage_sub(struct usage *d, const struct usage *a,
 /* ------------------------------------------------------------------ */
 /* fd helpers (pipes and sockets)                                      */
 
-int write_all(int fd, const void *buf, size_t len)
+int write_all(int fd, const void *buf, size_t len,
+	      const volatile sig_atomic_t *stop)
 {
 	const char *p = buf;
 
@@ -107,7 +107,7 @@ int write_all(int fd, const void *buf, size_t len)
 		ssize_t n = write(fd, p, len);
 
 		if (n < 0) {
-			if (errno == EINTR && !g_timeout)
+			if (errno == EINTR && !*stop)
 				continue;
 			return -1;
 		}
@@ -121,7 +121,8 @@ int write_all(int fd, const void *buf, size_t len)
  * Read exactly len bytes.  With spin_ns the fd is non-blocking and is
  * polled with read() for up to spin_ns before sleeping in poll().
  */
-int read_all(int fd, void *buf, size_t len, uint64_t spin_ns)
+int read_all(int fd, void *buf, size_t len, uint64_t spin_ns,
+	     const volatile sig_atomic_t *stop)
 {
 	char *p = buf;
 	uint64_t t0 = spin_ns ? now_ns() : 0;
@@ -137,7 +138,7 @@ int read_all(int fd, void *buf, size_t len, uint64_t spin_ns)
 		if (n == 0)
 			return -1;
 		if (errno == EINTR) {
-			if (g_timeout)
+			if (*stop)
 				return -1;
 			continue;
 		}
@@ -146,7 +147,7 @@ int read_all(int fd, void *buf, size_t len, uint64_t spin_ns)
 		if (now_ns() - t0 > spin_ns) {
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
-			if (poll(&pfd, 1, -1) < 0 && g_timeout)
+			if (poll(&pfd, 1, -1) < 0 && *stop)
 				return -1;
 		} else {
 			cpu_relax();
@@ -158,15 +159,18 @@ int read_all(int fd, void *buf, size_t len, uint64_t spin_ns)
 /* ------------------------------------------------------------------ */
 /* Child side helpers                                                  */
 
-void child_send(int fd, struct child_report *cr, uint64_t t0,
+/* The child has no watchdog of its own: the parent's kills it. */
+static const volatile sig_atomic_t never;
+
+void child_send(int fd, struct child_report *report, uint64_t t0,
 		const struct usage *u0)
 {
 	struct usage u1;
 
-	cr->work_ns = now_ns() - t0;
+	report->work_ns = now_ns() - t0;
 	get_usage(RUSAGE_SELF, &u1);
-	usage_sub(&cr->u, &u1, u0);
-	if (write_all(fd, cr, sizeof(*cr)) < 0)
+	usage_sub(&report->usage, &u1, u0);
+	if (write_all(fd, report, sizeof(*report), &never) < 0)
 		_exit(3);
 }
 
@@ -175,38 +179,4 @@ void close_child_end(int *fd)
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
-}
-
-/* Wait for pid; returns 0 if it exited with status 0. */
-int reap(pid_t pid, struct result *r)
-{
-	int st;
-
-	while (waitpid(pid, &st, 0) < 0) {
-		if (errno != EINTR) {
-			fail(r, "waitpid", errno);
-			return -1;
-		}
-	}
-	if (g_timeout) {
-		fail(r, "watchdog timeout", 0);
-		return -1;
-	}
-	if (WIFSIGNALED(st)) {
-		char msg[64];
-
-		snprintf(msg, sizeof(msg), "child killed by signal %d",
-			 WTERMSIG(st));
-		fail(r, msg, 0);
-		return -1;
-	}
-	if (WEXITSTATUS(st)) {
-		char msg[64];
-
-		snprintf(msg, sizeof(msg), "child exit status %d",
-			 WEXITSTATUS(st));
-		fail(r, msg, 0);
-		return -1;
-	}
-	return 0;
 }
