@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/utsname.h>
 
 #include <sfork.h>
@@ -105,6 +106,14 @@ void json_result(struct json_out *o, enum workload w, enum variant v,
 			r->child_report.lat_p90, r->child_report.lat_mean);
 	if (r->extra_bytes > 0)
 		fprintf(f, ",\"bytes\":%.0f", r->extra_bytes);
+	if (r->have_mem)
+		fprintf(f, ",\"memory_kb\":{\"region\":%lld,\"shmem_pmd_mapped\":%lld,"
+			"\"hugetlb_mapped\":%lld}", r->mem_kb, r->shmem_pmd_kb,
+			r->hugetlb_kb);
+	if (r->tuning) {
+		fputs(",\"tuning\":", f);
+		json_str(f, r->tuning);
+	}
 	fputc('}', f);
 	fflush(f);
 }
@@ -124,6 +133,29 @@ static void emit_param(FILE *f, const char *name, bool comma)
 	} else {
 		fputs("null", f);
 	}
+}
+
+/*
+ * Every parameter the module has (the known two as null when it is not
+ * loaded): the report names the page policy from them, whatever it is
+ * called.
+ */
+static void emit_params(FILE *f)
+{
+	struct dirent **names;
+	int n = scandir(PARAM_DIR, &names, NULL, alphasort), k = 0;
+
+	if (n < 0) {
+		emit_param(f, "eager_threshold", false);
+		emit_param(f, "max_region_bytes", true);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (names[i]->d_name[0] != '.')
+			emit_param(f, names[i]->d_name, k++ > 0);
+		free(names[i]);
+	}
+	free(names);
 }
 
 static void emit_file_str(FILE *f, const char *key, const char *path)
@@ -181,9 +213,10 @@ void json_env(FILE *f, size_t page_size)
 		access(SFORK_DEVICE, F_OK) == 0 ? "true" : "false",
 		access(STATS_PATH, R_OK) == 0 ? "true" : "false");
 	fputs(",\"sfork_params\":{", f);
-	emit_param(f, "eager_threshold", false);
-	emit_param(f, "max_region_bytes", true);
-	fputs("}}", f);
+	emit_params(f);
+	fputs("}", f);
+	emit_file_str(f, "nr_hugepages", "/proc/sys/vm/nr_hugepages");
+	fputs("}", f);
 }
 
 void json_config(FILE *f, const struct config *cfg, bool profiling)
@@ -196,6 +229,11 @@ void json_config(FILE *f, const struct config *cfg, bool profiling)
 		cfg->verify_all ? "true" : "false",
 		profiling ? "true" : "false");
 	json_str(f, cfg->file_dir);
+	fputs(",\"thp_shmem\":", f);
+	if (cfg->thp_shmem)
+		json_str(f, cfg->thp_shmem);
+	else
+		fputs("null", f);
 	fputs(",\"items\":[", f);
 	for (int i = 0; i < cfg->nitems; i++) {
 		const struct item *it = &cfg->items[i];
@@ -222,7 +260,11 @@ void json_catalog(FILE *f)
 	fputs("\"catalog\":{\"variants\":[", f);
 	for (int v = 0; v < VAR_COUNT; v++)
 		fprintf(f, "%s\"%s\"", v ? "," : "", variant_names[v]);
-	fputs("],\"workloads\":{", f);
+	fputs("],\"classes\":{", f);
+	for (int v = 0; v < VAR_COUNT; v++)
+		fprintf(f, "%s\"%s\":\"%s\"", v ? "," : "", variant_names[v],
+			variant_class[v]);
+	fputs("},\"workloads\":{", f);
 	for (int w = 0; w < WL_COUNT; w++) {
 		bool first = true;
 

@@ -3,7 +3,9 @@
  * sb_region.c: the variants, i.e. how each one makes its shared region.
  *
  * sfork_{lazy,eager,auto} get theirs from sfork(); shm_anon, sysv_shm,
- * posix_shm, memfd and file create a mapping and then fork(); private,
+ * posix_shm, memfd and file (default-configured) and shm_anon_thp,
+ * memfd_thp, memfd_hugetlb, sysv_hugetlb (tuned) create a mapping and
+ * then fork(); private,
  * private_thp and fork are the baselines without sharing.  The workloads
  * see only region_fork() and region_destroy(), so every variant is timed
  * through the same calls.
@@ -41,6 +43,28 @@ static char *map_shared_fd(int fd, size_t len)
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	return p == MAP_FAILED ? NULL : p;
+}
+
+static size_t huge_round(size_t len)
+{
+	return (len + HUGETLB_SIZE - 1) / HUGETLB_SIZE * HUGETLB_SIZE;
+}
+
+/*
+ * THP for shmem: the advice must come before the first touch, and the
+ * mapping is 2 MiB aligned by shmem_get_unmapped_area() as long as
+ * shmem_enabled allows huge pages at mmap() time (sforkbench -H).
+ */
+static char *advise_huge(char *p, size_t len)
+{
+	if (p && madvise(p, len, MADV_HUGEPAGE) < 0) {
+		int e = errno;
+
+		munmap(p, len);
+		errno = e;
+		return NULL;
+	}
+	return p;
 }
 
 /* Create the (non-sfork) region in the calling process. */
@@ -97,6 +121,40 @@ static int region_create(struct bench *b, struct region *r, enum variant var,
 			return -1;
 		r->addr = map_shared_fd(fd, len);
 		return r->addr ? 0 : -1;
+	case VAR_SHM_ANON_THP:
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		r->addr = advise_huge(p == MAP_FAILED ? NULL : p, len);
+		return r->addr ? 0 : -1;
+	case VAR_MEMFD_THP:
+		fd = memfd_create("sforkbench", MFD_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		r->addr = advise_huge(map_shared_fd(fd, len), len);
+		return r->addr ? 0 : -1;
+	case VAR_MEMFD_HUGETLB:
+		/* whole huge pages: the mapping, and its munmap(), too */
+		r->len = huge_round(len);
+		fd = memfd_create("sforkbench", MFD_CLOEXEC | MFD_HUGETLB);
+		if (fd < 0)
+			return -1;
+		r->addr = map_shared_fd(fd, r->len);
+		return r->addr ? 0 : -1;
+	case VAR_SYSV_HUGETLB:
+		r->len = huge_round(len);
+		r->shmid = shmget(IPC_PRIVATE, r->len,
+				  IPC_CREAT | SHM_HUGETLB | 0600);
+		if (r->shmid < 0)
+			return -1;
+		p = shmat(r->shmid, NULL, 0);
+		if (p == (void *)-1) {
+			e = errno;
+			shmctl(r->shmid, IPC_RMID, NULL);
+			errno = e;
+			return -1;
+		}
+		r->addr = p;
+		return 0;
 	case VAR_FILE:
 		snprintf(r->path, sizeof(r->path), "%s/sforkbench.%d.%u",
 			 b->cfg.file_dir, (int)getpid(), b->seq++);
@@ -170,13 +228,15 @@ pid_t region_fork(struct bench *b, struct region *r, enum variant var,
 		return -1;
 	pid = fork();
 	if (pid < 0) {
+		bool sysv = r->var == VAR_SYSV_SHM || r->var == VAR_SYSV_HUGETLB;
+
 		e = errno;
 		/* Caller destroys nothing on failure. */
-		if (r->addr && r->var != VAR_SYSV_SHM && r->var != VAR_PRIVATE_THP)
+		if (r->addr && !sysv && r->var != VAR_PRIVATE_THP)
 			munmap(r->addr, r->len);
 		if (r->var == VAR_PRIVATE_THP)
 			munmap(r->map, r->maplen);
-		if (r->var == VAR_SYSV_SHM) {
+		if (sysv) {
 			shmdt(r->addr);
 			shmctl(r->shmid, IPC_RMID, NULL);
 		}
@@ -197,6 +257,7 @@ int region_destroy(struct region *r)
 	case VAR_FORK:
 		break;
 	case VAR_SYSV_SHM:
+	case VAR_SYSV_HUGETLB:
 		ret |= shmdt(r->addr);
 		ret |= shmctl(r->shmid, IPC_RMID, NULL);
 		break;

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/resource.h>
@@ -48,8 +49,76 @@ void rstrip(char *s)
 		s[--n] = '\0';
 }
 
+/* Write a sysfs/procfs control file; 0 or -1 with errno. */
+int sysfs_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_TRUNC);
+	ssize_t n;
+	int e;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, val, strlen(val));
+	e = errno;
+	close(fd);
+	errno = e;
+	return n < 0 ? -1 : 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Kernel counters                                                     */
+
+/* "Key:   123 kB" in /proc/meminfo-like text; -1 when absent. */
+long long meminfo_kb(const char *text, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (!strncmp(p, key, n) && p[n] == ':')
+			return atoll(p + n + 1);
+	return -1;
+}
+
+/*
+ * Memory held by shared regions, in kB: the shmem pages (every tmpfs
+ * based variant, sfork's regions included, in 4 KiB or huge folios) plus
+ * the hugetlb pages in use.  The guest runs nothing else that holds
+ * shmem, so the difference across a run is the run's region.
+ */
+int region_memory_kb(long long *mem_kb)
+{
+	char buf[8192];
+	long long shmem, total, free_, size;
+
+	if (read_file("/proc/meminfo", buf, sizeof(buf)) <= 0)
+		return -1;
+	shmem = meminfo_kb(buf, "Shmem");
+	total = meminfo_kb(buf, "HugePages_Total");
+	free_ = meminfo_kb(buf, "HugePages_Free");
+	size = meminfo_kb(buf, "Hugepagesize");
+	if (shmem < 0)
+		return -1;
+	*mem_kb = shmem;
+	if (total > 0 && free_ >= 0 && size > 0)
+		*mem_kb += (total - free_) * size;
+	return 0;
+}
+
+/* What of the caller's mappings is mapped huge: shmem PMDs and hugetlb. */
+void mapped_huge_kb(long long *shmem_pmd_kb, long long *hugetlb_kb)
+{
+	char buf[4096];
+	long long a, b;
+
+	*shmem_pmd_kb = *hugetlb_kb = -1;
+	if (read_file("/proc/self/smaps_rollup", buf, sizeof(buf)) <= 0)
+		return;
+	*shmem_pmd_kb = meminfo_kb(buf, "ShmemPmdMapped");
+	a = meminfo_kb(buf, "Shared_Hugetlb");
+	b = meminfo_kb(buf, "Private_Hugetlb");
+	if (a >= 0 && b >= 0)
+		*hugetlb_kb = a + b;
+}
 
 void read_sfork_stats(struct sfork_stats *s)
 {

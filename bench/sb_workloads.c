@@ -219,6 +219,8 @@ void run_region(struct bench *b, enum workload w, enum variant v, size_t size,
 			   w == WL_RANDOM || w == WL_MULTILEVEL;
 	size_t npages = size / pg;
 	uint64_t t0, t2, t3, t4, t5, t6;
+	long long mem0 = 0, mem1;
+	bool have_mem0;
 	pid_t pid;
 
 	if (want_report && pipe2(rp, O_CLOEXEC) < 0) {
@@ -229,6 +231,7 @@ void run_region(struct bench *b, enum workload w, enum variant v, size_t size,
 		result_fail(r, "pipe", errno);
 		goto out_pipes;
 	}
+	have_mem0 = region_memory_kb(&mem0) == 0;
 	read_sfork_stats(&r->stats_before);
 	get_usage(RUSAGE_SELF, &self0);
 	get_usage(RUSAGE_CHILDREN, &children0);
@@ -271,6 +274,12 @@ void run_region(struct bench *b, enum workload w, enum variant v, size_t size,
 	read_sfork_stats(&r->stats_after_work);
 	usage_sub(&r->self_usage, &self1, &self0);
 	usage_sub(&r->children_usage, &children1, &children0);
+	/* untimed: what the region holds now, and how much of it is huge */
+	if (have_mem0 && region_memory_kb(&mem1) == 0) {
+		r->have_mem = true;
+		r->mem_kb = mem1 - mem0;
+		mapped_huge_kb(&r->shmem_pmd_kb, &r->hugetlb_kb);
+	}
 	if (want_report && r->ok) {
 		if (read_all(rp[0], &r->child_report, sizeof(r->child_report),
 			     0, stop) < 0)

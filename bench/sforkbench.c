@@ -38,6 +38,7 @@
 #define MARK_BEGIN "@@SFORKBENCH-JSON-BEGIN@@"
 #define MARK_END "@@SFORKBENCH-JSON-END@@"
 #define SCHEMA "sforkbench/1"
+#define SHMEM_ENABLED "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
 
 /* ------------------------------------------------------------------ */
 /* Driver loop                                                         */
@@ -47,11 +48,37 @@ static void run_one(struct bench *b, enum workload w, enum variant v,
 {
 	struct result r;
 
+	bool tune = b->cfg.thp_shmem && (VS_THP & VARIANT_BIT(v));
+
 	result_init(&r);
+	/* Only the tuned THP peers run with the tuned shmem_enabled. */
+	if (tune) {
+		if (sysfs_write(SHMEM_ENABLED, b->cfg.thp_shmem) < 0)
+			result_fail(&r, "shmem_enabled", errno);
+		r.tuning = b->cfg.thp_shmem;
+	}
 	watchdog_arm(&b->dog, b->cfg.timeout_s);
-	workloads[w].run(b, w, v, size, l, warm || b->cfg.verify_all, &r);
+	if (r.ok)
+		workloads[w].run(b, w, v, size, l, warm || b->cfg.verify_all, &r);
 	watchdog_disarm(&b->dog);
+	if (tune && sysfs_write(SHMEM_ENABLED, b->thp_shmem_was) < 0)
+		result_fail(&r, "restoring shmem_enabled", errno);
 	json_result(&b->out, w, v, size, rep, warm, &r);
+}
+
+/* The setting in brackets of a sysfs choice ("always [never] ..."). */
+static int current_choice(const char *path, char *out, size_t len)
+{
+	char buf[256], *a, *z;
+
+	if (read_file(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	a = strchr(buf, '[');
+	z = a ? strchr(a, ']') : NULL;
+	if (!z || (size_t)(z - a) > len)
+		return -1;
+	snprintf(out, len, "%.*s", (int)(z - a - 1), a + 1);
+	return 0;
 }
 
 /* The size one run of workload w really uses for the item's size. */
@@ -217,6 +244,8 @@ static void usage_exit(int code)
 		"  -F GLOBS  hook only these functions (set_ftrace_filter)\n"
 		"  -D N      max_graph_depth of the profile (5)\n"
 		"  -B KB     trace buffer per CPU (16384)\n"
+		"  -H MODE   shmem_enabled for the *_thp variants (e.g. advise),\n"
+		"            set around each of their runs and then restored\n"
 		"  -l        print the catalogue as JSON and exit\n");
 	exit(code);
 }
@@ -239,7 +268,7 @@ int main(int argc, char **argv)
 
 	b->page_size = (size_t)sysconf(_SC_PAGESIZE);
 	b->out.f = stdout;
-	while ((opt = getopt(argc, argv, "r:w:n:S:R:C:f:T:VP:F:D:B:lh")) != -1) {
+	while ((opt = getopt(argc, argv, "r:w:n:S:R:C:f:T:VP:F:D:B:H:lh")) != -1) {
 		switch (opt) {
 		case 'r': cfg->reps = atoi(optarg); break;
 		case 'w': cfg->warmup = atoi(optarg); break;
@@ -254,6 +283,7 @@ int main(int argc, char **argv)
 		case 'F': cfg->profile_filter = optarg; break;
 		case 'D': cfg->profile_depth = atoi(optarg); break;
 		case 'B': cfg->profile_buf_kb = parse_size(optarg); break;
+		case 'H': cfg->thp_shmem = optarg; break;
 		case 'l':
 			fputs("{", stdout);
 			json_catalog(stdout);
@@ -274,6 +304,12 @@ int main(int argc, char **argv)
 	}
 	if (!cfg->nitems)
 		usage_exit(1);
+	if (cfg->thp_shmem &&
+	    current_choice(SHMEM_ENABLED, b->thp_shmem_was,
+			   sizeof(b->thp_shmem_was)) < 0) {
+		fprintf(stderr, "sforkbench: -H: cannot read %s\n", SHMEM_ENABLED);
+		return 1;
+	}
 
 	watchdog_install(&b->dog);
 	signal(SIGPIPE, SIG_IGN);

@@ -31,9 +31,19 @@
 /* ------------------------------------------------------------------ */
 /* Catalogue (sb_catalog.c)                                            */
 
+/*
+ * The shared-memory peers come in two classes.  Default-configured: what
+ * a user gets on a stock system (Debian: shmem_enabled=never, no hugetlb
+ * pool).  Tuned: the best a user with root can configure, THP for shmem
+ * (shmem_enabled=advise and MADV_HUGEPAGE; sforkbench -H sets the former
+ * around each of their runs) and hugetlbfs pages (a pool the driver
+ * reserves with vm.nr_hugepages).
+ */
 enum variant {
 	VAR_SFORK_LAZY, VAR_SFORK_EAGER, VAR_SFORK_AUTO, VAR_SHM_ANON,
-	VAR_SYSV_SHM, VAR_POSIX_SHM, VAR_MEMFD, VAR_FILE, VAR_PRIVATE,
+	VAR_SYSV_SHM, VAR_POSIX_SHM, VAR_MEMFD, VAR_FILE,
+	VAR_SHM_ANON_THP, VAR_MEMFD_THP, VAR_MEMFD_HUGETLB, VAR_SYSV_HUGETLB,
+	VAR_PRIVATE,
 	VAR_PRIVATE_THP, VAR_FORK, VAR_MEMSET, VAR_POPULATE, VAR_PIPE,
 	VAR_SOCKETPAIR, VAR_COUNT
 };
@@ -52,11 +62,19 @@ typedef unsigned int variant_set;
 #define VS_SHM (VARIANT_BIT(VAR_SHM_ANON) | VARIANT_BIT(VAR_SYSV_SHM) | \
 		VARIANT_BIT(VAR_POSIX_SHM) | VARIANT_BIT(VAR_MEMFD) | \
 		VARIANT_BIT(VAR_FILE))
+#define VS_THP (VARIANT_BIT(VAR_SHM_ANON_THP) | VARIANT_BIT(VAR_MEMFD_THP))
+#define VS_HUGETLB (VARIANT_BIT(VAR_MEMFD_HUGETLB) | \
+		    VARIANT_BIT(VAR_SYSV_HUGETLB))
+#define VS_TUNED (VS_THP | VS_HUGETLB)
 #define VS_REGION (VS_SFORK | VS_SHM)
 #define VS_CHANNEL (VS_REGION | VARIANT_BIT(VAR_PIPE) | \
 		    VARIANT_BIT(VAR_SOCKETPAIR))
 
 extern const char *const variant_names[VAR_COUNT];
+extern const char *const variant_class[VAR_COUNT];
+
+/* hugetlbfs regions are whole huge pages (the default size, 2 MiB here) */
+#define HUGETLB_SIZE (2UL << 20)
 
 struct bench;
 struct lists;
@@ -114,6 +132,7 @@ struct config {
 	const char *profile_filter;
 	int profile_depth;
 	size_t profile_buf_kb;
+	const char *thp_shmem;	/* -H: shmem_enabled for VS_THP runs */
 	int nitems;
 	struct item items[MAX_ITEMS];
 };
@@ -172,6 +191,10 @@ struct child_report {
 };
 
 int read_file(const char *path, char *buf, size_t len);
+long long meminfo_kb(const char *text, const char *key);
+int region_memory_kb(long long *mem_kb);
+void mapped_huge_kb(long long *shmem_pmd_kb, long long *hugetlb_kb);
+int sysfs_write(const char *path, const char *val);
 void rstrip(char *s);
 void read_sfork_stats(struct sfork_stats *s);
 void get_usage(int who, struct usage *u);
@@ -217,6 +240,7 @@ int region_destroy(struct region *r);
 
 struct result {
 	bool ok;
+	const char *tuning;		/* what was set for the run, or NULL */
 	char err[160];
 	double value;
 	/* phases, ns; -1 = not applicable */
@@ -227,6 +251,9 @@ struct result {
 	struct sfork_stats stats_before, stats_after_work, stats_after_destroy;
 	int64_t verify_errors;
 	int inner;			/* cycles averaged (latency) */
+	/* the region's memory after the work (/proc/meminfo, smaps_rollup) */
+	bool have_mem;
+	long long mem_kb, shmem_pmd_kb, hugetlb_kb;
 	double extra_bytes;		/* bytes moved (bulk) */
 };
 
@@ -270,6 +297,7 @@ struct membuf {
 
 struct bench {
 	struct config cfg;
+	char thp_shmem_was[32];		/* shmem_enabled to restore */
 	size_t page_size;
 	struct watchdog dog;
 	struct json_out out;
