@@ -49,6 +49,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "publish_spin": CHANNEL_VARIANTS,
     "pingpong_spin": CHANNEL_VARIANTS,
     "bulk": CHANNEL_VARIANTS,
+    "idle": ("sfork_auto", "shm_anon", "pipe"),
 }
 
 ENV_KEYS = ("kernel", "accelerator", "vcpus", "memory_mib")

@@ -124,10 +124,11 @@ class Plan:
     extra_args: tuple[str, ...] = ()
     # shmem_enabled for the THP-tuned peers (sforkbench sets it around their runs only)
     thp_shmem: str = "advise"
+    idle_ms: int = 2000  # the idle workload's wait
 
     def args(self) -> list[str]:
         a = ["-r", str(self.reps), "-w", str(self.warmup), "-n", str(self.msgs),
-             "-H", self.thp_shmem]
+             "-H", self.thp_shmem, "-I", str(self.idle_ms)]
         if self.verify_all:
             a.append("-V")
         return [*a, *self.extra_args, *(i.arg() for i in self.items)]
@@ -167,6 +168,7 @@ def _items(region: tuple[str, ...], latency: tuple[str, ...], fault: tuple[str, 
     add("teardown", teardown)
     items += [Item(w) for w in CHANNEL]
     add("bulk", bulk)
+    items.append(Item("idle"))
     return tuple(items)
 
 
@@ -181,7 +183,7 @@ def make_plan(mode: str, profiles: tuple[Profile, ...] | None = None) -> Plan:
         # One small profile, so that the ftrace path is exercised wherever the smoke runs.
         smoke_prof = (parse_profile("fault:sfork_lazy:256K"),)
         return Plan("smoke", items, reps=1, warmup=0, msgs=20, memory_mib=1024,
-                    timeout_s=300, verify_all=True,
+                    timeout_s=300, verify_all=True, idle_ms=300,
                     profiles=smoke_prof if profiles is None else profiles)
     if mode == "quick":
         items = _items(("4M", "16M"), ("4K", "64K", "1M", "16M"), ("4M", "16M"), ("4M", "16M"),

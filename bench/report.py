@@ -569,8 +569,10 @@ LIMITS = {
                       "under TCG each of those steps costs far more than the stores "
                       "themselves, which is why both eager and MAP_POPULATE stay far below "
                       "memset bandwidth.",
-    "channel_publish": "a blocking hand-off costs futex wake + schedule + IPI in every "
-                       "channel; the pipe adds only a small copy and a syscall.",
+    "channel_publish": "a hand-off that finds the receiver asleep costs futex wake + "
+                       "schedule + IPI in every channel; the receiver's spin window avoids "
+                       "that only while it is running, and the read-only reader cannot tell "
+                       "the writer it sleeps, so the writer always enters the kernel.",
     "channel_pingpong": "each round trip is two blocking hand-offs: the same wake-up path "
                         "as a pipe dominates.",
     "channel_publish_spin": "polling avoids the sleep only while the receiver is running "
@@ -773,7 +775,9 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
              "the same for every variant. `pingpong`: round trip through the region "
              "(sfork: `BIDIRECTIONAL`) or a 4-byte write/read. `_spin`: the receiver "
              f"polls for up to {(results.get('config') or {}).get('spin_ns', 0) / 1e3:.0f} "
-             "µs before sleeping (pipes: non-blocking read polling).")
+             "µs before sleeping (pipes: non-blocking read polling). The blocking forms go "
+             "through libsfork's channels (publish channel, message ring), which spin for "
+             f"the library's window ({_spin_text(results)}) before they sleep.")
     L.append("")
     if "channel" in files:
         L.append(f"![channel]({files['channel']})")
@@ -843,6 +847,14 @@ def _bulk_text(t: Table) -> list[str]:
     return ["Throughput (bytes / median time; ring of 1 MiB in 64 KiB chunks for the "
             "regions, pipe buffer set to 1 MiB):", "",
             *_table(["bytes", "variant", "throughput", "vs pipe"], rows), ""]
+
+
+def _spin_text(results: dict[str, Any]) -> str:
+    cfg = results.get("config") or {}
+    ns = cfg.get("chan_spin_ns")
+    if ns is None or ns < 0:
+        ns = cfg.get("chan_spin_default_ns")
+    return "unknown" if ns is None else f"{ns / 1e3:.0f} µs"
 
 
 def _idle_text(t: Table, results: dict[str, Any]) -> list[str]:

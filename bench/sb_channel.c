@@ -3,9 +3,14 @@
  * sb_channel.c: the channel workloads (publish, pingpong, their _spin
  * forms, bulk).
  *
- * The region variants talk through a control page (futex words, and for
- * bulk a ring behind it); pipe and socketpair through fds.  The futex
- * primitives live here because only the channel uses them.
+ * The region variants talk through the region: the blocking publish and
+ * pingpong through libsfork's channels (<sfork_channel.h>: the publish
+ * channel and the message ring, with their spin-then-sleep waits), the
+ * polling (_spin) forms and bulk through a control page of futex words
+ * (and for bulk a ring behind it); pipe and socketpair through fds.  idle
+ * measures the CPU a receiver blocked in the ring burns while nothing
+ * comes.  The control page's futex primitives live here because only the
+ * channel uses them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +26,7 @@
 #include <sys/syscall.h>
 
 #include <sfork.h>
+#include <sfork_channel.h>
 
 #include "sforkbench.h"
 
@@ -132,6 +138,24 @@ struct ctl {
 /* The child has no watchdog of its own: the parent's kills it. */
 static const volatile sig_atomic_t never;
 
+static const struct timespec attach_timeout = { .tv_sec = 30 };
+
+static uint64_t cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ULL +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL;
+}
+
+/* Which transport a run uses through its region. */
+static bool uses_libsfork(enum workload w, enum variant v)
+{
+	return v != VAR_PIPE && v != VAR_SOCKETPAIR &&
+	       (w == WL_PUBLISH || w == WL_PINGPONG || w == WL_IDLE);
+}
+
 static void chan_child(const struct bench *b, enum workload w, enum variant v,
 		       char *base, int mfd, int bfd, int ackfd, int repfd,
 		       size_t size)
@@ -162,12 +186,29 @@ static void chan_child(const struct bench *b, enum workload w, enum variant v,
 	}
 	if (fdchan && spin)
 		set_nonblock(mfd);
+	if (uses_libsfork(w, v) && w != WL_PUBLISH &&
+	    sfork_ring_attach(base, SFORK_SIDE_CHILD, &attach_timeout) < 0)
+		_exit(8);
 	get_usage(RUSAGE_SELF, &u0);
 	if (write_all(ackfd, "r", 1, &never) < 0)
 		_exit(6);
 	t0 = now_ns();
 
 	switch (w) {
+	case WL_IDLE: {
+		uint64_t c0 = cpu_ns(), w0 = now_ns(), x;
+
+		if (fdchan) {
+			if (read_all(mfd, &x, sizeof(x), 0, &never) < 0)
+				_exit(7);
+		} else if (sfork_ring_recv(base, SFORK_SIDE_CHILD, &x, sizeof(x),
+					   0, NULL) != sizeof(x)) {
+			_exit(7);
+		}
+		report.waited_ns = now_ns() - w0;
+		report.cpu_ns = cpu_ns() - c0;
+		break;
+	}
 	case WL_PUBLISH:
 	case WL_PUBLISH_SPIN: {
 		uint32_t last = 0;
@@ -178,6 +219,16 @@ static void chan_child(const struct bench *b, enum workload w, enum variant v,
 			if (fdchan) {
 				if (read_all(mfd, &ts, sizeof(ts), spin_ns, &never) < 0)
 					_exit(7);
+			} else if (w == WL_PUBLISH) {
+				uint64_t seq;
+
+				if (sfork_pub_wait(base, last, NULL) < 0 ||
+				    sfork_pub_read(base, &ts, sizeof(ts), &seq) !=
+				    sizeof(ts))
+					_exit(7);
+				if (seq != (uint64_t)last + 1)
+					report.errors++;
+				last = (uint32_t)seq;
 			} else {
 				uint32_t s;
 
@@ -205,6 +256,17 @@ static void chan_child(const struct bench *b, enum workload w, enum variant v,
 				if (x != i)
 					report.errors++;
 				if (write_all(bfd, &x, sizeof(x), &never) < 0)
+					_exit(7);
+			} else if (w == WL_PINGPONG) {
+				uint32_t x;
+
+				if (sfork_ring_recv(base, SFORK_SIDE_CHILD, &x,
+						    sizeof(x), 0, NULL) != sizeof(x))
+					_exit(7);
+				if (x != i)
+					report.errors++;
+				if (sfork_ring_send(base, SFORK_SIDE_CHILD, &x,
+						    sizeof(x), 0, NULL) != sizeof(x))
 					_exit(7);
 			} else {
 				uint32_t x = wait_change(&c->a, &c->a_w, i - 1,
@@ -329,6 +391,19 @@ void run_channel(struct bench *b, enum workload w, enum variant v,
 		close_child_end(&fwd[1]);
 	}
 	c = (struct ctl *)reg.addr;
+	if (uses_libsfork(w, v)) {
+		int e = w == WL_PUBLISH ?
+			sfork_pub_init(reg.addr, pg, sizeof(uint64_t)) :
+			sfork_ring_init(reg.addr, pg, SFORK_SIDE_PARENT, pid);
+
+		if (!e && cfg->chan_spin_ns >= 0)
+			e = sfork_chan_set_spin(reg.addr,
+						(unsigned long)cfg->chan_spin_ns);
+		if (e) {
+			result_fail(r, "channel init", errno);
+			goto reap;
+		}
+	}
 	if (fdchan && spin)
 		set_nonblock(pb);
 	if (read_all(ack[0], &x, 1, 0, stop) < 0) {
@@ -338,6 +413,21 @@ void run_channel(struct bench *b, enum workload w, enum variant v,
 
 	t2 = now_ns();
 	switch (w) {
+	case WL_IDLE: {
+		struct timespec idle = {
+			.tv_sec = cfg->idle_ms / 1000,
+			.tv_nsec = (long)(cfg->idle_ms % 1000) * 1000000L,
+		};
+		uint64_t x = 1;
+
+		while (nanosleep(&idle, &idle) < 0 && errno == EINTR && !*stop)
+			;
+		if (fdchan ? write_all(pm, &x, sizeof(x), stop) < 0 :
+		    sfork_ring_send(reg.addr, SFORK_SIDE_PARENT, &x, sizeof(x),
+				    0, NULL) < 0)
+			result_fail(r, "send", errno);
+		break;
+	}
 	case WL_PUBLISH:
 	case WL_PUBLISH_SPIN:
 		for (uint32_t i = 1; i <= n; i++) {
@@ -345,6 +435,9 @@ void run_channel(struct bench *b, enum workload w, enum variant v,
 
 			if (fdchan) {
 				if (write_all(pm, &ts, sizeof(ts), stop) < 0)
+					break;
+			} else if (w == WL_PUBLISH) {
+				if (sfork_pub_publish(reg.addr, &ts, sizeof(ts)) < 0)
 					break;
 			} else {
 				atomic_store(&c->t_send, ts);
@@ -363,6 +456,14 @@ void run_channel(struct bench *b, enum workload w, enum variant v,
 
 				if (write_all(pm, &i, sizeof(i), stop) < 0 ||
 				    read_all(pb, &y, sizeof(y), spin_ns, stop) < 0)
+					break;
+			} else if (w == WL_PINGPONG) {
+				uint32_t y;
+
+				if (sfork_ring_send(reg.addr, SFORK_SIDE_PARENT, &i,
+						    sizeof(i), 0, NULL) < 0 ||
+				    sfork_ring_recv(reg.addr, SFORK_SIDE_PARENT, &y,
+						    sizeof(y), 0, NULL) < 0)
 					break;
 			} else {
 				post(&c->a, &c->a_w, i);
@@ -421,7 +522,10 @@ reap:
 		r->verify_errors = r->child_report.errors;
 		result_fail(r, "verify: channel delivered wrong data", 0);
 	}
-	if (w == WL_PUBLISH || w == WL_PUBLISH_SPIN)
+	if (w == WL_IDLE) {
+		r->value = (double)r->child_report.cpu_ns;
+		r->idle_ns = (int64_t)r->child_report.waited_ns;
+	} else if (w == WL_PUBLISH || w == WL_PUBLISH_SPIN)
 		r->value = (double)r->child_report.lat_med;
 	else if (w == WL_BULK)
 		r->value = (double)r->parent;

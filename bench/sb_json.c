@@ -17,6 +17,7 @@
 #include <sys/utsname.h>
 
 #include <sfork.h>
+#include <sfork_channel.h>
 
 #include "sforkbench.h"
 
@@ -106,6 +107,8 @@ void json_result(struct json_out *o, enum workload w, enum variant v,
 			r->child_report.lat_p90, r->child_report.lat_mean);
 	if (r->extra_bytes > 0)
 		fprintf(f, ",\"bytes\":%.0f", r->extra_bytes);
+	if (r->idle_ns > 0)
+		fprintf(f, ",\"idle_ns\":%" PRId64, r->idle_ns);
 	if (r->have_mem)
 		fprintf(f, ",\"memory_kb\":{\"region\":%lld,\"shmem_pmd_mapped\":%lld,"
 			"\"hugetlb_mapped\":%lld}", r->mem_kb, r->shmem_pmd_kb,
@@ -229,6 +232,9 @@ void json_config(FILE *f, const struct config *cfg, bool profiling)
 		cfg->verify_all ? "true" : "false",
 		profiling ? "true" : "false");
 	json_str(f, cfg->file_dir);
+	fprintf(f, ",\"chan_spin_ns\":%ld,\"chan_spin_default_ns\":%d,"
+		"\"idle_ms\":%u", cfg->chan_spin_ns, SFORK_CHAN_SPIN_NS,
+		cfg->idle_ms);
 	fputs(",\"thp_shmem\":", f);
 	if (cfg->thp_shmem)
 		json_str(f, cfg->thp_shmem);

@@ -246,6 +246,9 @@ static void usage_exit(int code)
 		"  -B KB     trace buffer per CPU (16384)\n"
 		"  -H MODE   shmem_enabled for the *_thp variants (e.g. advise),\n"
 		"            set around each of their runs and then restored\n"
+		"  -W NS     spin window of libsfork's channels (publish, pingpong,\n"
+		"            idle; default: the library's SFORK_CHAN_SPIN_NS)\n"
+		"  -I MS     how long the idle workload's receiver waits (2000)\n"
 		"  -l        print the catalogue as JSON and exit\n");
 	exit(code);
 }
@@ -257,7 +260,8 @@ int main(int argc, char **argv)
 			.reps = 5, .warmup = 1, .msgs = 500, .spin_ns = 200000,
 			.ring = 1 << 20, .chunk = 64 << 10, .file_dir = "/tmp",
 			.timeout_s = 600, .profile_depth = 5,
-			.profile_buf_kb = 16384,
+			.profile_buf_kb = 16384, .chan_spin_ns = -1,
+			.idle_ms = 2000,
 		},
 		.out = { .first_result = true },
 	};
@@ -268,7 +272,7 @@ int main(int argc, char **argv)
 
 	b->page_size = (size_t)sysconf(_SC_PAGESIZE);
 	b->out.f = stdout;
-	while ((opt = getopt(argc, argv, "r:w:n:S:R:C:f:T:VP:F:D:B:H:lh")) != -1) {
+	while ((opt = getopt(argc, argv, "r:w:n:S:R:C:f:T:VP:F:D:B:H:W:I:lh")) != -1) {
 		switch (opt) {
 		case 'r': cfg->reps = atoi(optarg); break;
 		case 'w': cfg->warmup = atoi(optarg); break;
@@ -284,6 +288,8 @@ int main(int argc, char **argv)
 		case 'D': cfg->profile_depth = atoi(optarg); break;
 		case 'B': cfg->profile_buf_kb = parse_size(optarg); break;
 		case 'H': cfg->thp_shmem = optarg; break;
+		case 'W': cfg->chan_spin_ns = strtol(optarg, NULL, 0); break;
+		case 'I': cfg->idle_ms = (unsigned int)atoi(optarg); break;
 		case 'l':
 			fputs("{", stdout);
 			json_catalog(stdout);

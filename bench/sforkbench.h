@@ -51,7 +51,7 @@ enum variant {
 enum workload {
 	WL_ABUNDANT, WL_SPARSE, WL_RANDOM, WL_MULTILEVEL, WL_LATENCY, WL_FAULT,
 	WL_ZEROFILL, WL_TEARDOWN, WL_PUBLISH, WL_PINGPONG, WL_PUBLISH_SPIN,
-	WL_PINGPONG_SPIN, WL_BULK, WL_COUNT
+	WL_PINGPONG_SPIN, WL_BULK, WL_IDLE, WL_COUNT
 };
 
 /* A set of variants, one bit per enum variant. */
@@ -133,6 +133,8 @@ struct config {
 	int profile_depth;
 	size_t profile_buf_kb;
 	const char *thp_shmem;	/* -H: shmem_enabled for VS_THP runs */
+	long chan_spin_ns;	/* -W: libsfork channels' spin window, -1 default */
+	unsigned int idle_ms;	/* -I: idle workload's wait */
 	int nitems;
 	struct item items[MAX_ITEMS];
 };
@@ -188,6 +190,7 @@ struct child_report {
 	struct usage usage;
 	int64_t errors;
 	uint64_t lat_med, lat_min, lat_p90, lat_mean;
+	uint64_t cpu_ns, waited_ns;	/* idle: CPU used while waiting */
 };
 
 int read_file(const char *path, char *buf, size_t len);
@@ -255,6 +258,7 @@ struct result {
 	bool have_mem;
 	long long mem_kb, shmem_pmd_kb, hugetlb_kb;
 	double extra_bytes;		/* bytes moved (bulk) */
+	int64_t idle_ns;		/* idle: how long the receiver waited */
 };
 
 void result_init(struct result *r);
