@@ -929,8 +929,16 @@ def _method(results: dict[str, Any]) -> list[str]:
          "- The `file` variant's file lives on the guest's /tmp (tmpfs): the busybox guest "
          "has no disk, so it measures a file mapping through the page cache without I/O.",
          "", "Variants:", ""]
+    classes = (results.get("catalog") or {}).get("classes") or {}
+    params = (results.get("env") or {}).get("sfork_params") or {}
+    policy = ", ".join(f"`{k}`={v}" for k, v in params.items() if "huge" in k or "page" in k)
     for v in (results.get("catalog") or {}).get("variants", []):
-        L.append(f"- `{v}`: {VARIANT_TEXT.get(v, '')}")
+        extra = ""
+        if classes.get(v) == "sfork":
+            extra = (f" (page policy of this run: {policy}; the memory columns show what was "
+                     "mapped huge)" if policy else
+                     " (the module reported no page-policy parameter: 4 KiB pages)")
+        L.append(f"- `{v}` ({classes.get(v, '?')}): {VARIANT_TEXT.get(v, '')}{extra}")
     L.append("")
     return L
 
