@@ -329,7 +329,9 @@ def _memory_cells(s: Summary) -> list[str]:
         return ["-", "-", "-"]
 
     def mib(kb: float | None) -> str:
-        return "-" if kb is None or kb < 0 else f"{kb / 1024:.1f} MiB"
+        if kb is None or kb < 0:
+            return "-"
+        return f"{kb / 1024:.1f} MiB" if kb >= 1024 else f"{kb:.0f} kB"
 
     return [mib(m.get("region")), mib(m.get("shmem_pmd_mapped")), mib(m.get("hugetlb_mapped"))]
 

@@ -83,12 +83,16 @@ long long meminfo_kb(const char *text, const char *key)
  * Memory held by shared regions, in kB: the shmem pages (every tmpfs
  * based variant, sfork's regions included, in 4 KiB or huge folios) plus
  * the hugetlb pages in use.  The guest runs nothing else that holds
- * shmem, so the difference across a run is the run's region.
+ * shmem, so the difference across a run is the run's region.  The
+ * counters are per-CPU with a folding threshold (tens of pages): the
+ * vm.stat_refresh write folds them first, so that a few pages show.
  */
 int region_memory_kb(long long *mem_kb)
 {
 	char buf[8192];
 	long long shmem, total, free_, size;
+
+	sysfs_write("/proc/sys/vm/stat_refresh", "1");
 
 	if (read_file("/proc/meminfo", buf, sizeof(buf)) <= 0)
 		return -1;

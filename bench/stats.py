@@ -203,7 +203,9 @@ def _mem(t: Table, w: str, v: str, size: int) -> str:
     s = t.get(w, v, size)
     m = (s or {}).get("memory_kb") or {}
     kb = m.get("region")
-    return "memory n/a" if kb is None else f"{kb / 1024:.1f} MiB held"
+    if kb is None:
+        return "memory n/a"
+    return f"{kb / 1024:.1f} MiB held" if abs(kb) >= 1024 else f"{kb:.0f} kB held"
 
 
 def targets(summary: list[Summary], runs: list[dict[str, Any]] | None = None) -> list[Target]:
