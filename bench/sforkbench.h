@@ -9,8 +9,10 @@
  * workloads' scratch state) and passes it to every piece that needs it.
  * The dependencies go one way:
  *
- *   sforkbench.c -> sb_catalog.c (variants, workload table)
- *                -> sb_workloads.c, sb_channel.c (the workloads)
+ *   sforkbench.c -> sb_catalog.c (variants, the workload table, which
+ *                   names each workload's run function)
+ *                -> sb_workloads.c, sb_channel.c (the workloads; the
+ *                   channel ones through libsfork's <sfork_channel.h>)
  *                      -> sb_region.c (how each variant makes its region)
  *                      -> sb_result.c (a run's record, reaping the child)
  *                -> sb_json.c (the document), sb_profile.c (ftrace)
