@@ -23,25 +23,33 @@ from pathlib import Path
 from typing import Any
 
 SFORK_VARIANTS = ("sfork_lazy", "sfork_eager", "sfork_auto")
+# Shared-memory peers as a user gets them on a stock system (default-configured)...
 SHM_VARIANTS = ("shm_anon", "sysv_shm", "posix_shm", "memfd", "file")
+# ... and the best a user with root can configure (tuned): THP for shmem
+# (shmem_enabled=advise + MADV_HUGEPAGE) and hugetlbfs pages from a reserved pool.
+THP_VARIANTS = ("shm_anon_thp", "memfd_thp")
+HUGETLB_VARIANTS = ("memfd_hugetlb", "sysv_hugetlb")
+TUNED_VARIANTS = THP_VARIANTS + HUGETLB_VARIANTS
 REGION_VARIANTS = SFORK_VARIANTS + SHM_VARIANTS
 CHANNEL_VARIANTS = (*REGION_VARIANTS, "pipe", "socketpair")
+PEERED = (*REGION_VARIANTS, *TUNED_VARIANTS)
 
 # Which variants each workload must have (the C program's default sets).
 WORKLOADS: dict[str, tuple[str, ...]] = {
-    "abundant": REGION_VARIANTS,
-    "sparse": REGION_VARIANTS,
-    "random": REGION_VARIANTS,
-    "multilevel": REGION_VARIANTS,
-    "latency": (*REGION_VARIANTS, "fork"),
-    "fault": (*REGION_VARIANTS, "private", "private_thp"),
+    "abundant": PEERED,
+    "sparse": PEERED,
+    "random": PEERED,
+    "multilevel": PEERED,
+    "latency": (*PEERED, "fork"),
+    "fault": (*PEERED, "private", "private_thp"),
     "zerofill": ("sfork_eager", "sfork_lazy", "memset", "populate"),
-    "teardown": (*REGION_VARIANTS, "private"),
+    "teardown": (*PEERED, "private"),
     "publish": CHANNEL_VARIANTS,
     "pingpong": CHANNEL_VARIANTS,
     "publish_spin": CHANNEL_VARIANTS,
     "pingpong_spin": CHANNEL_VARIANTS,
     "bulk": CHANNEL_VARIANTS,
+    "idle": ("sfork_auto", "shm_anon", "pipe"),
 }
 
 ENV_KEYS = ("kernel", "accelerator", "vcpus", "memory_mib")

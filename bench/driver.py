@@ -45,6 +45,23 @@ def host_info() -> dict[str, Any]:
             "python": platform.python_version(), "loadavg_at_start": [round(x, 2) for x in load]}
 
 
+NR_HUGEPAGES = "/proc/sys/vm/nr_hugepages"
+SHMEM_ENABLED = "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+
+
+def reserve_hugetlb(guest: BenchGuest, item: planmod.Item) -> dict[str, Any] | None:
+    """Reserve the hugetlb pool an item's hugetlb peers need (vm.nr_hugepages, released
+    after the item); what was asked and what the kernel could give."""
+    want = item.hugetlb_pages()
+    if not want:
+        return None
+    _, out = guest.sh(f"echo 3 > /proc/sys/vm/drop_caches; echo 1 > /proc/sys/vm/compact_memory; "
+                      f"echo {want} > {NR_HUGEPAGES}; cat {NR_HUGEPAGES}")
+    lines = out.strip().splitlines()
+    got = int(lines[-1]) if lines and lines[-1].strip().isdigit() else 0
+    return {"item": item.arg(), "wanted": want, "got": got}
+
+
 def merge(outcomes: list[Outcome]) -> tuple[dict[str, Any], list[dict[str, Any]],
                                              list[dict[str, Any]], list[dict[str, Any]]]:
     """(env/catalog/config of the first document, all runs, profiles, problems)."""
@@ -132,11 +149,20 @@ def main(argv: list[str] | None = None) -> int:
         _, sfstat = guest.sh("cat /sys/kernel/debug/sfork/stats 2>&1; "
                              "grep -H . /sys/module/sfork/parameters/* 2>&1")
         per_item = plan.timeout_s
+        pools: list[dict[str, Any]] = []
         for i, item in enumerate(items):
             single = dataclasses.replace(plan, items=(item,))
             cmd = single.command()
             say(f"bench: [{i + 1}/{len(items)}] {item.arg()}")
+            pool = reserve_hugetlb(guest, item)
+            if pool:
+                pools.append(pool)
+                if pool["got"] < pool["wanted"]:
+                    say(f"bench:   hugetlb pool: asked {pool['wanted']} huge pages, got "
+                        f"{pool['got']}: this item's hugetlb runs will fail")
             o = guest.run_bench(item.arg(), cmd, per_item)
+            if pool:
+                guest.sh(f"echo 0 > {NR_HUGEPAGES}")
             (out / "raw" / f"{i:02d}-{item.workload}.txt").write_text(o.raw or o.problem)
             if o.problem:
                 say(f"bench:   problem: {o.problem}")
@@ -151,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                     "shares are approximate; profile a smaller size or raise -B")
             outcomes.append(o)
         info = guest.info
+        _, shmem_after = guest.sh(f"cat {SHMEM_ENABLED}")
     head, runs, profiles_out, problems = merge(outcomes)
     summary = stats.summarize(runs)
     env = head.get("env") or {}
@@ -184,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         "sfork_vs_shm": stats.sfork_vs_shm(summary, runs),
         "profiles": profiles_out,
         "problems": problems,
+        "tuning": {"thp_shmem": plan.thp_shmem, "hugetlb_pools": pools,
+                   "shmem_enabled_at_start": env.get("thp_shmem_enabled"),
+                   "shmem_enabled_at_end": shmem_after.strip()},
     }
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     report.write_report(results, out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import shlex
 
-from bench.check_results import WORKLOADS
+from bench.check_results import HUGETLB_VARIANTS, WORKLOADS
 
 GUEST_BIN = "sforkbench"  # on the guest's PATH (kguest bin_dirs: bench/bin)
 
@@ -20,6 +20,27 @@ class Item:
     def arg(self) -> str:
         s = f"{self.workload}:{self.variants}:{','.join(self.sizes)}"
         return s + (f":{self.reps}" if self.reps else "")
+
+    def hugetlb_pages(self) -> int:
+        """Huge pages (2 MiB) the item's hugetlb variants need: one region at a time, the
+        largest size rounded up to whole huge pages.  0 when it runs none."""
+        names = WORKLOADS[self.workload] if self.variants == "all" else \
+            tuple(self.variants.split(","))
+        if not any(v in HUGETLB_VARIANTS for v in names):
+            return 0
+        return max(-(-parse_size(s) // HUGE_PAGE) for s in self.sizes)
+
+
+HUGE_PAGE = 2 << 20
+SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    """``4K``, ``16M``, ``1G`` or a byte count (as sforkbench reads them)."""
+    t = text.upper().removesuffix("B").removesuffix("I")
+    if t and t[-1] in SIZE_UNITS:
+        return int(t[:-1], 0) * SIZE_UNITS[t[-1]]
+    return int(t, 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,9 +122,13 @@ class Plan:
     verify_all: bool = False
     profiles: tuple[Profile, ...] = ()
     extra_args: tuple[str, ...] = ()
+    # shmem_enabled for the THP-tuned peers (sforkbench sets it around their runs only)
+    thp_shmem: str = "advise"
+    idle_ms: int = 2000  # the idle workload's wait
 
     def args(self) -> list[str]:
-        a = ["-r", str(self.reps), "-w", str(self.warmup), "-n", str(self.msgs)]
+        a = ["-r", str(self.reps), "-w", str(self.warmup), "-n", str(self.msgs),
+             "-H", self.thp_shmem, "-I", str(self.idle_ms)]
         if self.verify_all:
             a.append("-V")
         return [*a, *self.extra_args, *(i.arg() for i in self.items)]
@@ -143,6 +168,7 @@ def _items(region: tuple[str, ...], latency: tuple[str, ...], fault: tuple[str, 
     add("teardown", teardown)
     items += [Item(w) for w in CHANNEL]
     add("bulk", bulk)
+    items.append(Item("idle"))
     return tuple(items)
 
 
@@ -157,7 +183,7 @@ def make_plan(mode: str, profiles: tuple[Profile, ...] | None = None) -> Plan:
         # One small profile, so that the ftrace path is exercised wherever the smoke runs.
         smoke_prof = (parse_profile("fault:sfork_lazy:256K"),)
         return Plan("smoke", items, reps=1, warmup=0, msgs=20, memory_mib=1024,
-                    timeout_s=300, verify_all=True,
+                    timeout_s=300, verify_all=True, idle_ms=300,
                     profiles=smoke_prof if profiles is None else profiles)
     if mode == "quick":
         items = _items(("4M", "16M"), ("4K", "64K", "1M", "16M"), ("4M", "16M"), ("4M", "16M"),

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import stats
-from bench.check_results import SFORK_VARIANTS, SHM_VARIANTS, WORKLOADS
+from bench.check_results import SFORK_VARIANTS, SHM_VARIANTS, TUNED_VARIANTS, WORKLOADS
 from bench.stats import Summary, Table, fmt_value, human_size
 
 REGION_WORKLOADS = ("abundant", "sparse", "random", "multilevel")
 CHANNEL_LAT = ("publish", "pingpong", "publish_spin", "pingpong_spin")
+NOT_PLOTTED = (*CHANNEL_LAT, "idle")  # one size each: tables, not lines
 
 STYLE: dict[str, tuple[str, str, str]] = {  # colour, line style, marker
     "sfork_lazy": ("#d62728", "-", "o"),
@@ -30,6 +31,10 @@ STYLE: dict[str, tuple[str, str, str]] = {  # colour, line style, marker
     "posix_shm": ("#8c564b", "--", "P"),
     "memfd": ("#e377c2", "--", "X"),
     "file": ("#7f7f7f", "--", "*"),
+    "shm_anon_thp": ("#2ca02c", "-.", "v"),
+    "memfd_thp": ("#e377c2", "-.", "X"),
+    "memfd_hugetlb": ("#17becf", "-.", "h"),
+    "sysv_hugetlb": ("#bcbd22", "-.", "d"),
     "fork": ("#000000", ":", "."),
     "private": ("#000000", ":", "."),
     "private_thp": ("#555555", ":", "x"),
@@ -40,7 +45,8 @@ STYLE: dict[str, tuple[str, str, str]] = {  # colour, line style, marker
 }
 
 VARIANT_TEXT = {
-    "sfork_lazy": "sfork(SFORK_LAZY): pages allocated by the module's fault handler",
+    "sfork_lazy": "sfork(SFORK_LAZY): pages allocated by the module's fault handler, of the "
+                  "size the module's page policy gives (its parameters are in the header)",
     "sfork_eager": "sfork(SFORK_EAGER): every page allocated during the call",
     "sfork_auto": "sfork() without an allocation flag: the module picks eager up to "
                   "`eager_threshold`, lazy above",
@@ -50,6 +56,15 @@ VARIANT_TEXT = {
     "memfd": "memfd_create+ftruncate+mmap then fork()",
     "file": "the seed attempt's sfork_file: open+ftruncate+mmap(MAP_SHARED) of a file in "
             "the guest's /tmp then fork(); unlink to destroy",
+    "shm_anon_thp": "**tuned**: mmap(MAP_SHARED|MAP_ANONYMOUS)+madvise(MADV_HUGEPAGE) with "
+                    "shmem_enabled set (by sforkbench -H, around these runs only) so that "
+                    "shmem uses 2 MiB folios",
+    "memfd_thp": "**tuned**: memfd_create+ftruncate+mmap+madvise(MADV_HUGEPAGE), "
+                 "shmem_enabled as for shm_anon_thp",
+    "memfd_hugetlb": "**tuned**: memfd_create(MFD_HUGETLB) from the hugetlb pool the driver "
+                     "reserves (vm.nr_hugepages), the size rounded up to 2 MiB",
+    "sysv_hugetlb": "**tuned**: shmget(SHM_HUGETLB) from the same pool, the size rounded up "
+                    "to 2 MiB",
     "fork": "plain fork()+_exit+waitpid, no region",
     "private": "MAP_PRIVATE|MAP_ANONYMOUS with MADV_NOHUGEPAGE (4 KiB pages)",
     "private_thp": "MAP_PRIVATE|MAP_ANONYMOUS with MADV_HUGEPAGE, 2 MiB aligned",
@@ -97,6 +112,46 @@ def _plot_lines(t: Table, w: str, unit: str, path: Path, what: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def _plot_ratio(t: Table, w: str, path: Path) -> bool:
+    """sfork's speed-up over the best default-configured and the best tuned peer, against
+    size (> 1: sfork faster); False when there is nothing to plot."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.8))
+    ax = fig.add_subplot()
+    drawn = False
+    for v in SFORK_VARIANTS:
+        for peers, label, ls in ((SHM_VARIANTS, "best default", "-"),
+                                 (TUNED_VARIANTS, "best tuned", "--")):
+            xs, ys = [], []
+            for size in t.sizes(w):
+                m, b = t.med(w, v, size), t.best(w, peers, size)
+                if m and b:
+                    xs.append(size)
+                    ys.append(b[1] / m)
+            if xs:
+                c, _, mk = STYLE.get(v, ("#333333", "-", "o"))
+                ax.plot(xs, ys, label=f"{v} vs {label}", color=c, linestyle=ls, marker=mk,
+                        linewidth=1.6, markersize=5)
+                drawn = True
+    if not drawn:
+        return False
+    ax.axhline(1.0, color="#000000", linewidth=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    sizes = t.sizes(w)
+    ax.set_xticks(sizes, [human_size(s) for s in sizes], rotation=30)
+    ax.set_xlabel("region size")
+    ax.set_ylabel("speed-up: best peer's median / sfork's (> 1: sfork faster)")
+    ax.set_title(f"{w}: sfork over the best default-configured (solid) and tuned (dashed) "
+                 "peer", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
 def _plot_bars(t: Table, ws: tuple[str, ...], path: Path) -> None:
     from matplotlib.figure import Figure
     from matplotlib.ticker import NullFormatter
@@ -139,12 +194,14 @@ def make_plots(results: dict[str, Any], out: Path) -> dict[str, str]:
                                               .get("workloads") or {}).items()}
     files: dict[str, str] = {}
     for w in WORKLOADS:
-        if w in CHANNEL_LAT or not t.sizes(w):
+        if w in NOT_PLOTTED or not t.sizes(w):
             continue
         unit = next((s["unit"] for s in results["summary"] if s["workload"] == w), "ns")
         name = f"plot-{w}.png"
         _plot_lines(t, w, unit, out / name, what.get(w, ""))
         files[w] = name
+        if w != "bulk" and _plot_ratio(t, w, out / f"plot-{w}-ratio.png"):
+            files[f"{w}-ratio"] = f"plot-{w}-ratio.png"
     if any(t.sizes(w) for w in CHANNEL_LAT):
         _plot_bars(t, CHANNEL_LAT, out / "plot-channel.png")
         files["channel"] = "plot-channel.png"
@@ -213,12 +270,17 @@ def _ratio_table(results: dict[str, Any], largest_only: bool = False) -> list[st
     for r in rows_in:
         unit = "ns/page" if r["workload"] == "fault" else "ns"
         size = "1 page" if r["workload"] in CHANNEL_LAT else human_size(r["size"])
+        tuned = (f"{r['tuned']} {fmt_value(r['tuned_value'], unit)}" if r.get("tuned")
+                 else "-")
         rows.append([r["workload"], size, f"{r['sfork']} {fmt_value(r['sfork_value'], unit)}",
                      f"{r['shm']} {fmt_value(r['shm_value'], unit)}", _ratio(r["speedup"]),
                      *(_ratio(r.get(f"speedup_{v}")) for v in SFORK_VARIANTS),
-                     "yes" if r.get("separated") else "no"])
-    return _table(["workload", "size", "best sfork", "best shm", "sfork speed-up",
-                   "lazy", "eager", "auto", "beyond noise"], rows)
+                     "yes" if r.get("separated") else "no", tuned,
+                     _ratio(r.get("speedup_tuned")),
+                     *(_ratio(r.get(f"speedup_tuned_{v}")) for v in SFORK_VARIANTS)])
+    return _table(["workload", "size", "best sfork", "best default peer", "vs default",
+                   "lazy", "eager", "auto", "beyond noise", "best tuned peer", "vs tuned",
+                   "lazy", "eager", "auto"], rows)
 
 
 # --------------------------------------------------------------------------- analysis
@@ -251,10 +313,27 @@ def _counters_table(t: Table, w: str, size: int) -> list[str]:
                      n(c.get("minflt_parent")), n(c.get("minflt_children")),
                      _faults_per_page(s, npages) if w not in CHANNEL_LAT else "-",
                      n(c.get("sfork_faults")), n(c.get("sfork_pages_live")),
-                     n((c.get("nvcsw_parent") or 0) + (c.get("nvcsw_children") or 0))])
+                     n((c.get("nvcsw_parent") or 0) + (c.get("nvcsw_children") or 0)),
+                     *_memory_cells(s)])
     return _table(["variant", "median", "IQR/median", "n", "setup", "destroy",
                    "minflt parent", "minflt children", "faults/page", "sfork faults",
-                   "sfork pages_live", "vol. ctx sw"], rows)
+                   "sfork pages_live", "vol. ctx sw", "memory held", "of it PMD-mapped shmem",
+                   "hugetlb mapped"], rows)
+
+
+def _memory_cells(s: Summary) -> list[str]:
+    """The region's memory after the work (Shmem + hugetlb in use, /proc/meminfo delta) and
+    how much of it the parent maps huge (smaps_rollup)."""
+    m = s.get("memory_kb")
+    if not m:
+        return ["-", "-", "-"]
+
+    def mib(kb: float | None) -> str:
+        if kb is None or kb < 0:
+            return "-"
+        return f"{kb / 1024:.1f} MiB" if kb >= 1024 else f"{kb:.0f} kB"
+
+    return [mib(m.get("region")), mib(m.get("shmem_pmd_mapped")), mib(m.get("hugetlb_mapped"))]
 
 
 def _size_table(t: Table, w: str) -> list[str]:
@@ -295,9 +374,16 @@ def wins_and_losses(results: dict[str, Any]) -> list[str]:
         if xs:
             gm = math.exp(sum(math.log(x) for x in xs) / len(xs))
             parts.append(f"{label}: **{gm:.2f}x** ({len(xs)} points)")
+    tuned = [r["speedup_tuned"] for r in rows
+             if r["workload"] in REGION_WORKLOADS and (r.get("speedup_tuned") or 0) > 0]
+    tuned_text = ""
+    if tuned:
+        gm_t = math.exp(sum(math.log(x) for x in tuned) / len(tuned))
+        tuned_text = (f" Against the best **tuned** peer (THP for shmem or hugetlbfs), "
+                      f"sharing data: **{gm_t:.2f}x** ({len(tuned)} points).")
     out = ["**Answer of this run, in ratios** (geometric mean of best-sfork against "
-           "best-shared-memory speed-ups, > 1 = sfork faster): " + "; ".join(parts) + ".",
-           ""]
+           "the best default-configured shared-memory variant, > 1 = sfork faster): "
+           + "; ".join(parts) + "." + tuned_text, ""]
     out += [f"Of {len(rows)} workload/size points (best sfork variant against the best "
            f"shared-memory variant, median times), sfork is faster by ≥ 5 % in "
            f"{len(wins)}, slower by ≥ 5 % in {len(losses)}, and indistinguishable in "
@@ -409,6 +495,37 @@ def why(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def _params(results: dict[str, Any]) -> str:
+    """Every parameter the module reported, e.g. its page policy, whatever it is called."""
+    ps = (results.get("env") or {}).get("sfork_params") or {}
+    return ", ".join(f"`{k}`={v}" for k, v in ps.items()) or "none (module absent?)"
+
+
+def _tuning_text(results: dict[str, Any]) -> list[str]:
+    """What the tuned peers ran with, and whether the hugetlb pool could be reserved."""
+    tu = results.get("tuning")
+    if not tu:
+        return []
+    pools = tu.get("hugetlb_pools") or []
+    short = [p for p in pools if p["got"] < p["wanted"]]
+    text = (f"Tuned peers: THP ones ran with `shmem_enabled={tu.get('thp_shmem')}` set around "
+            "their runs only (the default peers and sfork ran with the boot's "
+            f"`{tu.get('shmem_enabled_at_start')}`; at the end: "
+            f"`{tu.get('shmem_enabled_at_end')}`); hugetlb ones from a pool reserved per "
+            "item (vm.nr_hugepages, released after it): ")
+    if not pools:
+        text += "no item needed one."
+    elif not short:
+        text += (f"every pool was reserved in full (up to {max(p['wanted'] for p in pools)} "
+                 "huge pages).")
+    else:
+        text += "**the pool could not be reserved** for " + "; ".join(
+            f"`{p['item']}` (asked {p['wanted']}, got {p['got']} huge pages)" for p in short) \
+            + ": those hugetlb runs failed (see Failed runs), and the best tuned peer there " \
+            "is the best of the rest."
+    return [text, ""]
+
+
 def _threshold(results: dict[str, Any]) -> str:
     p = ((results.get("env") or {}).get("sfork_params") or {}).get("eager_threshold")
     try:
@@ -418,18 +535,31 @@ def _threshold(results: dict[str, Any]) -> str:
 
 
 LIMITS = {
+    "sparse_lazy": "a lazy region pays for the pages it touches, like shm_anon; with huge "
+                   "pages a touch costs a 2 MiB folio (allocation, zeroing) instead of 4 KiB, "
+                   "which is what the memory column beside the time shows.",
+    "idle_cpu": "after its spin window the receiver sleeps in FUTEX_WAIT; what remains is the "
+                "window itself and one wake-up per poll slice (SFORK_CHAN_POLL_MS), which "
+                "checks the peer.",
     "latency_4k": "sfork = open(/dev/sfork) + ioctl (shmem file set-up, vm_mmap) + close + "
                   "fork, and a munmap that releases two files at the end: those system "
                   "calls and the extra VMA are the overhead over fork()+wait; see the "
                   "latency table's setup/destroy columns.",
-    "abundant_eager": "eager moves allocation and zero-fill into the call; what remains per "
+    "abundant_eager_default": "eager moves allocation and zero-fill into the call; what "
+                              "remains per "
                       "page is one fault in each process to map the page. The limit is the "
                       "kernel's per-page path (allocation, clear_page, rmap/page-cache "
                       "insertion), not the stores (see the zero-fill row).",
-    "abundant_lazy": "lazy does what tmpfs-backed shared memory does (allocate+zero on the "
+    "abundant_lazy_default": "lazy does what tmpfs-backed shared memory does (allocate+zero on the "
                      "first fault, map on the second process's fault): per-page costs are "
                      "of the same kind, so large speed-ups over shm are not available "
                      "from the fault path alone.",
+    "abundant_eager_tuned": "against a tuned peer (2 MiB pages from THP or hugetlbfs) the "
+                            "region must be huge too, and then what is left is zeroing: "
+                            "see the zero-fill row and the module's page policy in the "
+                            "header.",
+    "abundant_lazy_tuned": "as for eager against the tuned peer: with 2 MiB folios both take "
+                           "one fault per 2 MiB and the cost is the zeroing.",
     "lazy_fault": "a lazy sfork fault is a shmem fault (shmem_read_mapping_page_gfp: "
                   "allocate, zero, add to the page cache, charge the memcg) plus the "
                   "file-rmap mapping of the page; a private anonymous fault takes the "
@@ -441,8 +571,10 @@ LIMITS = {
                       "under TCG each of those steps costs far more than the stores "
                       "themselves, which is why both eager and MAP_POPULATE stay far below "
                       "memset bandwidth.",
-    "channel_publish": "a blocking hand-off costs futex wake + schedule + IPI in every "
-                       "channel; the pipe adds only a small copy and a syscall.",
+    "channel_publish": "a hand-off that finds the receiver asleep costs futex wake + "
+                       "schedule + IPI in every channel; the receiver's spin window avoids "
+                       "that only while it is running, and the read-only reader cannot tell "
+                       "the writer it sleeps, so the writer always enters the kernel.",
     "channel_pingpong": "each round trip is two blocking hand-offs: the same wake-up path "
                         "as a pipe dominates.",
     "channel_publish_spin": "polling avoids the sleep only while the receiver is running "
@@ -474,8 +606,11 @@ def misses(results: dict[str, Any]) -> list[str]:
 def _profile_matches(tid: str, label: str) -> bool:
     w = label.split(":", 1)[0]
     return {"lazy_fault": w == "fault", "eager_zerofill": w == "zerofill",
-            "abundant_eager": w in ("abundant", "zerofill", "fault"),
-            "abundant_lazy": w in ("abundant", "fault"), "latency_4k": w == "latency",
+            "abundant_eager_default": w in ("abundant", "zerofill", "fault"),
+            "abundant_eager_tuned": w in ("abundant", "zerofill", "fault"),
+            "abundant_lazy_default": w in ("abundant", "fault"),
+            "abundant_lazy_tuned": w in ("abundant", "fault"), "latency_4k": w == "latency",
+            "sparse_lazy": w == "sparse", "idle_cpu": w == "idle",
             }.get(tid, w in tid)
 
 
@@ -561,10 +696,12 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
              f"`{g['kernel']}`, accelerator **{g['accelerator']}**, {g['vcpus']} vCPUs "
              f"({g.get('vcpus_online')} online), {g['memory_mib']} MiB "
              f"(MemTotal {(g.get('mem_total_kb') or 0) // 1024} MiB), CPU "
-             f"`{g.get('cpu_model')}`; THP `{env.get('thp_enabled')}`; sfork "
-             f"`eager_threshold` {_threshold(results)}. Host load average at start "
+             f"`{g.get('cpu_model')}`; THP `{env.get('thp_enabled')}`, shmem "
+             f"`{env.get('thp_shmem_enabled')}`; sfork module parameters "
+             f"{_params(results)}. Host load average at start "
              f"{results['host'].get('loadavg_at_start')}.")
     L.append("")
+    L += _tuning_text(results)
     if str(g["accelerator"]).lower() == "tcg":
         L.append("> **Read ratios, not absolute times.** This guest ran under TCG (QEMU's "
                  "instruction translator, no KVM): every instruction is emulated, page-table "
@@ -595,25 +732,30 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
     L.append("")
     L += misses(results)
     L.append("")
-    L.append("## Best sfork against best shared memory, every workload and size")
+    L.append("## sfork against the best default-configured and the best tuned peer")
     L.append("")
-    L.append("Speed-up = best shared-memory median / sfork median (> 1: sfork faster). "
-             "The lazy/eager/auto columns are each sfork variant against the same best "
-             "shared-memory variant.")
+    L.append("Side by side, from the same boot and the same interleaved repetitions. "
+             "Speed-up = the peer's median / sfork's (> 1: sfork faster). \"Default\" "
+             "peers are what a user gets on a stock system; \"tuned\" ones are the best a "
+             "user with root can configure (THP for shmem, hugetlbfs). The lazy/eager/auto "
+             "columns are each sfork variant against the same peer; \"beyond noise\" "
+             "refers to the default peer.")
     L.append("")
     L += _ratio_table(results)
     L.append("")
     L.append("## Workloads")
     L.append("")
     for w in WORKLOADS:
-        if not t.sizes(w) or w in CHANNEL_LAT:
+        if not t.sizes(w) or w in NOT_PLOTTED:
             continue
         L.append(f"### {w}")
         L.append("")
         L.append(f"{cat.get(w, {}).get('what', '')}. Unit: {_unit_text(t, w)}.")
         L.append("")
         if w in files:
-            L.append(f"![{w}]({files[w]})")
+            L.append(f"![{w}]({files[w]})"
+                     + (f" ![{w}: sfork over the best peers]({files[w + '-ratio']})"
+                        if w + "-ratio" in files else ""))
             L.append("")
         L += _size_table(t, w)
         L.append("")
@@ -632,16 +774,19 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
     L.append("One page; `publish`: the parent stores a timestamp and a sequence number "
              "(sfork: `PARENT_TO_CHILD`, the child only reads) and wakes the child, which "
              "records now - timestamp; acknowledgements go back through a separate pipe, "
-             "the same for every variant. `pingpong`: round trip, futex wait/wake on two "
-             "words (sfork: `BIDIRECTIONAL`) or a 4-byte write/read. `_spin`: the receiver "
+             "the same for every variant. `pingpong`: round trip through the region "
+             "(sfork: `BIDIRECTIONAL`) or a 4-byte write/read. `_spin`: the receiver "
              f"polls for up to {(results.get('config') or {}).get('spin_ns', 0) / 1e3:.0f} "
-             "µs before sleeping (pipes: non-blocking read polling).")
+             "µs before sleeping (pipes: non-blocking read polling). The blocking forms go "
+             "through libsfork's channels (publish channel, message ring), which spin for "
+             f"the library's window ({_spin_text(results)}) before they sleep.")
     L.append("")
     if "channel" in files:
         L.append(f"![channel]({files['channel']})")
         L.append("")
     L += _channel_table(t)
     L.append("")
+    L += _idle_text(t, results)
     L.append("## Profiles")
     L.append("")
     prof = profile_section(results)
@@ -706,6 +851,37 @@ def _bulk_text(t: Table) -> list[str]:
             *_table(["bytes", "variant", "throughput", "vs pipe"], rows), ""]
 
 
+def _spin_text(results: dict[str, Any]) -> str:
+    cfg = results.get("config") or {}
+    ns = cfg.get("chan_spin_ns")
+    if ns is None or ns < 0:
+        ns = cfg.get("chan_spin_default_ns")
+    return "unknown" if ns is None else f"{ns / 1e3:.0f} µs"
+
+
+def _idle_text(t: Table, results: dict[str, Any]) -> list[str]:
+    """The idle receiver: CPU time over the idle wait."""
+    rows = []
+    for v in t.variants("idle"):
+        s = t.get("idle", v, t.sizes("idle")[0])
+        if s and "median" in s and s.get("idle_ns"):
+            rows.append([v, fmt_value(s["median"], "ns"), _ms_text(s["idle_ns"]),
+                         f"{s['median'] / s['idle_ns'] * 100:.3f} %"])
+    if not rows:
+        return []
+    cfg = results.get("config") or {}
+    return ["### Idle receiver", "",
+            "The child blocks in `sfork_ring_recv()` (region variants) or `read()` (pipe) "
+            f"for {cfg.get('idle_ms')} ms with nothing to receive; its CPU time over the "
+            "wait (getrusage, the spin window and the library's peer checks every "
+            "SFORK_CHAN_POLL_MS included):", "",
+            *_table(["variant", "CPU time", "waited", "share of a CPU"], rows), ""]
+
+
+def _ms_text(ns: float) -> str:
+    return f"{ns / 1e6:.0f} ms"
+
+
 def _channel_table(t: Table) -> list[str]:
     rows = []
     for w in CHANNEL_LAT:
@@ -755,8 +931,16 @@ def _method(results: dict[str, Any]) -> list[str]:
          "- The `file` variant's file lives on the guest's /tmp (tmpfs): the busybox guest "
          "has no disk, so it measures a file mapping through the page cache without I/O.",
          "", "Variants:", ""]
+    classes = (results.get("catalog") or {}).get("classes") or {}
+    params = (results.get("env") or {}).get("sfork_params") or {}
+    policy = ", ".join(f"`{k}`={v}" for k, v in params.items() if "huge" in k or "page" in k)
     for v in (results.get("catalog") or {}).get("variants", []):
-        L.append(f"- `{v}`: {VARIANT_TEXT.get(v, '')}")
+        extra = ""
+        if classes.get(v) == "sfork":
+            extra = (f" (page policy of this run: {policy}; the memory columns show what was "
+                     "mapped huge)" if policy else
+                     " (the module reported no page-policy parameter: 4 KiB pages)")
+        L.append(f"- `{v}` ({classes.get(v, '?')}): {VARIANT_TEXT.get(v, '')}{extra}")
     L.append("")
     return L
 

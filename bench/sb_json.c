@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * sb_json.c: the results and the JSON document.
+ * sb_json.c: the JSON document.
  *
- * A run's struct result (its phases, counters and error), and every
- * writer of the document sforkbench prints: one object per run, the guest
- * environment, the configuration and the catalogue.  The host side
+ * Every writer of the document sforkbench prints: one object per run (a
+ * struct result, see sb_result.c), the guest environment, the
+ * configuration and the catalogue.  Writers only write: they call nothing
+ * but the file readers of sb_util.c.  The host side
  * (bench/driver.py, bench/report.py) reads exactly these keys.
  */
 #include <inttypes.h>
@@ -12,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/utsname.h>
 
 #include <sfork.h>
+#include <sfork_channel.h>
 
 #include "sforkbench.h"
 
@@ -44,25 +47,7 @@ void json_str(FILE *f, const char *s)
 }
 
 /* ------------------------------------------------------------------ */
-/* Results                                                             */
-
-void result_init(struct result *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->ok = true;
-	r->setup = r->parent = r->wait = r->teardown = r->total = r->child =
-		r->settle = -1;
-	r->inner = 1;
-}
-
-void fail(struct result *r, const char *what, int e)
-{
-	if (!r->ok)
-		return;
-	r->ok = false;
-	snprintf(r->err, sizeof(r->err), "%s: %s", what,
-		 e ? strerror(e) : "failed");
-}
+/* Runs                                                                */
 
 static void emit_usage(FILE *f, const char *k, const struct usage *u)
 {
@@ -71,57 +56,67 @@ static void emit_usage(FILE *f, const char *k, const struct usage *u)
 		u->nivcsw);
 }
 
-static bool g_first_result = true;
-
-void emit_result(int w, int v, size_t size, int rep, bool warm,
-		 const struct result *r)
+void json_result(struct json_out *o, enum workload w, enum variant v,
+		 size_t size, int rep, bool warm, const struct result *r)
 {
-	FILE *f = stdout;
+	FILE *f = o->f;
 
-	fputs(g_first_result ? "\n" : ",\n", f);
-	g_first_result = false;
+	fputs(o->first_result ? "\n" : ",\n", f);
+	o->first_result = false;
 	fprintf(f, "{\"workload\":\"%s\",\"variant\":\"%s\",\"size\":%zu,"
 		"\"rep\":%d,\"warmup\":%s,\"ok\":%s,\"error\":",
-		wdesc[w].name, vname[v], size, rep, warm ? "true" : "false",
+		workloads[w].name, variant_names[v], size, rep, warm ? "true" : "false",
 		r->ok ? "true" : "false");
 	if (r->ok)
 		fputs("null", f);
 	else
 		json_str(f, r->err);
 	fprintf(f, ",\"value\":%.3f,\"unit\":\"%s\",\"inner\":%d",
-		r->ok ? r->value : 0.0, wdesc[w].unit, r->inner);
+		r->ok ? r->value : 0.0, workloads[w].unit, r->inner);
 	fprintf(f, ",\"ns\":{\"setup\":%" PRId64 ",\"parent\":%" PRId64
 		",\"wait\":%" PRId64 ",\"teardown\":%" PRId64 ",\"total\":%"
 		PRId64 ",\"child\":%" PRId64 ",\"settle\":%" PRId64 "}",
 		r->setup, r->parent, r->wait, r->teardown, r->total,
-		r->have_cr ? (int64_t)r->cr.work_ns : -1, r->settle);
+		r->have_child_report ? (int64_t)r->child_report.work_ns : -1, r->settle);
 	fputs(",\"counters\":{", f);
-	emit_usage(f, "self", &r->up);
+	emit_usage(f, "self", &r->self_usage);
 	fputc(',', f);
-	emit_usage(f, "children", &r->uc);
-	if (r->have_cr) {
+	emit_usage(f, "children", &r->children_usage);
+	if (r->have_child_report) {
 		fputc(',', f);
-		emit_usage(f, "child_self", &r->cr.u);
+		emit_usage(f, "child_self", &r->child_report.usage);
 	}
-	if (r->s0.ok && r->s1.ok) {
+	if (r->stats_before.ok && r->stats_after_work.ok) {
 		fprintf(f, ",\"sfork_faults\":%lld,\"sfork_pages_live\":%lld,"
 			"\"sfork_pages_live_before\":%lld",
-			r->s1.faults - r->s0.faults, r->s1.pages_live,
-			r->s0.pages_live);
-		if (r->s2.ok)
+			r->stats_after_work.faults - r->stats_before.faults,
+			r->stats_after_work.pages_live,
+			r->stats_before.pages_live);
+		if (r->stats_after_destroy.ok)
 			fprintf(f, ",\"sfork_pages_live_after\":%lld,"
 				"\"sfork_regions_live_after\":%lld",
-				r->s2.pages_live, r->s2.regions_live);
+				r->stats_after_destroy.pages_live,
+				r->stats_after_destroy.regions_live);
 	}
 	fputc('}', f);
 	fprintf(f, ",\"verify_errors\":%" PRId64, r->verify_errors);
-	if (r->have_cr && r->cr.lat_med)
+	if (r->have_child_report && r->child_report.lat_med)
 		fprintf(f, ",\"latency\":{\"median\":%" PRIu64 ",\"min\":%"
 			PRIu64 ",\"p90\":%" PRIu64 ",\"mean\":%" PRIu64 "}",
-			r->cr.lat_med, r->cr.lat_min, r->cr.lat_p90,
-			r->cr.lat_mean);
+			r->child_report.lat_med, r->child_report.lat_min,
+			r->child_report.lat_p90, r->child_report.lat_mean);
 	if (r->extra_bytes > 0)
 		fprintf(f, ",\"bytes\":%.0f", r->extra_bytes);
+	if (r->idle_ns > 0)
+		fprintf(f, ",\"idle_ns\":%" PRId64, r->idle_ns);
+	if (r->have_mem)
+		fprintf(f, ",\"memory_kb\":{\"region\":%lld,\"shmem_pmd_mapped\":%lld,"
+			"\"hugetlb_mapped\":%lld}", r->mem_kb, r->shmem_pmd_kb,
+			r->hugetlb_kb);
+	if (r->tuning) {
+		fputs(",\"tuning\":", f);
+		json_str(f, r->tuning);
+	}
 	fputc('}', f);
 	fflush(f);
 }
@@ -143,6 +138,29 @@ static void emit_param(FILE *f, const char *name, bool comma)
 	}
 }
 
+/*
+ * Every parameter the module has (the known two as null when it is not
+ * loaded): the report names the page policy from them, whatever it is
+ * called.
+ */
+static void emit_params(FILE *f)
+{
+	struct dirent **names;
+	int n = scandir(PARAM_DIR, &names, NULL, alphasort), k = 0;
+
+	if (n < 0) {
+		emit_param(f, "eager_threshold", false);
+		emit_param(f, "max_region_bytes", true);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (names[i]->d_name[0] != '.')
+			emit_param(f, names[i]->d_name, k++ > 0);
+		free(names[i]);
+	}
+	free(names);
+}
+
 static void emit_file_str(FILE *f, const char *key, const char *path)
 {
 	char buf[1024];
@@ -156,7 +174,7 @@ static void emit_file_str(FILE *f, const char *key, const char *path)
 	}
 }
 
-void emit_env(FILE *f)
+void json_env(FILE *f, size_t page_size)
 {
 	struct utsname u;
 	struct timespec res;
@@ -172,7 +190,7 @@ void emit_env(FILE *f)
 	fputs(",\"machine\":", f);
 	json_str(f, u.machine);
 	fprintf(f, ",\"cpus_online\":%ld,\"page_size\":%zu,"
-		"\"clock_res_ns\":%ld", sysconf(_SC_NPROCESSORS_ONLN), g_pg,
+		"\"clock_res_ns\":%ld", sysconf(_SC_NPROCESSORS_ONLN), page_size,
 		res.tv_nsec);
 	if (read_file("/proc/meminfo", buf, sizeof(buf)) > 0 &&
 	    (p = strstr(buf, "MemTotal:")))
@@ -198,31 +216,41 @@ void emit_env(FILE *f)
 		access(SFORK_DEVICE, F_OK) == 0 ? "true" : "false",
 		access(STATS_PATH, R_OK) == 0 ? "true" : "false");
 	fputs(",\"sfork_params\":{", f);
-	emit_param(f, "eager_threshold", false);
-	emit_param(f, "max_region_bytes", true);
-	fputs("}}", f);
+	emit_params(f);
+	fputs("}", f);
+	emit_file_str(f, "nr_hugepages", "/proc/sys/vm/nr_hugepages");
+	fputs("}", f);
 }
 
-void emit_config(FILE *f, bool profiling)
+void json_config(FILE *f, const struct config *cfg, bool profiling)
 {
 	fprintf(f, ",\n\"config\":{\"reps\":%d,\"warmup\":%d,\"msgs\":%d,"
 		"\"spin_ns\":%" PRIu64 ",\"ring\":%zu,\"chunk\":%zu,"
 		"\"timeout_s\":%u,\"verify_all\":%s,\"profiling\":%s,"
-		"\"file_dir\":", cfg.reps, cfg.warmup, cfg.msgs, cfg.spin_ns,
-		cfg.ring, cfg.chunk, cfg.timeout_s,
-		cfg.verify_all ? "true" : "false",
+		"\"file_dir\":", cfg->reps, cfg->warmup, cfg->msgs, cfg->spin_ns,
+		cfg->ring, cfg->chunk, cfg->timeout_s,
+		cfg->verify_all ? "true" : "false",
 		profiling ? "true" : "false");
-	json_str(f, cfg.file_dir);
+	json_str(f, cfg->file_dir);
+	fprintf(f, ",\"chan_spin_ns\":%ld,\"chan_spin_default_ns\":%d,"
+		"\"idle_ms\":%u", cfg->chan_spin_ns, SFORK_CHAN_SPIN_NS,
+		cfg->idle_ms);
+	fputs(",\"thp_shmem\":", f);
+	if (cfg->thp_shmem)
+		json_str(f, cfg->thp_shmem);
+	else
+		fputs("null", f);
 	fputs(",\"items\":[", f);
-	for (int i = 0; i < cfg.nitems; i++) {
-		const struct item *it = &cfg.items[i];
+	for (int i = 0; i < cfg->nitems; i++) {
+		const struct item *it = &cfg->items[i];
 		bool first = true;
 
 		fprintf(f, "%s{\"workload\":\"%s\",\"reps\":%d,\"variants\":[",
-			i ? "," : "", wdesc[it->w].name, it->reps);
-		for (int v = 0; v < V_COUNT; v++)
-			if (it->variants & B(v)) {
-				fprintf(f, "%s\"%s\"", first ? "" : ",", vname[v]);
+			i ? "," : "", workloads[it->w].name, it->reps);
+		for (int v = 0; v < VAR_COUNT; v++)
+			if (it->variants & VARIANT_BIT(v)) {
+				fprintf(f, "%s\"%s\"", first ? "" : ",",
+					variant_names[v]);
 				first = false;
 			}
 		fputs("],\"sizes\":[", f);
@@ -233,22 +261,27 @@ void emit_config(FILE *f, bool profiling)
 	fputs("]}", f);
 }
 
-void emit_catalog(FILE *f)
+void json_catalog(FILE *f)
 {
 	fputs("\"catalog\":{\"variants\":[", f);
-	for (int v = 0; v < V_COUNT; v++)
-		fprintf(f, "%s\"%s\"", v ? "," : "", vname[v]);
-	fputs("],\"workloads\":{", f);
-	for (int w = 0; w < W_COUNT; w++) {
+	for (int v = 0; v < VAR_COUNT; v++)
+		fprintf(f, "%s\"%s\"", v ? "," : "", variant_names[v]);
+	fputs("],\"classes\":{", f);
+	for (int v = 0; v < VAR_COUNT; v++)
+		fprintf(f, "%s\"%s\":\"%s\"", v ? "," : "", variant_names[v],
+			variant_class[v]);
+	fputs("},\"workloads\":{", f);
+	for (int w = 0; w < WL_COUNT; w++) {
 		bool first = true;
 
 		fprintf(f, "%s\"%s\":{\"unit\":\"%s\",\"what\":", w ? "," : "",
-			wdesc[w].name, wdesc[w].unit);
-		json_str(f, wdesc[w].what);
+			workloads[w].name, workloads[w].unit);
+		json_str(f, workloads[w].what);
 		fputs(",\"variants\":[", f);
-		for (int v = 0; v < V_COUNT; v++)
-			if (wdesc[w].variants & B(v)) {
-				fprintf(f, "%s\"%s\"", first ? "" : ",", vname[v]);
+		for (int v = 0; v < VAR_COUNT; v++)
+			if (workloads[w].variants & VARIANT_BIT(v)) {
+				fprintf(f, "%s\"%s\"", first ? "" : ",",
+					variant_names[v]);
 				first = false;
 			}
 		fputs("]}", f);

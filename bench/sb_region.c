@@ -3,7 +3,9 @@
  * sb_region.c: the variants, i.e. how each one makes its shared region.
  *
  * sfork_{lazy,eager,auto} get theirs from sfork(); shm_anon, sysv_shm,
- * posix_shm, memfd and file create a mapping and then fork(); private,
+ * posix_shm, memfd and file (default-configured) and shm_anon_thp,
+ * memfd_thp, memfd_hugetlb, sysv_hugetlb (tuned) create a mapping and
+ * then fork(); private,
  * private_thp and fork are the baselines without sharing.  The workloads
  * see only region_fork() and region_destroy(), so every variant is timed
  * through the same calls.
@@ -26,8 +28,6 @@
 /* ------------------------------------------------------------------ */
 /* Regions                                                             */
 
-static unsigned int g_seq;	/* names of shm objects and files */
-
 /* Map a mapping of fd (or anonymous) shared; closes fd. */
 static char *map_shared_fd(int fd, size_t len)
 {
@@ -45,8 +45,31 @@ static char *map_shared_fd(int fd, size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+static size_t huge_round(size_t len)
+{
+	return (len + HUGETLB_SIZE - 1) / HUGETLB_SIZE * HUGETLB_SIZE;
+}
+
+/*
+ * THP for shmem: the advice must come before the first touch, and the
+ * mapping is 2 MiB aligned by shmem_get_unmapped_area() as long as
+ * shmem_enabled allows huge pages at mmap() time (sforkbench -H).
+ */
+static char *advise_huge(char *p, size_t len)
+{
+	if (p && madvise(p, len, MADV_HUGEPAGE) < 0) {
+		int e = errno;
+
+		munmap(p, len);
+		errno = e;
+		return NULL;
+	}
+	return p;
+}
+
 /* Create the (non-sfork) region in the calling process. */
-static int region_create(struct region *r, int var, size_t len)
+static int region_create(struct bench *b, struct region *r, enum variant var,
+			 size_t len)
 {
 	int fd, e;
 	void *p;
@@ -56,16 +79,16 @@ static int region_create(struct region *r, int var, size_t len)
 	r->len = len;
 	r->shmid = -1;
 	switch (var) {
-	case V_FORK:
+	case VAR_FORK:
 		return 0;
-	case V_SHM_ANON:
+	case VAR_SHM_ANON:
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
 			return -1;
 		r->addr = p;
 		return 0;
-	case V_SYSV_SHM:
+	case VAR_SYSV_SHM:
 		r->shmid = shmget(IPC_PRIVATE, len, IPC_CREAT | 0600);
 		if (r->shmid < 0)
 			return -1;
@@ -78,9 +101,9 @@ static int region_create(struct region *r, int var, size_t len)
 		}
 		r->addr = p;
 		return 0;
-	case V_POSIX_SHM:
+	case VAR_POSIX_SHM:
 		snprintf(r->path, sizeof(r->path), "/sforkbench.%d.%u",
-			 (int)getpid(), g_seq++);
+			 (int)getpid(), b->seq++);
 		fd = shm_open(r->path, O_RDWR | O_CREAT | O_EXCL, 0600);
 		if (fd < 0)
 			return -1;
@@ -92,15 +115,49 @@ static int region_create(struct region *r, int var, size_t len)
 			return -1;
 		}
 		return 0;
-	case V_MEMFD:
+	case VAR_MEMFD:
 		fd = memfd_create("sforkbench", MFD_CLOEXEC);
 		if (fd < 0)
 			return -1;
 		r->addr = map_shared_fd(fd, len);
 		return r->addr ? 0 : -1;
-	case V_FILE:
+	case VAR_SHM_ANON_THP:
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		r->addr = advise_huge(p == MAP_FAILED ? NULL : p, len);
+		return r->addr ? 0 : -1;
+	case VAR_MEMFD_THP:
+		fd = memfd_create("sforkbench", MFD_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		r->addr = advise_huge(map_shared_fd(fd, len), len);
+		return r->addr ? 0 : -1;
+	case VAR_MEMFD_HUGETLB:
+		/* whole huge pages: the mapping, and its munmap(), too */
+		r->len = huge_round(len);
+		fd = memfd_create("sforkbench", MFD_CLOEXEC | MFD_HUGETLB);
+		if (fd < 0)
+			return -1;
+		r->addr = map_shared_fd(fd, r->len);
+		return r->addr ? 0 : -1;
+	case VAR_SYSV_HUGETLB:
+		r->len = huge_round(len);
+		r->shmid = shmget(IPC_PRIVATE, r->len,
+				  IPC_CREAT | SHM_HUGETLB | 0600);
+		if (r->shmid < 0)
+			return -1;
+		p = shmat(r->shmid, NULL, 0);
+		if (p == (void *)-1) {
+			e = errno;
+			shmctl(r->shmid, IPC_RMID, NULL);
+			errno = e;
+			return -1;
+		}
+		r->addr = p;
+		return 0;
+	case VAR_FILE:
 		snprintf(r->path, sizeof(r->path), "%s/sforkbench.%d.%u",
-			 cfg.file_dir, (int)getpid(), g_seq++);
+			 b->cfg.file_dir, (int)getpid(), b->seq++);
 		fd = open(r->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return -1;
@@ -112,7 +169,7 @@ static int region_create(struct region *r, int var, size_t len)
 			return -1;
 		}
 		return 0;
-	case V_PRIVATE:
+	case VAR_PRIVATE:
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
@@ -120,7 +177,7 @@ static int region_create(struct region *r, int var, size_t len)
 		madvise(p, len, MADV_NOHUGEPAGE);
 		r->addr = p;
 		return 0;
-	case V_PRIVATE_THP: {
+	case VAR_PRIVATE_THP: {
 		size_t huge = 2UL << 20, off;
 
 		r->maplen = len + huge;
@@ -144,8 +201,8 @@ static int region_create(struct region *r, int var, size_t len)
  * Create the region and fork.  Returns the child's pid in the parent, 0
  * in the child, -1 with errno on failure (nothing left behind).
  */
-pid_t region_fork(struct region *r, int var, size_t len,
-		  unsigned int dir)
+pid_t region_fork(struct bench *b, struct region *r, enum variant var,
+		  size_t len, unsigned int dir)
 {
 	pid_t pid;
 	int e;
@@ -158,32 +215,34 @@ pid_t region_fork(struct region *r, int var, size_t len,
 		r->var = var;
 		r->len = len;
 		r->shmid = -1;
-		if (var == V_SFORK_LAZY)
+		if (var == VAR_SFORK_LAZY)
 			fl |= SFORK_LAZY;
-		else if (var == V_SFORK_EAGER)
+		else if (var == VAR_SFORK_EAGER)
 			fl |= SFORK_EAGER;
 		pid = sfork(len, fl, &a);
 		if (pid >= 0)
 			r->addr = a;
 		return pid;
 	}
-	if (region_create(r, var, len) < 0)
+	if (region_create(b, r, var, len) < 0)
 		return -1;
 	pid = fork();
 	if (pid < 0) {
+		bool sysv = r->var == VAR_SYSV_SHM || r->var == VAR_SYSV_HUGETLB;
+
 		e = errno;
 		/* Caller destroys nothing on failure. */
-		if (r->addr && r->var != V_SYSV_SHM && r->var != V_PRIVATE_THP)
+		if (r->addr && !sysv && r->var != VAR_PRIVATE_THP)
 			munmap(r->addr, r->len);
-		if (r->var == V_PRIVATE_THP)
+		if (r->var == VAR_PRIVATE_THP)
 			munmap(r->map, r->maplen);
-		if (r->var == V_SYSV_SHM) {
+		if (sysv) {
 			shmdt(r->addr);
 			shmctl(r->shmid, IPC_RMID, NULL);
 		}
-		if (r->var == V_POSIX_SHM)
+		if (r->var == VAR_POSIX_SHM)
 			shm_unlink(r->path);
-		if (r->var == V_FILE)
+		if (r->var == VAR_FILE)
 			unlink(r->path);
 		errno = e;
 	}
@@ -195,20 +254,21 @@ int region_destroy(struct region *r)
 	int ret = 0;
 
 	switch (r->var) {
-	case V_FORK:
+	case VAR_FORK:
 		break;
-	case V_SYSV_SHM:
+	case VAR_SYSV_SHM:
+	case VAR_SYSV_HUGETLB:
 		ret |= shmdt(r->addr);
 		ret |= shmctl(r->shmid, IPC_RMID, NULL);
 		break;
-	case V_PRIVATE_THP:
+	case VAR_PRIVATE_THP:
 		ret |= munmap(r->map, r->maplen);
 		break;
 	default:
 		ret |= munmap(r->addr, r->len);
-		if (r->var == V_POSIX_SHM)
+		if (r->var == VAR_POSIX_SHM)
 			ret |= shm_unlink(r->path);
-		else if (r->var == V_FILE)
+		else if (r->var == VAR_FILE)
 			ret |= unlink(r->path);
 	}
 	r->addr = NULL;

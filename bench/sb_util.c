@@ -3,18 +3,18 @@
  * sb_util.c: the plumbing every workload shares.
  *
  * Reading small files, the kernel counters recorded beside every time,
- * exact reads and writes on pipes and sockets (which give up when the
- * watchdog fires), and the parent/child hand-over: the child's report and
- * reaping it into the result.
+ * exact reads and writes on pipes and sockets (which give up when told
+ * to stop: the watchdog's flag), and the child's report to its parent.
+ * A leaf: it calls nothing of the other pieces.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 
 #include "sforkbench.h"
 
@@ -49,10 +49,82 @@ void rstrip(char *s)
 		s[--n] = '\0';
 }
 
+/* Write a sysfs/procfs control file; 0 or -1 with errno. */
+int sysfs_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_TRUNC);
+	ssize_t n;
+	int e;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, val, strlen(val));
+	e = errno;
+	close(fd);
+	errno = e;
+	return n < 0 ? -1 : 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Kernel counters                                                     */
 
-void read_sfstats(struct sfstats *s)
+/* "Key:   123 kB" in /proc/meminfo-like text; -1 when absent. */
+long long meminfo_kb(const char *text, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (!strncmp(p, key, n) && p[n] == ':')
+			return atoll(p + n + 1);
+	return -1;
+}
+
+/*
+ * Memory held by shared regions, in kB: the shmem pages (every tmpfs
+ * based variant, sfork's regions included, in 4 KiB or huge folios) plus
+ * the hugetlb pages in use.  The guest runs nothing else that holds
+ * shmem, so the difference across a run is the run's region.  The
+ * counters are per-CPU with a folding threshold (tens of pages): the
+ * vm.stat_refresh write folds them first, so that a few pages show.
+ */
+int region_memory_kb(long long *mem_kb)
+{
+	char buf[8192];
+	long long shmem, total, free_, size;
+
+	sysfs_write("/proc/sys/vm/stat_refresh", "1");
+
+	if (read_file("/proc/meminfo", buf, sizeof(buf)) <= 0)
+		return -1;
+	shmem = meminfo_kb(buf, "Shmem");
+	total = meminfo_kb(buf, "HugePages_Total");
+	free_ = meminfo_kb(buf, "HugePages_Free");
+	size = meminfo_kb(buf, "Hugepagesize");
+	if (shmem < 0)
+		return -1;
+	*mem_kb = shmem;
+	if (total > 0 && free_ >= 0 && size > 0)
+		*mem_kb += (total - free_) * size;
+	return 0;
+}
+
+/* What of the caller's mappings is mapped huge: shmem PMDs and hugetlb. */
+void mapped_huge_kb(long long *shmem_pmd_kb, long long *hugetlb_kb)
+{
+	char buf[4096];
+	long long a, b;
+
+	*shmem_pmd_kb = *hugetlb_kb = -1;
+	if (read_file("/proc/self/smaps_rollup", buf, sizeof(buf)) <= 0)
+		return;
+	*shmem_pmd_kb = meminfo_kb(buf, "ShmemPmdMapped");
+	a = meminfo_kb(buf, "Shared_Hugetlb");
+	b = meminfo_kb(buf, "Private_Hugetlb");
+	if (a >= 0 && b >= 0)
+		*hugetlb_kb = a + b;
+}
+
+void read_sfork_stats(struct sfork_stats *s)
 {
 	char buf[4096], *line, *save = NULL;
 
@@ -99,7 +171,8 @@ void usage_sub(struct usage *d, const struct usage *a,
 /* ------------------------------------------------------------------ */
 /* fd helpers (pipes and sockets)                                      */
 
-int write_all(int fd, const void *buf, size_t len)
+int write_all(int fd, const void *buf, size_t len,
+	      const volatile sig_atomic_t *stop)
 {
 	const char *p = buf;
 
@@ -107,7 +180,7 @@ int write_all(int fd, const void *buf, size_t len)
 		ssize_t n = write(fd, p, len);
 
 		if (n < 0) {
-			if (errno == EINTR && !g_timeout)
+			if (errno == EINTR && !*stop)
 				continue;
 			return -1;
 		}
@@ -121,7 +194,8 @@ int write_all(int fd, const void *buf, size_t len)
  * Read exactly len bytes.  With spin_ns the fd is non-blocking and is
  * polled with read() for up to spin_ns before sleeping in poll().
  */
-int read_all(int fd, void *buf, size_t len, uint64_t spin_ns)
+int read_all(int fd, void *buf, size_t len, uint64_t spin_ns,
+	     const volatile sig_atomic_t *stop)
 {
 	char *p = buf;
 	uint64_t t0 = spin_ns ? now_ns() : 0;
@@ -137,7 +211,7 @@ int read_all(int fd, void *buf, size_t len, uint64_t spin_ns)
 		if (n == 0)
 			return -1;
 		if (errno == EINTR) {
-			if (g_timeout)
+			if (*stop)
 				return -1;
 			continue;
 		}
@@ -146,7 +220,7 @@ int read_all(int fd, void *buf, size_t len, uint64_t spin_ns)
 		if (now_ns() - t0 > spin_ns) {
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
-			if (poll(&pfd, 1, -1) < 0 && g_timeout)
+			if (poll(&pfd, 1, -1) < 0 && *stop)
 				return -1;
 		} else {
 			cpu_relax();
@@ -158,15 +232,18 @@ int read_all(int fd, void *buf, size_t len, uint64_t spin_ns)
 /* ------------------------------------------------------------------ */
 /* Child side helpers                                                  */
 
-void child_send(int fd, struct child_report *cr, uint64_t t0,
+/* The child has no watchdog of its own: the parent's kills it. */
+static const volatile sig_atomic_t never;
+
+void child_send(int fd, struct child_report *report, uint64_t t0,
 		const struct usage *u0)
 {
 	struct usage u1;
 
-	cr->work_ns = now_ns() - t0;
+	report->work_ns = now_ns() - t0;
 	get_usage(RUSAGE_SELF, &u1);
-	usage_sub(&cr->u, &u1, u0);
-	if (write_all(fd, cr, sizeof(*cr)) < 0)
+	usage_sub(&report->usage, &u1, u0);
+	if (write_all(fd, report, sizeof(*report), &never) < 0)
 		_exit(3);
 }
 
@@ -175,38 +252,4 @@ void close_child_end(int *fd)
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
-}
-
-/* Wait for pid; returns 0 if it exited with status 0. */
-int reap(pid_t pid, struct result *r)
-{
-	int st;
-
-	while (waitpid(pid, &st, 0) < 0) {
-		if (errno != EINTR) {
-			fail(r, "waitpid", errno);
-			return -1;
-		}
-	}
-	if (g_timeout) {
-		fail(r, "watchdog timeout", 0);
-		return -1;
-	}
-	if (WIFSIGNALED(st)) {
-		char msg[64];
-
-		snprintf(msg, sizeof(msg), "child killed by signal %d",
-			 WTERMSIG(st));
-		fail(r, msg, 0);
-		return -1;
-	}
-	if (WEXITSTATUS(st)) {
-		char msg[64];
-
-		snprintf(msg, sizeof(msg), "child exit status %d",
-			 WEXITSTATUS(st));
-		fail(r, msg, 0);
-		return -1;
-	}
-	return 0;
 }

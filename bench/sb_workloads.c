@@ -32,39 +32,40 @@ static inline uint64_t tag_of(unsigned int slot, size_t page)
 }
 
 /* Each process writes its own 8-byte slot of a page: no write races. */
-static void touch_all(char *base, size_t npages, unsigned int slot)
+static void touch_all(char *base, size_t pg, size_t npages, unsigned int slot)
 {
 	for (size_t i = 0; i < npages; i++)
-		*(volatile uint64_t *)(base + i * g_pg + slot * 8) =
+		*(volatile uint64_t *)(base + i * pg + slot * 8) =
 			tag_of(slot, i);
 }
 
-static void touch_list(char *base, const uint32_t *idx, size_t n,
+static void touch_list(char *base, size_t pg, const uint32_t *idx, size_t n,
 		       unsigned int slot)
 {
 	for (size_t i = 0; i < n; i++)
-		*(volatile uint64_t *)(base + (size_t)idx[i] * g_pg + slot * 8) =
+		*(volatile uint64_t *)(base + (size_t)idx[i] * pg + slot * 8) =
 			tag_of(slot, idx[i]);
 }
 
-static size_t check_list(const char *base, const uint32_t *idx, size_t n,
-			 unsigned int slot)
+static size_t check_list(const char *base, size_t pg, const uint32_t *idx,
+			 size_t n, unsigned int slot)
 {
 	size_t bad = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (*(const volatile uint64_t *)(base + (size_t)idx[i] * g_pg +
+		if (*(const volatile uint64_t *)(base + (size_t)idx[i] * pg +
 						 slot * 8) != tag_of(slot, idx[i]))
 			bad++;
 	return bad;
 }
 
-static size_t check_all(const char *base, size_t npages, unsigned int slot)
+static size_t check_all(const char *base, size_t pg, size_t npages,
+			unsigned int slot)
 {
 	size_t bad = 0;
 
 	for (size_t i = 0; i < npages; i++)
-		if (*(const volatile uint64_t *)(base + i * g_pg + slot * 8) !=
+		if (*(const volatile uint64_t *)(base + i * pg + slot * 8) !=
 		    tag_of(slot, i))
 			bad++;
 	return bad;
@@ -94,14 +95,14 @@ void lists_free(struct lists *l)
 	memset(l, 0, sizeof(*l));
 }
 
-void lists_make(struct lists *l, int w, size_t npages, int rep)
+void lists_make(struct lists *l, enum workload w, size_t npages, int rep)
 {
 	lists_free(l);
 	l->npages = npages;
 	for (int s = 0; s < NSLOTS; s++) {
 		size_t want;
 
-		if (w == W_SPARSE) {
+		if (w == WL_SPARSE) {
 			/* parent: 0, n/3, 2n/3; child: n/6, n/2, 5n/6 */
 			want = 3;
 			l->idx[s] = calloc(want, sizeof(uint32_t));
@@ -114,9 +115,9 @@ void lists_make(struct lists *l, int w, size_t npages, int rep)
 			l->n[s] = want;
 			continue;
 		}
-		if (w != W_RANDOM && w != W_MULTILEVEL)
+		if (w != WL_RANDOM && w != WL_MULTILEVEL)
 			continue;
-		if (w == W_RANDOM && s > 1)
+		if (w == WL_RANDOM && s > 1)
 			continue;
 		/* A random quarter, in random order (partial Fisher-Yates). */
 		if (!l->perm) {
@@ -148,20 +149,20 @@ void lists_make(struct lists *l, int w, size_t npages, int rep)
 /* Region workloads: abundant sparse random multilevel latency fault
  * teardown                                                             */
 
-static void child_region_work(int w, char *base, const struct lists *l,
-			      int repfd, int gofd)
+static void child_region_work(enum workload w, char *base, size_t pg,
+			      const struct lists *l, int repfd, int gofd)
 {
-	struct child_report cr;
+	struct child_report report;
 	struct usage u0;
 	uint64_t t0;
 	char c;
 
-	memset(&cr, 0, sizeof(cr));
+	memset(&report, 0, sizeof(report));
 	switch (w) {
-	case W_LATENCY:
-	case W_TEARDOWN:
+	case WL_LATENCY:
+	case WL_TEARDOWN:
 		_exit(0);
-	case W_FAULT:
+	case WL_FAULT:
 		/* Stay mapped while the parent faults, then go. */
 		while (read(gofd, &c, 1) < 0 && errno == EINTR)
 			;
@@ -171,11 +172,11 @@ static void child_region_work(int w, char *base, const struct lists *l,
 	}
 	get_usage(RUSAGE_SELF, &u0);
 	t0 = now_ns();
-	if (w == W_ABUNDANT) {
-		touch_all(base, l->npages, 1);
-	} else if (w == W_SPARSE || w == W_RANDOM) {
-		touch_list(base, l->idx[1], l->n[1], 1);
-	} else if (w == W_MULTILEVEL) {
+	if (w == WL_ABUNDANT) {
+		touch_all(base, pg, l->npages, 1);
+	} else if (w == WL_SPARSE || w == WL_RANDOM) {
+		touch_list(base, pg, l->idx[1], l->n[1], 1);
+	} else if (w == WL_MULTILEVEL) {
 		/* fork twice: 4 processes here, slots 1..4 */
 		unsigned int slot = 1;
 		pid_t k1 = fork(), k2;
@@ -189,7 +190,7 @@ static void child_region_work(int w, char *base, const struct lists *l,
 			_exit(4);
 		if (k2 == 0)
 			slot += 2;
-		touch_list(base, l->idx[slot], l->n[slot], slot);
+		touch_list(base, pg, l->idx[slot], l->n[slot], slot);
 		int bad = 0, st;
 
 		if (k2 > 0 && (waitpid(k2, &st, 0) < 0 || st))
@@ -200,113 +201,126 @@ static void child_region_work(int w, char *base, const struct lists *l,
 			bad = 1;
 		if (k1 == 0)
 			_exit(bad);
-		cr.errors = bad;
+		report.errors = bad;
 	}
-	child_send(repfd, &cr, t0, &u0);
+	child_send(repfd, &report, t0, &u0);
 	_exit(0);
 }
 
-void run_region(int w, int v, size_t size, const struct lists *l,
-		bool verify, struct result *r)
+void run_region(struct bench *b, enum workload w, enum variant v, size_t size,
+		const struct lists *l, bool verify, struct result *r)
 {
-	struct usage us0, us1, uc0, uc1;
+	const volatile sig_atomic_t *stop = &b->dog.fired;
+	size_t pg = b->page_size;
+	struct usage self0, self1, children0, children1;
 	struct region reg;
 	int rp[2] = { -1, -1 }, gp[2] = { -1, -1 };
-	bool want_report = w == W_ABUNDANT || w == W_SPARSE ||
-			   w == W_RANDOM || w == W_MULTILEVEL;
-	size_t npages = size / g_pg;
+	bool want_report = w == WL_ABUNDANT || w == WL_SPARSE ||
+			   w == WL_RANDOM || w == WL_MULTILEVEL;
+	size_t npages = size / pg;
 	uint64_t t0, t2, t3, t4, t5, t6;
+	long long mem0 = 0, mem1;
+	bool have_mem0;
 	pid_t pid;
 
 	if (want_report && pipe2(rp, O_CLOEXEC) < 0) {
-		fail(r, "pipe", errno);
+		result_fail(r, "pipe", errno);
 		return;
 	}
-	if (w == W_FAULT && pipe2(gp, O_CLOEXEC) < 0) {
-		fail(r, "pipe", errno);
+	if (w == WL_FAULT && pipe2(gp, O_CLOEXEC) < 0) {
+		result_fail(r, "pipe", errno);
 		goto out_pipes;
 	}
-	read_sfstats(&r->s0);
-	get_usage(RUSAGE_SELF, &us0);
-	get_usage(RUSAGE_CHILDREN, &uc0);
+	have_mem0 = region_memory_kb(&mem0) == 0;
+	read_sfork_stats(&r->stats_before);
+	get_usage(RUSAGE_SELF, &self0);
+	get_usage(RUSAGE_CHILDREN, &children0);
 
 	t0 = now_ns();
-	pid = region_fork(&reg, v, size, SFORK_BIDIRECTIONAL);
+	pid = region_fork(b, &reg, v, size, SFORK_BIDIRECTIONAL);
 	if (pid < 0) {
-		fail(r, is_sfork(v) ? "sfork" : "create/fork", errno);
+		result_fail(r, is_sfork(v) ? "sfork" : "create/fork", errno);
 		goto out_pipes;
 	}
 	if (pid == 0)
-		child_region_work(w, reg.addr, l, rp[1], gp[0]);
-	g_child = pid;
+		child_region_work(w, reg.addr, pg, l, rp[1], gp[0]);
+	watchdog_watch(&b->dog, pid);
 	close_child_end(&rp[1]);
 	close_child_end(&gp[0]);
 	t2 = now_ns();
 
 	switch (w) {
-	case W_ABUNDANT:
-	case W_TEARDOWN:
-	case W_FAULT:
-		touch_all(reg.addr, npages, 0);
+	case WL_ABUNDANT:
+	case WL_TEARDOWN:
+	case WL_FAULT:
+		touch_all(reg.addr, pg, npages, 0);
 		break;
-	case W_SPARSE:
-	case W_RANDOM:
-	case W_MULTILEVEL:
-		touch_list(reg.addr, l->idx[0], l->n[0], 0);
+	case WL_SPARSE:
+	case WL_RANDOM:
+	case WL_MULTILEVEL:
+		touch_list(reg.addr, pg, l->idx[0], l->n[0], 0);
 		break;
 	default:
 		break;
 	}
 	t3 = now_ns();
-	if (w == W_FAULT && write_all(gp[1], "g", 1) < 0)
-		fail(r, "write", errno);
-	reap(pid, r);
+	if (w == WL_FAULT && write_all(gp[1], "g", 1, stop) < 0)
+		result_fail(r, "write", errno);
+	result_reap(r, pid, &b->dog);
 	t4 = now_ns();
 
-	get_usage(RUSAGE_SELF, &us1);
-	get_usage(RUSAGE_CHILDREN, &uc1);
-	read_sfstats(&r->s1);
-	usage_sub(&r->up, &us1, &us0);
-	usage_sub(&r->uc, &uc1, &uc0);
+	get_usage(RUSAGE_SELF, &self1);
+	get_usage(RUSAGE_CHILDREN, &children1);
+	read_sfork_stats(&r->stats_after_work);
+	usage_sub(&r->self_usage, &self1, &self0);
+	usage_sub(&r->children_usage, &children1, &children0);
+	/* untimed: what the region holds now, and how much of it is huge */
+	if (have_mem0 && region_memory_kb(&mem1) == 0) {
+		r->have_mem = true;
+		r->mem_kb = mem1 - mem0;
+		mapped_huge_kb(&r->shmem_pmd_kb, &r->hugetlb_kb);
+	}
 	if (want_report && r->ok) {
-		if (read_all(rp[0], &r->cr, sizeof(r->cr), 0) < 0)
-			fail(r, "child report", errno);
+		if (read_all(rp[0], &r->child_report, sizeof(r->child_report),
+			     0, stop) < 0)
+			result_fail(r, "child report", errno);
 		else
-			r->have_cr = true;
-		if (r->cr.errors)
-			fail(r, "grandchild failed", 0);
+			r->have_child_report = true;
+		if (r->child_report.errors)
+			result_fail(r, "grandchild failed", 0);
 	}
 	if (verify && r->ok) {
 		size_t bad = 0;
 
-		if (w == W_ABUNDANT)
-			bad = check_all(reg.addr, npages, 1);
-		else if (w == W_SPARSE || w == W_RANDOM)
-			bad = check_list(reg.addr, l->idx[1], l->n[1], 1);
-		else if (w == W_MULTILEVEL)
+		if (w == WL_ABUNDANT)
+			bad = check_all(reg.addr, pg, npages, 1);
+		else if (w == WL_SPARSE || w == WL_RANDOM)
+			bad = check_list(reg.addr, pg, l->idx[1], l->n[1], 1);
+		else if (w == WL_MULTILEVEL)
 			for (unsigned int s = 1; s < NSLOTS; s++)
-				bad += check_list(reg.addr, l->idx[s], l->n[s], s);
-		if (w == W_ABUNDANT || w == W_FAULT || w == W_TEARDOWN)
-			bad += check_all(reg.addr, npages, 0);
+				bad += check_list(reg.addr, pg, l->idx[s],
+						  l->n[s], s);
+		if (w == WL_ABUNDANT || w == WL_FAULT || w == WL_TEARDOWN)
+			bad += check_all(reg.addr, pg, npages, 0);
 		r->verify_errors = (int64_t)bad;
 		if (bad)
-			fail(r, "verify: pages with wrong contents", 0);
+			result_fail(r, "verify: pages with wrong contents", 0);
 	}
 
 	t5 = now_ns();
 	if (region_destroy(&reg) < 0)
-		fail(r, "destroy", errno);
+		result_fail(r, "destroy", errno);
 	t6 = now_ns();
-	read_sfstats(&r->s2);
+	read_sfork_stats(&r->stats_after_destroy);
 
-	if (w == W_TEARDOWN && r->s0.ok && is_sfork(v)) {
+	if (w == WL_TEARDOWN && r->stats_before.ok && is_sfork(v)) {
 		/* How long until the module's pages are really gone. */
 		uint64_t ts = now_ns();
-		struct sfstats s;
+		struct sfork_stats s;
 
 		for (;;) {
-			read_sfstats(&s);
-			if (!s.ok || s.pages_live <= r->s0.pages_live ||
+			read_sfork_stats(&s);
+			if (!s.ok || s.pages_live <= r->stats_before.pages_live ||
 			    now_ns() - ts > 3000000000ULL)
 				break;
 			usleep(1000);
@@ -319,9 +333,9 @@ void run_region(int w, int v, size_t size, const struct lists *l,
 	r->wait = (int64_t)(t4 - t3);
 	r->teardown = (int64_t)(t6 - t5);
 	r->total = (int64_t)((t4 - t0) + (t6 - t5));
-	if (w == W_FAULT)
+	if (w == WL_FAULT)
 		r->value = (double)r->parent / (double)(npages ? npages : 1);
-	else if (w == W_TEARDOWN)
+	else if (w == WL_TEARDOWN)
 		r->value = (double)r->teardown;
 	else
 		r->value = (double)r->total;
@@ -335,13 +349,18 @@ out_pipes:
 }
 
 /* latency: average of several cycles (few for big eager regions). */
-void run_latency(int v, size_t size, struct result *r)
+void run_latency(struct bench *b, enum workload w, enum variant v,
+		 size_t size, const struct lists *l, bool verify,
+		 struct result *r)
 {
 	size_t per = size ? size : 1;
 	int inner = (int)((16UL << 20) / per);
 	struct result one;
 	double sum = 0, sum_setup = 0, sum_td = 0;
-	struct usage up = {0}, uc = {0};
+	struct usage self = {0}, children = {0};
+
+	(void)l;
+	(void)verify;
 
 	if (inner < 1)
 		inner = 1;
@@ -349,25 +368,24 @@ void run_latency(int v, size_t size, struct result *r)
 		inner = 10;
 	for (int i = 0; i < inner && r->ok; i++) {
 		result_init(&one);
-		run_region(W_LATENCY, v, size, NULL, false, &one);
+		run_region(b, w, v, size, NULL, false, &one);
 		if (!one.ok) {
 			*r = one;
 			return;
 		}
-		if (i == 0) {
-			r->s0 = one.s0;
-		}
-		r->s1 = one.s1;
-		r->s2 = one.s2;
+		if (i == 0)
+			r->stats_before = one.stats_before;
+		r->stats_after_work = one.stats_after_work;
+		r->stats_after_destroy = one.stats_after_destroy;
 		sum += one.value;
 		sum_setup += (double)one.setup;
 		sum_td += (double)one.teardown;
-		up.minflt += one.up.minflt;
-		up.nvcsw += one.up.nvcsw;
-		up.nivcsw += one.up.nivcsw;
-		uc.minflt += one.uc.minflt;
-		uc.nvcsw += one.uc.nvcsw;
-		uc.nivcsw += one.uc.nivcsw;
+		self.minflt += one.self_usage.minflt;
+		self.nvcsw += one.self_usage.nvcsw;
+		self.nivcsw += one.self_usage.nivcsw;
+		children.minflt += one.children_usage.minflt;
+		children.nvcsw += one.children_usage.nvcsw;
+		children.nivcsw += one.children_usage.nivcsw;
 	}
 	r->value = sum / inner;
 	r->total = (int64_t)r->value;
@@ -375,63 +393,67 @@ void run_latency(int v, size_t size, struct result *r)
 	r->teardown = (int64_t)(sum_td / inner);
 	r->inner = inner;
 	/* counters per cycle */
-	r->up.minflt = up.minflt / inner;
-	r->up.nvcsw = up.nvcsw / inner;
-	r->up.nivcsw = up.nivcsw / inner;
-	r->uc.minflt = uc.minflt / inner;
-	r->uc.nvcsw = uc.nvcsw / inner;
-	r->uc.nivcsw = uc.nivcsw / inner;
-	r->s1.faults = r->s0.faults + (r->s1.faults - r->s0.faults) / inner;
+	r->self_usage.minflt = self.minflt / inner;
+	r->self_usage.nvcsw = self.nvcsw / inner;
+	r->self_usage.nivcsw = self.nivcsw / inner;
+	r->children_usage.minflt = children.minflt / inner;
+	r->children_usage.nvcsw = children.nvcsw / inner;
+	r->children_usage.nivcsw = children.nivcsw / inner;
+	r->stats_after_work.faults = r->stats_before.faults +
+		(r->stats_after_work.faults - r->stats_before.faults) / inner;
 }
 
 /* ------------------------------------------------------------------ */
 /* zerofill                                                            */
 
-static char *g_membuf;
-static size_t g_membuf_len;
-
-void membuf_release(void)
+void membuf_release(struct membuf *m)
 {
-	if (g_membuf)
-		munmap(g_membuf, g_membuf_len);
-	g_membuf = NULL;
-	g_membuf_len = 0;
+	if (m->addr)
+		munmap(m->addr, m->len);
+	m->addr = NULL;
+	m->len = 0;
 }
 
-void run_zerofill(int v, size_t size, struct result *r)
+void run_zerofill(struct bench *b, enum workload w, enum variant v,
+		  size_t size, const struct lists *l, bool verify,
+		  struct result *r)
 {
-	struct usage us0, us1, uc0, uc1;
+	struct membuf *m = &b->membuf;
+	struct usage self0, self1, children0, children1;
 	uint64_t t0, t1, t5, t6;
 
-	read_sfstats(&r->s0);
-	get_usage(RUSAGE_SELF, &us0);
-	get_usage(RUSAGE_CHILDREN, &uc0);
-	if (v == V_MEMSET) {
-		if (g_membuf_len != size) {
-			membuf_release();
-			g_membuf = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	(void)w;
+	(void)l;
+	(void)verify;
+	read_sfork_stats(&r->stats_before);
+	get_usage(RUSAGE_SELF, &self0);
+	get_usage(RUSAGE_CHILDREN, &children0);
+	if (v == VAR_MEMSET) {
+		if (m->len != size) {
+			membuf_release(m);
+			m->addr = mmap(NULL, size, PROT_READ | PROT_WRITE,
 					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			if (g_membuf == MAP_FAILED) {
-				g_membuf = NULL;
-				fail(r, "mmap", errno);
+			if (m->addr == MAP_FAILED) {
+				m->addr = NULL;
+				result_fail(r, "mmap", errno);
 				return;
 			}
-			g_membuf_len = size;
-			memset(g_membuf, 1, size);	/* fault it in */
+			m->len = size;
+			memset(m->addr, 1, size);	/* fault it in */
 		}
 		t0 = now_ns();
-		memset(g_membuf, 0, size);
-		__asm__ __volatile__("" : : "r"(g_membuf) : "memory");
+		memset(m->addr, 0, size);
+		__asm__ __volatile__("" : : "r"(m->addr) : "memory");
 		t1 = now_ns();
 		r->value = (double)(t1 - t0);
 		r->setup = (int64_t)(t1 - t0);
-		if (g_membuf[size - 1] != 0)
-			fail(r, "memset", 0);
-		get_usage(RUSAGE_SELF, &us1);
-		usage_sub(&r->up, &us1, &us0);
+		if (m->addr[size - 1] != 0)
+			result_fail(r, "memset", 0);
+		get_usage(RUSAGE_SELF, &self1);
+		usage_sub(&r->self_usage, &self1, &self0);
 		return;
 	}
-	if (v == V_POPULATE) {
+	if (v == VAR_POPULATE) {
 		void *p;
 
 		t0 = now_ns();
@@ -439,11 +461,11 @@ void run_zerofill(int v, size_t size, struct result *r)
 			 MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 		t1 = now_ns();
 		if (p == MAP_FAILED) {
-			fail(r, "mmap", errno);
+			result_fail(r, "mmap", errno);
 			return;
 		}
-		get_usage(RUSAGE_SELF, &us1);
-		usage_sub(&r->up, &us1, &us0);
+		get_usage(RUSAGE_SELF, &self1);
+		usage_sub(&r->self_usage, &self1, &self0);
 		t5 = now_ns();
 		munmap(p, size);
 		t6 = now_ns();
@@ -457,26 +479,26 @@ void run_zerofill(int v, size_t size, struct result *r)
 	pid_t pid;
 
 	t0 = now_ns();
-	pid = region_fork(&reg, v, size, SFORK_BIDIRECTIONAL);
+	pid = region_fork(b, &reg, v, size, SFORK_BIDIRECTIONAL);
 	t1 = now_ns();
 	if (pid < 0) {
-		fail(r, "sfork", errno);
+		result_fail(r, "sfork", errno);
 		return;
 	}
 	if (pid == 0)
 		_exit(0);
-	g_child = pid;
-	reap(pid, r);
-	get_usage(RUSAGE_SELF, &us1);
-	get_usage(RUSAGE_CHILDREN, &uc1);
-	usage_sub(&r->up, &us1, &us0);
-	usage_sub(&r->uc, &uc1, &uc0);
-	read_sfstats(&r->s1);
+	watchdog_watch(&b->dog, pid);
+	result_reap(r, pid, &b->dog);
+	get_usage(RUSAGE_SELF, &self1);
+	get_usage(RUSAGE_CHILDREN, &children1);
+	usage_sub(&r->self_usage, &self1, &self0);
+	usage_sub(&r->children_usage, &children1, &children0);
+	read_sfork_stats(&r->stats_after_work);
 	t5 = now_ns();
 	if (region_destroy(&reg) < 0)
-		fail(r, "destroy", errno);
+		result_fail(r, "destroy", errno);
 	t6 = now_ns();
-	read_sfstats(&r->s2);
+	read_sfork_stats(&r->stats_after_destroy);
 	r->value = (double)(t1 - t0);
 	r->setup = (int64_t)(t1 - t0);
 	r->teardown = (int64_t)(t6 - t5);

@@ -19,8 +19,9 @@
  *   publish/pingpong, which use one page)
  * Run with -h for the options, -l for the catalogue.
  *
- * This file holds the catalogue, the options, the plan parsing and the
- * driver loop; sforkbench.h lists the other pieces (sb_*.c).
+ * This file holds the options, the plan parsing and the driver loop; it
+ * owns the harness (struct bench) and hands it to the workloads, which
+ * sb_catalog.c lists in a table.  sforkbench.h lists the other pieces.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,147 +38,91 @@
 #define MARK_BEGIN "@@SFORKBENCH-JSON-BEGIN@@"
 #define MARK_END "@@SFORKBENCH-JSON-END@@"
 #define SCHEMA "sforkbench/1"
-
-/* ------------------------------------------------------------------ */
-/* Catalogue                                                           */
-
-const char *const vname[V_COUNT] = {
-	"sfork_lazy", "sfork_eager", "sfork_auto", "shm_anon", "sysv_shm",
-	"posix_shm", "memfd", "file", "private", "private_thp", "fork",
-	"memset", "populate", "pipe", "socketpair",
-};
-
-const struct wdesc wdesc[W_COUNT] = {
-	[W_ABUNDANT] = { "abundant", VS_REGION, "ns",
-		"create+fork, parent and child write every page, wait, destroy" },
-	[W_SPARSE] = { "sparse", VS_REGION, "ns",
-		"create+fork, parent and child write 3 pages each, wait, destroy" },
-	[W_RANDOM] = { "random", VS_REGION, "ns",
-		"create+fork, each side writes a random quarter of the pages" },
-	[W_MULTILEVEL] = { "multilevel", VS_REGION, "ns",
-		"child forks twice more: 5 processes each write a random quarter" },
-	[W_LATENCY] = { "latency", VS_REGION | B(V_FORK), "ns",
-		"one create+fork+child exit+wait+destroy cycle" },
-	[W_FAULT] = { "fault", VS_REGION | B(V_PRIVATE) | B(V_PRIVATE_THP),
-		"ns/page", "parent's first write to every page, per page" },
-	[W_ZEROFILL] = { "zerofill", B(V_SFORK_EAGER) | B(V_SFORK_LAZY) |
-		B(V_MEMSET) | B(V_POPULATE), "ns",
-		"sfork call until it returns in the parent; memset of a faulted buffer; mmap(MAP_POPULATE)" },
-	[W_TEARDOWN] = { "teardown", VS_REGION | B(V_PRIVATE), "ns",
-		"destroying a region whose every page the parent wrote, child gone" },
-	[W_PUBLISH] = { "publish", VS_CHANNEL, "ns",
-		"parent->child one-way latency, blocking receiver (futex / read)" },
-	[W_PINGPONG] = { "pingpong", VS_CHANNEL, "ns",
-		"round trip, blocking (futex wait/wake, read/write)" },
-	[W_PUBLISH_SPIN] = { "publish_spin", VS_CHANNEL, "ns",
-		"parent->child one-way latency, receiver polls for spin_ns first" },
-	[W_PINGPONG_SPIN] = { "pingpong_spin", VS_CHANNEL, "ns",
-		"round trip, both sides poll for spin_ns before sleeping" },
-	[W_BULK] = { "bulk", VS_CHANNEL, "ns",
-		"parent streams SIZE bytes to the child (ring in the region, or pipe/socket)" },
-};
-
-/* ------------------------------------------------------------------ */
-/* Configuration                                                       */
-
-struct config cfg = {
-	.reps = 5, .warmup = 1, .msgs = 500, .spin_ns = 200000,
-	.ring = 1 << 20, .chunk = 64 << 10, .file_dir = "/tmp",
-	.timeout_s = 600, .profile_depth = 5, .profile_buf_kb = 16384,
-};
-
-size_t g_pg;
-
-/* ------------------------------------------------------------------ */
-/* Watchdog: a run that hangs (e.g. a lost wake-up in a broken kernel)
- * is killed and recorded as an error instead of hanging the guest.     */
-
-volatile sig_atomic_t g_timeout;
-volatile pid_t g_child;
-
-static void on_alarm(int sig)
-{
-	(void)sig;
-	g_timeout = 1;
-	if (g_child > 0)
-		kill(g_child, SIGKILL);
-}
-
-static void watchdog_arm(void)
-{
-	g_timeout = 0;
-	g_child = 0;
-	alarm(cfg.timeout_s);
-}
-
-static void watchdog_disarm(void)
-{
-	alarm(0);
-	g_child = 0;
-}
+#define SHMEM_ENABLED "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
 
 /* ------------------------------------------------------------------ */
 /* Driver loop                                                         */
 
-static void run_one(int w, int v, size_t size, int rep, bool warm,
-		    const struct lists *l)
+static void run_one(struct bench *b, enum workload w, enum variant v,
+		    size_t size, int rep, bool warm, const struct lists *l)
 {
 	struct result r;
 
+	bool tune = b->cfg.thp_shmem && (VS_THP & VARIANT_BIT(v));
+
 	result_init(&r);
-	watchdog_arm();
-	switch (w) {
-	case W_LATENCY:
-		run_latency(v, size, &r);
-		break;
-	case W_ZEROFILL:
-		run_zerofill(v, size, &r);
-		break;
-	case W_PUBLISH: case W_PINGPONG: case W_PUBLISH_SPIN:
-	case W_PINGPONG_SPIN: case W_BULK:
-		run_channel(w, v, size, &r);
-		break;
-	default:
-		run_region(w, v, size, l, warm || cfg.verify_all, &r);
+	/* Only the tuned THP peers run with the tuned shmem_enabled. */
+	if (tune) {
+		if (sysfs_write(SHMEM_ENABLED, b->cfg.thp_shmem) < 0)
+			result_fail(&r, "shmem_enabled", errno);
+		r.tuning = b->cfg.thp_shmem;
 	}
-	watchdog_disarm();
-	emit_result(w, v, size, rep, warm, &r);
+	watchdog_arm(&b->dog, b->cfg.timeout_s);
+	if (r.ok)
+		workloads[w].run(b, w, v, size, l, warm || b->cfg.verify_all, &r);
+	watchdog_disarm(&b->dog);
+	if (tune && sysfs_write(SHMEM_ENABLED, b->thp_shmem_was) < 0)
+		result_fail(&r, "restoring shmem_enabled", errno);
+	json_result(&b->out, w, v, size, rep, warm, &r);
 }
 
-static void run_item(const struct item *it, bool profiling)
+/* The setting in brackets of a sysfs choice ("always [never] ..."). */
+static int current_choice(const char *path, char *out, size_t len)
 {
-	int vs[V_COUNT], nv = 0;
+	char buf[256], *a, *z;
+
+	if (read_file(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	a = strchr(buf, '[');
+	z = a ? strchr(a, ']') : NULL;
+	if (!z || (size_t)(z - a) > len)
+		return -1;
+	snprintf(out, len, "%.*s", (int)(z - a - 1), a + 1);
+	return 0;
+}
+
+/* The size one run of workload w really uses for the item's size. */
+static size_t run_size(const struct bench *b, enum workload w, size_t size)
+{
+	size_t pg = b->page_size;
+
+	if (workloads[w].sizing == SIZE_ONE_PAGE)
+		size = pg;
+	size = (size + pg - 1) / pg * pg;
+	if (workloads[w].sizing == SIZE_AT_LEAST_CHUNK && size < b->cfg.chunk)
+		size = b->cfg.chunk;
+	return size;
+}
+
+static void run_item(struct bench *b, const struct item *it)
+{
+	enum variant vs[VAR_COUNT];
+	int nv = 0;
 	struct lists l;
 
 	memset(&l, 0, sizeof(l));
-	for (int v = 0; v < V_COUNT; v++)
-		if (it->variants & B(v))
-			vs[nv++] = v;
+	for (int v = 0; v < VAR_COUNT; v++)
+		if (it->variants & VARIANT_BIT(v))
+			vs[nv++] = (enum variant)v;
 	for (int si = 0; si < it->nsizes; si++) {
-		size_t size = it->sizes[si];
+		size_t size = run_size(b, it->w, it->sizes[si]);
 
-		if (it->w == W_PUBLISH || it->w == W_PINGPONG ||
-		    it->w == W_PUBLISH_SPIN || it->w == W_PINGPONG_SPIN)
-			size = g_pg;
-		size = (size + g_pg - 1) / g_pg * g_pg;
-		if (it->w == W_BULK && size < cfg.chunk)
-			size = cfg.chunk;
-		for (int rep = -cfg.warmup; rep < it->reps; rep++) {
+		for (int rep = -b->cfg.warmup; rep < it->reps; rep++) {
 			bool warm = rep < 0;
 
-			lists_make(&l, it->w, size / g_pg, rep);
-			if (profiling && rep == 0)
-				tr("tracing_on", "1", true);
+			lists_make(&l, it->w, size / b->page_size, rep);
+			if (b->prof && rep == 0)
+				profiler_tracing(b->prof, true);
 			/* interleave, rotating the order between reps */
 			for (int j = 0; j < nv; j++) {
-				int v = vs[(j + (rep < 0 ? 0 : rep)) % nv];
+				enum variant v = vs[(j + (rep < 0 ? 0 : rep)) % nv];
 
-				run_one(it->w, v, size, rep, warm, &l);
+				run_one(b, it->w, v, size, rep, warm, &l);
 			}
 		}
-		if (profiling)
-			tr("tracing_on", "0", true);
-		membuf_release();
+		if (b->prof)
+			profiler_tracing(b->prof, false);
+		membuf_release(&b->membuf);
 	}
 	lists_free(&l);
 }
@@ -217,10 +162,10 @@ static int lookup(const char *s, const char *const *names, int n)
 	return -1;
 }
 
-static int parse_item(const char *arg, struct item *it)
+static int parse_item(const struct bench *b, const char *arg, struct item *it)
 {
 	char *dup = strdup(arg), *save = NULL, *f[4] = { 0 }, *s, *p;
-	int nf = 0;
+	int nf = 0, w;
 
 	memset(it, 0, sizeof(*it));
 	for (s = strtok_r(dup, ":", &save); s && nf < 4;
@@ -230,29 +175,30 @@ static int parse_item(const char *arg, struct item *it)
 		fprintf(stderr, "sforkbench: bad item '%s'\n", arg);
 		goto bad;
 	}
-	it->w = -1;
-	for (int w = 0; w < W_COUNT; w++)
-		if (!strcmp(f[0], wdesc[w].name))
-			it->w = w;
-	if (it->w < 0) {
+	w = -1;
+	for (int i = 0; i < WL_COUNT; i++)
+		if (!strcmp(f[0], workloads[i].name))
+			w = i;
+	if (w < 0) {
 		fprintf(stderr, "sforkbench: unknown workload '%s'\n", f[0]);
 		goto bad;
 	}
+	it->w = (enum workload)w;
 	if (!strcmp(f[1], "all")) {
-		it->variants = wdesc[it->w].variants;
+		it->variants = workloads[w].variants;
 	} else {
 		char *save2 = NULL;
 
 		for (p = strtok_r(f[1], ",", &save2); p;
 		     p = strtok_r(NULL, ",", &save2)) {
-			int v = lookup(p, vname, V_COUNT);
+			int v = lookup(p, variant_names, VAR_COUNT);
 
-			if (v < 0 || !(wdesc[it->w].variants & B(v))) {
+			if (v < 0 || !(workloads[w].variants & VARIANT_BIT(v))) {
 				fprintf(stderr, "sforkbench: variant '%s' not "
 					"valid for %s\n", p, f[0]);
 				goto bad;
 			}
-			it->variants |= B(v);
+			it->variants |= VARIANT_BIT(v);
 		}
 	}
 	if (nf >= 3) {
@@ -269,9 +215,9 @@ static int parse_item(const char *arg, struct item *it)
 			it->sizes[it->nsizes++] = z;
 		}
 	} else {
-		it->sizes[it->nsizes++] = g_pg;
+		it->sizes[it->nsizes++] = b->page_size;
 	}
-	it->reps = nf >= 4 ? atoi(f[3]) : cfg.reps;
+	it->reps = nf >= 4 ? atoi(f[3]) : b->cfg.reps;
 	if (it->reps < 1)
 		it->reps = 1;
 	free(dup);
@@ -298,79 +244,97 @@ static void usage_exit(int code)
 		"  -F GLOBS  hook only these functions (set_ftrace_filter)\n"
 		"  -D N      max_graph_depth of the profile (5)\n"
 		"  -B KB     trace buffer per CPU (16384)\n"
+		"  -H MODE   shmem_enabled for the *_thp variants (e.g. advise),\n"
+		"            set around each of their runs and then restored\n"
+		"  -W NS     spin window of libsfork's channels (publish, pingpong,\n"
+		"            idle; default: the library's SFORK_CHAN_SPIN_NS)\n"
+		"  -I MS     how long the idle workload's receiver waits (2000)\n"
 		"  -l        print the catalogue as JSON and exit\n");
 	exit(code);
 }
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa;
+	static struct bench bench = {
+		.cfg = {
+			.reps = 5, .warmup = 1, .msgs = 500, .spin_ns = 200000,
+			.ring = 1 << 20, .chunk = 64 << 10, .file_dir = "/tmp",
+			.timeout_s = 600, .profile_depth = 5,
+			.profile_buf_kb = 16384, .chan_spin_ns = -1,
+			.idle_ms = 2000,
+		},
+		.out = { .first_result = true },
+	};
+	struct bench *b = &bench;
+	struct config *cfg = &b->cfg;
 	uint64_t t_start;
 	int opt;
-	bool profiling = false;
 
-	g_pg = (size_t)sysconf(_SC_PAGESIZE);
-	while ((opt = getopt(argc, argv, "r:w:n:S:R:C:f:T:VP:F:D:B:lh")) != -1) {
+	b->page_size = (size_t)sysconf(_SC_PAGESIZE);
+	b->out.f = stdout;
+	while ((opt = getopt(argc, argv, "r:w:n:S:R:C:f:T:VP:F:D:B:H:W:I:lh")) != -1) {
 		switch (opt) {
-		case 'r': cfg.reps = atoi(optarg); break;
-		case 'w': cfg.warmup = atoi(optarg); break;
-		case 'n': cfg.msgs = atoi(optarg); break;
-		case 'S': cfg.spin_ns = strtoull(optarg, NULL, 0); break;
-		case 'R': cfg.ring = parse_size(optarg); break;
-		case 'C': cfg.chunk = parse_size(optarg); break;
-		case 'f': cfg.file_dir = optarg; break;
-		case 'T': cfg.timeout_s = (unsigned int)atoi(optarg); break;
-		case 'V': cfg.verify_all = true; break;
-		case 'P': cfg.profile_funcs = optarg; break;
-		case 'F': cfg.profile_filter = optarg; break;
-		case 'D': cfg.profile_depth = atoi(optarg); break;
-		case 'B': cfg.profile_buf_kb = parse_size(optarg); break;
+		case 'r': cfg->reps = atoi(optarg); break;
+		case 'w': cfg->warmup = atoi(optarg); break;
+		case 'n': cfg->msgs = atoi(optarg); break;
+		case 'S': cfg->spin_ns = strtoull(optarg, NULL, 0); break;
+		case 'R': cfg->ring = parse_size(optarg); break;
+		case 'C': cfg->chunk = parse_size(optarg); break;
+		case 'f': cfg->file_dir = optarg; break;
+		case 'T': cfg->timeout_s = (unsigned int)atoi(optarg); break;
+		case 'V': cfg->verify_all = true; break;
+		case 'P': cfg->profile_funcs = optarg; break;
+		case 'F': cfg->profile_filter = optarg; break;
+		case 'D': cfg->profile_depth = atoi(optarg); break;
+		case 'B': cfg->profile_buf_kb = parse_size(optarg); break;
+		case 'H': cfg->thp_shmem = optarg; break;
+		case 'W': cfg->chan_spin_ns = strtol(optarg, NULL, 0); break;
+		case 'I': cfg->idle_ms = (unsigned int)atoi(optarg); break;
 		case 'l':
 			fputs("{", stdout);
-			emit_catalog(stdout);
+			json_catalog(stdout);
 			fputs("}\n", stdout);
 			return 0;
 		case 'h': usage_exit(0); break;
 		default: usage_exit(1);
 		}
 	}
-	if (cfg.msgs < 1 || cfg.warmup < 0 || !cfg.chunk || !cfg.ring ||
-	    cfg.ring % cfg.chunk || cfg.chunk % 8 || cfg.ring / cfg.chunk < 1)
+	if (cfg->msgs < 1 || cfg->warmup < 0 || !cfg->chunk || !cfg->ring ||
+	    cfg->ring % cfg->chunk || cfg->chunk % 8 || cfg->ring / cfg->chunk < 1)
 		usage_exit(1);
 	for (; optind < argc; optind++) {
-		if (cfg.nitems == MAX_ITEMS)
+		if (cfg->nitems == MAX_ITEMS)
 			usage_exit(1);
-		if (parse_item(argv[optind], &cfg.items[cfg.nitems++]) < 0)
+		if (parse_item(b, argv[optind], &cfg->items[cfg->nitems++]) < 0)
 			usage_exit(1);
 	}
-	if (!cfg.nitems)
+	if (!cfg->nitems)
 		usage_exit(1);
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;	/* no SA_RESTART: interrupt waits */
-	sigaction(SIGALRM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	if (cfg.profile_funcs) {
-		if (profile_setup() < 0)
-			fprintf(stderr, "sforkbench: tracefs unavailable, no profile\n");
-		else
-			profiling = true;
+	if (cfg->thp_shmem &&
+	    current_choice(SHMEM_ENABLED, b->thp_shmem_was,
+			   sizeof(b->thp_shmem_was)) < 0) {
+		fprintf(stderr, "sforkbench: -H: cannot read %s\n", SHMEM_ENABLED);
+		return 1;
 	}
+
+	watchdog_install(&b->dog);
+	signal(SIGPIPE, SIG_IGN);
+	if (cfg->profile_funcs)
+		b->prof = profiler_start(cfg);
 
 	t_start = now_ns();
 	printf("%s\n{\"schema\":\"%s\",\n", MARK_BEGIN, SCHEMA);
-	emit_env(stdout);
-	emit_config(stdout, profiling);
+	json_env(stdout, b->page_size);
+	json_config(stdout, cfg, b->prof != NULL);
 	fputs(",\n", stdout);
-	emit_catalog(stdout);
+	json_catalog(stdout);
 	fputs(",\n\"results\":[", stdout);
 	fflush(stdout);
-	for (int i = 0; i < cfg.nitems; i++)
-		run_item(&cfg.items[i], profiling);
+	for (int i = 0; i < cfg->nitems; i++)
+		run_item(b, &cfg->items[i]);
 	fputs("\n]", stdout);
-	if (profiling)
-		profile_emit(stdout);
+	if (b->prof)
+		profiler_finish(b->prof, stdout);
 	printf(",\n\"elapsed_ns\":%" PRIu64 "}\n%s\n", now_ns() - t_start,
 	       MARK_END);
 	fflush(stdout);

@@ -120,6 +120,56 @@ static enum wait_result wait_slice(_Atomic uint32_t *word, uint32_t val,
 	return WOKEN;
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("pause" ::: "memory");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/*
+ * Polls @word for up to @ns while it holds @val; 1 when it changed.  The
+ * clock is read every 64 polls only: a poll is a load and a pause, the
+ * clock a vDSO call.  A waiter calls this once per call, before its first
+ * sleep; see "Waiting" in the header for the window.
+ */
+static int spin_while(_Atomic uint32_t *word, uint32_t val, uint32_t ns)
+{
+	long long end;
+	unsigned int i;
+
+	if (!ns)
+		return 0;
+	end = now_ns() + ns;
+	for (i = 1;; i++) {
+		if (atomic_load_explicit(word, memory_order_acquire) != val)
+			return 1;
+		cpu_relax();
+		if (!(i & 63) && now_ns() >= end)
+			return 0;
+	}
+}
+
+/* The window, never longer than the call's own timeout ({0, 0}: no spin). */
+static uint32_t spin_budget(const struct timespec *timeout, uint32_t ns)
+{
+	long long t;
+
+	if (!timeout || timeout->tv_sec >= 1)
+		return ns;
+	t = timeout->tv_nsec;
+	return t < ns ? (uint32_t)t : ns;
+}
+
+static uint32_t clamp_spin(unsigned long ns)
+{
+	return ns > SFORK_CHAN_SPIN_MAX_NS ? SFORK_CHAN_SPIN_MAX_NS : (uint32_t)ns;
+}
+
 /* /proc/PID/stat: 1 gone (or zombie), 0 alive, -1 cannot tell */
 static int proc_says_gone(pid_t pid)
 {
@@ -199,6 +249,8 @@ static int peer_gone(pid_t pid)
  *
  * Writer: sc = 2n+1; release fence; len, data; sc = 2n+2 (release);
  *         seq = n (release); futex = (u32)n (release); FUTEX_WAKE all.
+ *         The wake comes after the stores, so a reader still in its spin
+ *         window sees the snapshot without waiting for the system call.
  * Reader: n = seq (acquire); s1 = sc (acquire), must be 2n+2; copy;
  *         acquire fence; s2 = sc; the copy is good iff s2 == s1.  If the
  *         copy saw any byte of a later write into the slot, the fences
@@ -218,7 +270,8 @@ struct pub_hdr {
 	uint64_t max;			/* max_snapshot */
 	uint64_t slot_size;
 	uint32_t version;
-	uint32_t pad[5];
+	_Atomic uint32_t spin_ns;	/* readers' spin window, see the header */
+	uint32_t pad[4];
 };
 
 struct pub_slot {
@@ -262,6 +315,7 @@ int sfork_pub_init(void *region, size_t size, size_t max_snapshot)
 	h->max = max_snapshot;
 	h->slot_size = slot_size;
 	h->version = PUB_VERSION;
+	atomic_store_explicit(&h->spin_ns, SFORK_CHAN_SPIN_NS, memory_order_relaxed);
 	for (uint64_t i = 0; i < nslots; i++) {
 		struct pub_slot *s = pub_slot(h, i);
 
@@ -390,7 +444,7 @@ int sfork_pub_wait(const void *region, uint64_t last_seq,
 {
 	struct pub_hdr *h = (struct pub_hdr *)region;
 	struct deadline dl = { .timeout = timeout };
-	int check_peer = 0, dead = 0, timed_out = 0;
+	int check_peer = 0, dead = 0, timed_out = 0, spun = 0;
 
 	if (!h || !deadline_valid(timeout)) {
 		errno = EINVAL;
@@ -410,6 +464,18 @@ int sfork_pub_wait(const void *region, uint64_t last_seq,
 		if (timed_out) {
 			errno = ETIMEDOUT;
 			return -1;
+		}
+		/*
+		 * Before init the window is 0 (the region is zero-filled): a
+		 * reader that starts first sleeps at once.
+		 */
+		if (!spun) {
+			spun = 1;
+			if (spin_while(&h->futex, w,
+				       spin_budget(timeout,
+						   atomic_load_explicit(&h->spin_ns,
+									memory_order_relaxed))))
+				continue;
 		}
 		if (check_peer) {
 			check_peer = 0;
@@ -475,7 +541,7 @@ struct ring_hdr {
 	alignas(64) _Atomic uint32_t ready;	/* RING_MAGIC once set up: a futex */
 	uint32_t version;
 	uint32_t cap;				/* bytes per direction */
-	uint32_t pad;
+	_Atomic uint32_t spin_ns;		/* waiters' spin window */
 	_Atomic int32_t pid[2];			/* of each side, 0 unknown */
 	struct ring_dir dir[2];
 };
@@ -528,6 +594,7 @@ int sfork_ring_init(void *region, size_t size, int side, pid_t peer)
 	memset((char *)h + sizeof(h->ready), 0, sizeof(*h) - sizeof(h->ready));
 	h->version = RING_VERSION;
 	h->cap = (uint32_t)cap;
+	atomic_store_explicit(&h->spin_ns, SFORK_CHAN_SPIN_NS, memory_order_relaxed);
 	atomic_store_explicit(&h->pid[side], (int32_t)getpid(), memory_order_relaxed);
 	atomic_store_explicit(&h->pid[!side], (int32_t)peer, memory_order_relaxed);
 	atomic_store_explicit(&h->ready, RING_MAGIC, memory_order_release);
@@ -611,8 +678,21 @@ static void ring_get_bytes(const unsigned char *data, uint32_t cap, uint32_t off
 /* A blocking send or receive between its waits. */
 struct ring_wait {
 	struct deadline dl;
-	int check_peer, dead, timed_out;
+	int check_peer, dead, timed_out, spun;
 };
+
+/* Once per call, before the first sleep: 1 when *word left val meanwhile. */
+static int ring_spin(struct ring_wait *w, struct ring_hdr *h,
+		     _Atomic uint32_t *word, uint32_t val)
+{
+	if (w->spun)
+		return 0;
+	w->spun = 1;
+	return spin_while(word, val,
+			  spin_budget(w->dl.timeout,
+				      atomic_load_explicit(&h->spin_ns,
+							   memory_order_relaxed)));
+}
 
 /*
  * Before a wait: -1 (errno set) when the call must give up, 1 when the peer
@@ -697,7 +777,7 @@ ssize_t sfork_ring_send(void *region, int side, const void *msg, size_t len,
 		ret = ring_before_wait(&w, h, side, flags);
 		if (ret < 0)
 			return -1;
-		if (ret)
+		if (ret || ring_spin(&w, h, &d->tail, tail))
 			continue;
 
 		atomic_store_explicit(&d->prod_want, need, memory_order_relaxed);
@@ -756,7 +836,7 @@ ssize_t sfork_ring_recv(void *region, int side, void *buf, size_t buflen,
 		ret = ring_before_wait(&w, h, side, flags);
 		if (ret < 0)
 			return -1;
-		if (ret)
+		if (ret || ring_spin(&w, h, &d->head, tail))
 			continue;
 
 		atomic_store_explicit(&d->cons_waiting, 1, memory_order_relaxed);
@@ -800,4 +880,31 @@ ssize_t sfork_ring_recv(void *region, int side, void *buf, size_t buflen,
 			futex_wake(&d->tail, 1);
 	}
 	return (ssize_t)len;
+}
+
+/* ======================================================================
+ * Both kinds
+ * ====================================================================== */
+
+int sfork_chan_set_spin(void *region, unsigned long spin_ns)
+{
+	struct pub_hdr *p = region;
+	struct ring_hdr *r = region;
+
+	if (!region) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (pub_state(p) == 1) {
+		atomic_store_explicit(&p->spin_ns, clamp_spin(spin_ns),
+				      memory_order_relaxed);
+		return 0;
+	}
+	if (atomic_load_explicit(&r->ready, memory_order_acquire) == RING_MAGIC) {
+		atomic_store_explicit(&r->spin_ns, clamp_spin(spin_ns),
+				      memory_order_relaxed);
+		return 0;
+	}
+	errno = EINVAL;
+	return -1;
 }
