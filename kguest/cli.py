@@ -31,6 +31,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-build", action="store_true", help="do not run the project build")
     p.add_argument("--no-modules", action="store_true", help="boot without the project modules")
     p.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
+    p.add_argument(
+        "--no-snapshots", action="store_true", help="boot instead of restoring a saved snapshot"
+    )
 
 
 def _options(a: argparse.Namespace) -> Options:
@@ -44,6 +47,7 @@ def _options(a: argparse.Namespace) -> Options:
         build=not a.no_build,
         modules=not a.no_modules,
         qemu=a.qemu,
+        snapshots=not a.no_snapshots,
     )
 
 
