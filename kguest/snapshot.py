@@ -65,6 +65,7 @@ class Plan:
     key: str
     state: Path
     argv: tuple[str, ...]  # the command line the key was computed from
+    family: str  # the same guest but for its image's content: a newer key supersedes
 
     @property
     def meta(self) -> Path:
@@ -124,7 +125,7 @@ class SnapshotStore:
     def __init__(self, directory: Path, say: Say) -> None:
         self.dir = directory
         self.say = say
-        self._said: set[str] = set()
+        self.said: set[str] = set()  # lines said once
         self._digests: dict[tuple[str, int, int], str] = {}
         self._qemu: dict[str, str] = {}  # binary -> version, "" when it cannot snapshot
         self._qemu_why: dict[str, str] = {}
@@ -152,8 +153,8 @@ class SnapshotStore:
         return not why
 
     def say_once(self, line: str) -> None:
-        if line not in self._said:
-            self._said.add(line)
+        if line not in self.said:
+            self.said.add(line)
             self.say(line)
 
     def qemu_version(self, qemu: str) -> str:
@@ -186,7 +187,13 @@ class SnapshotStore:
             word = f"file:{self.digest(p)}" if p.is_absolute() and p.is_file() else a
             h.update(f"{len(word)}\0{word}\0".encode())
         key = h.hexdigest()[:24]
-        return Plan(key, self.dir / f"{key}.vmstate", tuple(argv))
+        # Same family: everything equal but the initramfs (another build of
+        # the same project's modules and binaries), which the new key replaces.
+        fam = hashlib.sha256(f"{FORMAT}\0{spec.backend}\0{spec.qemu}".encode())
+        for a in argv:
+            word = "<initrd>" if spec.initrd is not None and a == str(spec.initrd) else a
+            fam.update(f"{len(word)}\0{word}\0".encode())
+        return Plan(key, self.dir / f"{key}.vmstate", tuple(argv), fam.hexdigest()[:24])
 
     # --- restore ------------------------------------------------------------------
 
@@ -297,6 +304,7 @@ class SnapshotStore:
         meta: dict[str, Any] = {
             "format": FORMAT,
             "key": plan.key,
+            "family": plan.family,
             "label": guest.spec.label(),
             "argv": list(plan.argv),
             "inputs": {a: _stamp(Path(a)) for a in plan.argv if _is_file(a)},
@@ -310,18 +318,21 @@ class SnapshotStore:
         self.say(
             f"kguest: saved a snapshot of {guest.spec.label()} ({size / 1e6:.0f} MB, {took:.1f} s)"
         )
-        self.prune(keep_key=plan.key)
+        self.prune(keep_key=plan.key, family=plan.family)
 
     # --- stale snapshots ------------------------------------------------------------
 
-    def prune(self, keep_key: str = "", keep: int = KEEP) -> list[Path]:
-        """Delete snapshots whose inputs changed or vanished, and all but the newest ``keep``."""
+    def prune(self, keep_key: str = "", family: str = "", keep: int = KEEP) -> list[Path]:
+        """Delete stale snapshots: those of ``family`` other than ``keep_key`` (a newer
+        image replaced theirs), those whose input files changed or vanished, and
+        all but the newest ``keep``."""
         removed: list[Path] = []
         states = sorted(self.dir.glob("*.vmstate"), key=lambda p: _mtime(p), reverse=True)
         for i, state in enumerate(states):
             if state.stem == keep_key:
                 continue
-            if i >= keep or stale(state.with_suffix(".json")):
+            meta = state.with_suffix(".json")
+            if i >= keep or stale(meta) or (family and _family(meta) == family):
                 removed.append(state)
                 with contextlib.suppress(OSError):
                     state.unlink()
@@ -340,6 +351,13 @@ def stale(meta: Path) -> bool:
     except (OSError, ValueError, KeyError, TypeError):
         return True
     return any(_stamp(Path(p)) != stamp for p, stamp in inputs.items())
+
+
+def _family(meta: Path) -> str:
+    try:
+        return str(json.loads(meta.read_text()).get("family", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def _is_file(a: str) -> bool:
