@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("image", help="build (or find cached) initramfs; print its path")
     _common(i)
     i.set_defaults(fn=cmd_image)
-    b = sub.add_parser("bench-harness", help="time boots per backend and the suite at -n 0/auto")
+    b = sub.add_parser(
+        "bench-harness", help="time boots, snapshots and the suite with/without them"
+    )
     _common(b)
     b.add_argument("--output", default="build/kguest/bench-harness.json")
     b.add_argument("--quick", action="store_true", help="boot times only (no suite runs)")
