@@ -37,6 +37,13 @@ tests:
   - {{name: before, binary: sh, args: ["-c", "{CLEAN}"]}}
   - {{name: panic, binary: sh, args: ["-c", "echo 1 > /sys/kernel/debug/troublemaker/panic"]}}
   - {{name: after_panic, binary: sh, args: ["-c", "{CLEAN}"]}}
+  - {{name: taint, binary: sh, args: ["-c", "echo 1 > /sys/kernel/debug/troublemaker/taint"]}}
+  - {{name: after_taint, binary: sh, args: ["-c", "{CLEAN}"]}}
+  - name: freeze
+    binary: sh
+    args: ["-c", "echo 1 > /sys/kernel/debug/troublemaker/freeze"]
+    timeout: 4
+  - {{name: after_freeze, binary: sh, args: ["-c", "{CLEAN}"]}}
   - {{name: shared_leave, binary: sh, args: ["-c", "touch /tmp/shared_mark"]}}
   - {{name: shared_sees, binary: sh, args: ["-c", "test -e /tmp/shared_mark"]}}
   - name: iso_leave
@@ -153,20 +160,27 @@ def test_restore_after_panic_isolation_and_invalidation(
     r = p.run(SCENARIO, junit)
     log = f"inner session:\n{r.stdout[-6000:]}\n{r.stderr[-4000:]}"
     res, st, t = results(junit), starts(junit), call_times(junit)
-    for name in ("before", "after_panic", "shared_leave", "shared_sees", "iso_leave"):
+    passed = ("before", "after_panic", "after_taint", "after_freeze", "shared_leave", "shared_sees")
+    for name in (*passed, "iso_leave"):
         assert res[name][0] == "passed", f"{name}: {res[name]}\n{log}"
     outcome, text = res["panic"]
     assert outcome == "failure" and "deliberate panic" in text and "guest died" in text, text
+    outcome, text = res["taint"]
+    assert outcome == "failure" and "gained U" in text, text
+    outcome, text = res["freeze"]
+    assert outcome == "failure" and "stopped answering" in text, text
     assert res["iso_check"][0] == "passed", f"isolated state leaked: {res['iso_check']}\n{log}"
     assert res["after_iso"][0] == "passed", f"{res['after_iso']}\n{log}"
 
     assert st["before"][0] == "boot", (st, log)
     # the boot is the setup's, not the first test's time
     assert t["before"] < st["before"][1], (t, st)
-    for name in ("after_panic", "iso_leave", "iso_check", "after_iso"):
+    restored = ("after_panic", "after_taint", "after_freeze", "iso_leave", "iso_check", "after_iso")
+    for name in restored:
         how, secs = st.get(name, ("none", 0.0))
         assert how == "restore" and secs <= RESTORE_BOUND, (name, st, log)
-    assert "shared_sees" not in st and "panic" not in st, st  # the worker's guest, kept
+    # the worker's guest, kept when nothing went wrong
+    assert not {"panic", "taint", "freeze", "shared_leave", "shared_sees"} & set(st), st
     (snap,) = p.snapshots()
     meta = json.loads(snap.with_suffix(".json").read_text())
     assert meta["bytes"] == snap.stat().st_size > 0
