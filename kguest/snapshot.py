@@ -51,6 +51,8 @@ FORMAT = "kguest-snapshot-1"
 KEEP = 4  # snapshots kept on disk (newest used first)
 SAVE_TIMEOUT = 120.0
 RESTORE_TIMEOUT = 60.0
+MAX_RESTORE_FAILURES = 2  # per key and process; then this process boots that guest
+LEFTOVER_AGE = 600.0  # seconds: a partial save older than this was abandoned
 SNAPSHOT_BACKENDS = ("initramfs",)
 
 
@@ -130,6 +132,7 @@ class SnapshotStore:
         self._qemu: dict[str, str] = {}  # binary -> version, "" when it cannot snapshot
         self._qemu_why: dict[str, str] = {}
         self._broken: set[str] = set()  # keys that failed this process: boot instead
+        self._restore_failures: dict[str, int] = {}
         self.saved: list[dict[str, Any]] = []  # what this process saved (for bench-harness)
 
     # --- can this guest be snapshotted at all --------------------------------------
@@ -240,7 +243,11 @@ class SnapshotStore:
             guest._baseline()
         except (SnapshotError, GuestDied, CommandTimeout, BootError, TimeoutError) as e:
             guest.kill()
-            self._broken.add(plan.key)
+            # a damaged file is saved again by the boot that follows; twice is a pattern
+            n = self._restore_failures.get(plan.key, 0) + 1
+            self._restore_failures[plan.key] = n
+            if n >= MAX_RESTORE_FAILURES:
+                self._broken.add(plan.key)
             plan.state.unlink(missing_ok=True)
             self.say(f"kguest: restoring {plan.state.name} failed ({e}); booting instead")
             return False
@@ -277,8 +284,9 @@ class SnapshotStore:
     def save(self, plan: Plan, sock: Path, guest: Guest) -> None:
         t0 = time.monotonic()
         tmp = plan.state.with_name(f".{plan.state.name}.{os.getpid()}.tmp")
-        qmp = Qmp(sock)
+        qmp: Qmp | None = None
         try:
+            qmp = Qmp(sock)
             qmp.command("migrate-set-parameters", **{"max-bandwidth": 1 << 40})
             qmp.command("migrate", uri=f"exec:cat > {shlex.quote(str(tmp))}")
             status = ""
@@ -297,7 +305,8 @@ class SnapshotStore:
         except (OSError, ValueError) as e:
             raise SnapshotError(f"QMP: {e}") from e
         finally:
-            qmp.close()
+            if qmp is not None:
+                qmp.close()
             tmp.unlink(missing_ok=True)
         took = time.monotonic() - t0
         size = plan.state.stat().st_size
@@ -341,6 +350,10 @@ class SnapshotStore:
         for meta in self.dir.glob("*.json"):
             if not meta.with_suffix(".vmstate").exists():
                 meta.unlink(missing_ok=True)
+        for tmp in self.dir.glob(".*.tmp"):  # a save killed half-way
+            if time.time() - _mtime(tmp) > LEFTOVER_AGE:
+                removed.append(tmp)
+                tmp.unlink(missing_ok=True)
         return removed
 
 

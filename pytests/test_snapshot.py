@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -330,3 +331,38 @@ def test_prune_removes_stale_snapshots(tmp_path: Path) -> None:
     assert new.state.exists() and other.state.exists() and not old.meta.exists()
     # beyond the newest KEEP: oldest first
     assert store.prune(keep=1, keep_key=new.key) == [other.state]
+
+
+def test_prune_removes_abandoned_partial_saves(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path, print)
+    old, fresh = tmp_path / ".k.vmstate.1.tmp", tmp_path / ".k.vmstate.2.tmp"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    t = time.time() - 3600
+    os.utime(old, (t, t))
+    assert store.prune() == [old]
+    assert fresh.exists()
+
+
+@pytest.mark.guest
+def test_damaged_snapshot_is_replaced(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    """A snapshot QEMU cannot load: said, booted, saved again; the next start restores."""
+    prov = provisioner(pytestconfig, "snapshot-test")
+    spec = prov.spec("initramfs")
+    said: list[str] = []
+    store = SnapshotStore(tmp_path / "snapshots", said.append)
+
+    def start(n: int) -> str:
+        with Guest(spec, tmp_path / f"console-{n}.log", boot_timeout=240, snapshots=store) as g:
+            assert g.run("echo ok", 60).output.strip() == "ok"
+            return g.started_from
+
+    assert start(1) == "boot"
+    (state,) = (tmp_path / "snapshots").glob("*.vmstate")
+    size = state.stat().st_size
+    with state.open("r+b") as f:
+        f.truncate(size // 2)
+    assert start(2) == "boot"
+    assert any("failed" in s and "booting instead" in s for s in said), said
+    assert state.stat().st_size > size // 2
+    assert start(3) == "restore"
