@@ -253,7 +253,8 @@ class SnapshotStore:
             return False
         os.utime(plan.state)
         guest.started_from = "restore"
-        self.say(f"kguest: restored {guest.spec.label()} in {time.monotonic() - t0:.1f} s")
+        took = time.monotonic() - t0
+        self.say(f"kguest: booting {guest.spec.label()} from its snapshot: done in {took:.1f} s")
         return True
 
     # --- save ---------------------------------------------------------------------
