@@ -25,8 +25,10 @@ from test_guest_trouble import CLEAN, build_troublemaker, results
 
 from kguest import config, kernels
 from kguest.backends import GuestSpec
+from kguest.errors import ScenarioError
 from kguest.guest import Guest
 from kguest.kernels import Kernel
+from kguest.scenarios import load_file
 from kguest.snapshot import SnapshotStore, probe_qemu
 
 HERE = Path(__file__).resolve().parent
@@ -366,3 +368,33 @@ def test_damaged_snapshot_is_replaced(tmp_path: Path, pytestconfig: pytest.Confi
     assert any("failed" in s and "booting instead" in s for s in said), said
     assert state.stat().st_size > size // 2
     assert start(3) == "restore"
+
+
+def test_isolation_scenario_key(tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text("tests:\n  - {name: a, binary: b, isolation: test}\n  - {name: c, binary: d}\n")
+    a, c = load_file(f)
+    assert (a.isolation, c.isolation) == ("test", "worker")
+    f.write_text("tests:\n  - name: a\n    binary: b\n    isolation: always\n")
+    with pytest.raises(ScenarioError) as e:
+        load_file(f)
+    assert ":4:" in str(e.value) and "isolation" in str(e.value) and "worker, test" in str(e.value)
+
+
+LEFTOVER = "/tmp/kguest-snapshot-test-leftover"
+
+
+@pytest.mark.guest
+def test_marker_isolation_1_leave_state(kguest_run) -> None:  # type: ignore[no-untyped-def]
+    """On the worker's shared guest: leave a file behind (the next test must not see it)."""
+    kguest_run(f"touch {LEFTOVER}", timeout=30)
+
+
+@pytest.mark.guest
+@pytest.mark.kguest(isolation="test")
+def test_marker_isolation_2_fresh_guest(kguest_guest: Guest) -> None:
+    """kguest(isolation='test'): a guest started for this test, without the leftover."""
+    g = kguest_guest
+    assert g.tests_run == 0
+    assert g.started_from == ("restore" if g.snapshots is not None else "boot")
+    assert g.run(f"test -e {LEFTOVER}; echo $?", 30).output.strip() == "1"
