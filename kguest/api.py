@@ -21,8 +21,10 @@ def boot(
     root: Path | None = None,
     say: Say = to_stderr,
     log: Path | None = None,
+    snapshots: bool = True,
 ) -> Guest:
-    """Provision (build, image) and boot one guest.  Use as a context manager or call close()."""
+    """Provision (build, image) and boot one guest (restored from its snapshot when
+    there is one; ``snapshots=False`` boots).  Use as a context manager or call close()."""
     cfg = config.load(root)
     prov = Provisioner(
         cfg,
@@ -34,6 +36,7 @@ def boot(
             cpus=cpus,
             build=build,
             modules=modules,
+            snapshots=snapshots,
         ),
         say,
         worker="api",
@@ -46,5 +49,6 @@ def boot(
         boot_timeout=cfg.boot_timeout,
         max_output=cfg.max_output_bytes,
         allowed_taint=cfg.allowed_taint,
+        snapshots=prov.snapshots,
     )
     return g.boot()

@@ -1,7 +1,10 @@
 """``kguest bench-harness``: how long the harness itself takes (not a test).
 
-Records the boot time of each backend and the wall time of the scenario suite
-at ``-n 0`` and ``-n auto``, as JSON.  ``--quick`` records boot times only.
+Records the cold boot time of each backend, what snapshots cost and save
+(kguest/snapbench.py: save, restore, restart after a panic, per-test
+isolation), and the wall time of the scenario suite at ``-n auto`` with and
+without snapshots, side by side, as JSON, with the host's load average
+before and after (the numbers move with it).  ``--quick`` skips the suite.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from .errors import KguestError
 from .guest import Guest
 from .progress import to_stderr
 from .session import Options, Provisioner
+from .snapbench import time_snapshots
 
 
 def time_boots(cfg: ProjectConfig, opts: Options, repeat: int = 2) -> dict[str, Any]:
@@ -45,7 +49,9 @@ def time_boots(cfg: ProjectConfig, opts: Options, repeat: int = 2) -> dict[str, 
     return out
 
 
-def time_suite(cfg: ProjectConfig, workers: str, extra: list[str]) -> dict[str, Any]:
+def time_suite(
+    cfg: ProjectConfig, workers: str, extra: list[str], snapshots: bool = True
+) -> dict[str, Any]:
     cmd = [
         sys.executable,
         "-m",
@@ -57,6 +63,7 @@ def time_suite(cfg: ProjectConfig, workers: str, extra: list[str]) -> dict[str, 
         workers,
         str(cfg.scenario_path),
         *extra,
+        *([] if snapshots else ["--no-snapshots"]),
     ]
     to_stderr(f"kguest: timing suite: {' '.join(cmd)}")
     t0 = time.monotonic()
@@ -65,6 +72,7 @@ def time_suite(cfg: ProjectConfig, workers: str, extra: list[str]) -> dict[str, 
     last = proc.stdout.strip().splitlines()[-1:] or [""]
     return {
         "workers": workers,
+        "snapshots": snapshots,
         "wall_s": round(wall, 1),
         "exit": proc.returncode,
         "summary": last[0],
@@ -76,11 +84,20 @@ def bench_harness(
 ) -> int:
     result: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "host": {"cpus": os.cpu_count(), "machine": platform.machine()},
+        "host": {
+            "cpus": os.cpu_count(),
+            "machine": platform.machine(),
+            "load_avg_before": [round(x, 2) for x in os.getloadavg()],
+        },
         "boots": time_boots(cfg, opts),
+        "snapshots": time_snapshots(cfg, opts),
     }
     if not quick:
-        result["suite"] = [time_suite(cfg, "0", pytest_args), time_suite(cfg, "auto", pytest_args)]
+        result["suite"] = [
+            time_suite(cfg, "auto", pytest_args, snapshots=True),
+            time_suite(cfg, "auto", pytest_args, snapshots=False),
+        ]
+    result["host"]["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     out = output if output.is_absolute() else cfg.root / output
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -46,6 +46,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-build", action="store_true", help="do not run the project build")
     p.add_argument("--no-modules", action="store_true", help="boot without the project modules")
     p.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
+    p.add_argument(
+        "--no-snapshots", action="store_true", help="boot instead of restoring a saved snapshot"
+    )
 
 
 def _options(a: argparse.Namespace) -> Options:
@@ -61,6 +64,7 @@ def _options(a: argparse.Namespace) -> Options:
         qemu=a.qemu,
         module_params=parse_module_params(a.module_param),
         cmdline=tuple(w for words in a.kernel_cmdline for w in words.split()),
+        snapshots=not a.no_snapshots,
     )
 
 
@@ -135,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("image", help="build (or find cached) initramfs; print its path")
     _common(i)
     i.set_defaults(fn=cmd_image)
-    b = sub.add_parser("bench-harness", help="time boots per backend and the suite at -n 0/auto")
+    b = sub.add_parser(
+        "bench-harness", help="time boots, snapshots and the suite with/without them"
+    )
     _common(b)
     b.add_argument("--output", default="build/kguest/bench-harness.json")
     b.add_argument("--quick", action="store_true", help="boot times only (no suite runs)")

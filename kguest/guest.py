@@ -29,6 +29,7 @@ from .backends import (
 from .console import CommandResult, Console, ConsoleLog
 from .errors import BootError, CommandTimeout, GuestDied, KguestError
 from .progress import Say, quiet, step
+from .snapshot import SnapshotStore
 from .trouble import PATTERNS, Trouble, bad_taint, scan
 
 READY = re.compile(r"KGUEST-READY\n")
@@ -60,6 +61,7 @@ class Guest:
         boot_timeout: float = 180.0,
         max_output: int = 256 * 1024,
         allowed_taint: str = "OE",
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         self.spec = spec
         self.say = say
@@ -72,6 +74,10 @@ class Guest:
         self.boot_seconds = 0.0
         self.boots = 0
         self._last_taint = 0
+        self._argv: list[str] = []
+        self.snapshots = snapshots
+        self.started_from = ""  # "boot" or "restore": how the running guest started
+        self.tests_run = 0  # run_test() calls since it started
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -82,55 +88,69 @@ class Guest:
 
     def boot(self) -> Guest:
         argv = self.argv()
-        self.log.note("boot: " + " ".join(argv))
         t0 = time.monotonic()
-        with step(self.say, f"booting {self.spec.label()}"):
-            try:
-                self.child = pexpect.spawn(
-                    argv[0],
-                    argv[1:],
-                    echo=False,
-                    timeout=None,
-                    dimensions=(50, 250),
-                    env=spawn_env(self.spec),
-                    preexec_fn=die_with_parent,
-                )
-            except pexpect.ExceptionPexpect as e:
-                raise BootError(
-                    f"cannot start {argv[0]}: {e}",
-                    "install qemu-system-x86, or pass --qemu PATH",
-                ) from None
-            self.console = Console(self.child, self.log, self.max_output)
-            try:
-                if self.spec.backend == "vng":
-                    self._vng_ready()
-                else:
-                    self.console.expect(READY, self.boot_timeout)
-            except (TimeoutError, GuestDied) as e:
-                text = self.log.recent[-20000:]
-                self.kill()
-                raise BootError(
-                    f"guest {self.spec.label()} did not become ready in {self.boot_timeout:.0f} s"
-                    if isinstance(e, TimeoutError)
-                    else f"guest {self.spec.label()} exited during boot",
-                    f"read the console below (full log: {self.log.path}); try the same "
-                    f"command by hand: {' '.join(argv)}",
-                    console=text,
-                ) from e
-            failed = MODULE_FAILED.search(self.log.recent)
-            if failed:
-                text = self.log.recent[-8000:]
-                self.kill()
-                raise BootError(
-                    f"module {failed.group(1)} failed to load in the guest",
-                    "read the modprobe error and dmesg below; check the module "
-                    "was built for this kernel (make build KDIR=...)",
-                    console=text,
-                )
-            self._baseline()
+        if self.snapshots is None or not self.snapshots.start(self, argv):
+            with step(self.say, f"booting {self.spec.label()}"):
+                self.launch(argv)
+                self.become_ready()
+            self.started_from = "boot"
         self.boot_seconds = time.monotonic() - t0
         self.boots += 1
+        self.tests_run = 0
         return self
+
+    def launch(self, argv: list[str]) -> None:
+        """Start QEMU (or vng) with ``argv``, its console on our pty."""
+        self.log.note("boot: " + " ".join(argv))
+        self._argv = argv
+        try:
+            self.child = pexpect.spawn(
+                argv[0],
+                argv[1:],
+                echo=False,
+                timeout=None,
+                dimensions=(50, 250),
+                env=spawn_env(self.spec),
+                preexec_fn=die_with_parent,
+            )
+        except pexpect.ExceptionPexpect as e:
+            raise BootError(
+                f"cannot start {argv[0]}: {e}",
+                "install qemu-system-x86, or pass --qemu PATH",
+            ) from None
+        self.console = Console(self.child, self.log, self.max_output)
+
+    def become_ready(self) -> None:
+        """Wait for the ready marker of a launched guest, check its modules and kernel."""
+        assert self.console is not None
+        argv = self._argv
+        try:
+            if self.spec.backend == "vng":
+                self._vng_ready()
+            else:
+                self.console.expect(READY, self.boot_timeout)
+        except (TimeoutError, GuestDied) as e:
+            text = self.log.recent[-20000:]
+            self.kill()
+            raise BootError(
+                f"guest {self.spec.label()} did not become ready in {self.boot_timeout:.0f} s"
+                if isinstance(e, TimeoutError)
+                else f"guest {self.spec.label()} exited during boot",
+                f"read the console below (full log: {self.log.path}); try the same "
+                f"command by hand: {' '.join(argv)}",
+                console=text,
+            ) from e
+        failed = MODULE_FAILED.search(self.log.recent)
+        if failed:
+            text = self.log.recent[-8000:]
+            self.kill()
+            raise BootError(
+                f"module {failed.group(1)} failed to load in the guest",
+                "read the modprobe error and dmesg below; check the module "
+                "was built for this kernel (make build KDIR=...)",
+                console=text,
+            )
+        self._baseline()
 
     def _vng_ready(self) -> None:
         assert self.console is not None
@@ -242,6 +262,7 @@ class Guest:
         on this test, marked as such: they are never dropped.
         """
         con = self._con()
+        self.tests_run += 1
         pre = con.run(LOOK, 60)
         before, pre_log = _look(pre.output)
         between = Trouble(

@@ -30,7 +30,7 @@ from .results import (
     plain_verdict,
     tap_verdict,
 )
-from .scenarios import Case, load_file
+from .scenarios import ISOLATIONS, Case, load_file
 from .session import GuestPool, Options, Provisioner, parse_module_params
 
 SESSION_KEY = pytest.StashKey["KguestSession"]()
@@ -83,13 +83,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--no-build", action="store_true", help="do not run the project build")
     g.addoption("--no-modules", action="store_true", help="boot without the project's modules")
     g.addoption("--qemu", default="qemu-system-x86_64", help="QEMU binary")
+    g.addoption(
+        "--no-snapshots",
+        action="store_true",
+        help="boot every guest instead of restoring a saved snapshot of a ready one",
+    )
+    g.addoption(
+        "--kguest-isolation",
+        choices=ISOLATIONS,
+        default=None,
+        help="test: every guest test gets a freshly restored guest "
+        "(default: per the scenario key / marker, else one guest per worker)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "kguest(timeout=None, backend=None, kernel=None): "
-        "per-test guest settings for the kguest_guest fixture",
+        "kguest(timeout=None, backend=None, kernel=None, isolation=None): "
+        "per-test guest settings for the kguest_guest and kguest_run fixtures "
+        "(isolation='test': a freshly restored guest, thrown away after the test)",
     )
     config.addinivalue_line("markers", "big: a big matrix value, collected only with --big")
     try:
@@ -160,6 +173,7 @@ class KguestSession:
                     qemu=o.qemu,
                     module_params=parse_module_params(o.module_param),
                     cmdline=tuple(w for words in o.kernel_cmdline for w in words.split()),
+                    snapshots=not o.no_snapshots,
                 ),
                 self.say,
                 self.session_id,
@@ -173,14 +187,16 @@ class KguestSession:
             self._pool = GuestPool(self.prov)
         return self._pool
 
-    def guest(self, backend: str | None, kernel: str) -> Guest:
+    def guest(self, backend: str | None, kernel: str, fresh: bool = False) -> Guest:
         """A booted guest; provisioning and boot errors are remembered so later
-        tests fail fast with the same message instead of retrying for minutes."""
+        tests fail fast with the same message instead of retrying for minutes.
+        ``fresh``: one that has run no test yet (restored again if it has)."""
         key = (backend, kernel)
         if key in self._errors:
             raise self._errors[key]
         try:
-            return self.pool.get(self.prov.spec(backend, kernel))
+            spec = self.prov.spec(backend, kernel)
+            return self.pool.fresh(spec) if fresh else self.pool.get(spec)
         except BootError as e:
             self._errors[key] = e
             raise
@@ -206,6 +222,28 @@ class KguestSession:
                 f"-> restarted for the next test; console log: "
                 f"{guest.log.path}"
             ) from e
+
+    def isolated(self, wanted: str | None) -> bool:
+        """Whether a test gets a guest of its own: the option wins, then the test's choice."""
+        return (self.config.option.kguest_isolation or wanted or "worker") == "test"
+
+    def setup_guest(
+        self, item: pytest.Item, backend: str | None, kernel: str, isolated: bool
+    ) -> Guest | None:
+        """Start (or restore) the test's guest in the setup phase, so that the boot
+        is not counted as the test's own time; the start is recorded as a
+        property of the test.  An error is raised again by the test itself
+        (``guest()`` remembers it): it fails the test, as it always did."""
+        started = self.pool.started
+        try:
+            g = self.guest(backend, kernel, fresh=isolated)
+        except KguestError:
+            return None
+        if self.pool.started != started:
+            item.user_properties.append(
+                ("kguest_guest_start", f"{g.started_from} {g.boot_seconds:.2f} s")
+            )
+        return g
 
     def default_timeout(self) -> float:
         t = self.config.option.kguest_timeout
@@ -317,6 +355,21 @@ class ScenarioItem(pytest.Item):
     def __init__(self, *, case: Case, **kw: Any) -> None:
         super().__init__(**kw)
         self.case = case
+        self._guest: Guest | None = None
+        self._isolated = False
+
+    def setup(self) -> None:
+        if self.case.skip:
+            return
+        session: KguestSession = self.config.stash[SESSION_KEY]
+        self._isolated = session.isolated(self.case.isolation)
+        self._guest = session.setup_guest(self, self.case.backend, self.case.kernel, self._isolated)
+
+    def teardown(self) -> None:
+        # an isolated test's guest state must not reach the next test
+        if self._isolated and self._guest is not None:
+            self.config.stash[SESSION_KEY].pool.discard(self._guest)
+        self._guest = None
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.case.line - 1, self.case.id
@@ -401,19 +454,28 @@ def finish(
 
 
 @pytest.fixture
-def kguest_guest(request: pytest.FixtureRequest) -> Guest:
+def kguest_guest(request: pytest.FixtureRequest) -> Iterator[Guest]:
     """A booted guest of this worker (shared across tests; restarted when it dies).
 
-    ``@pytest.mark.kguest(backend="vng", kernel="default")`` picks another one.
+    ``@pytest.mark.kguest(backend="vng", kernel="default")`` picks another one;
+    ``isolation="test"`` a freshly restored one, thrown away after the test.
     """
     session: KguestSession = request.config.stash[SESSION_KEY]
     m = request.node.get_closest_marker("kguest")
     kw = m.kwargs if m else {}
+    isolated = session.isolated(kw.get("isolation"))
     try:
-        return session.guest(kw.get("backend"), kw.get("kernel", "default"))
+        g = session.setup_guest(
+            request.node, kw.get("backend"), kw.get("kernel", "default"), isolated
+        )
+        if g is None:  # the error, remembered, is raised here
+            g = session.guest(kw.get("backend"), kw.get("kernel", "default"))
     except KguestError as e:
         # the user's set-up (config, build, kernel, boot): its message, not a traceback
         pytest.fail(str(e), pytrace=False)
+    yield g
+    if isolated:
+        session.pool.discard(g)
 
 
 class GuestRunner:
@@ -463,5 +525,12 @@ class GuestRunner:
 
 
 @pytest.fixture
-def kguest_run(request: pytest.FixtureRequest) -> GuestRunner:
-    return GuestRunner(request)
+def kguest_run(request: pytest.FixtureRequest) -> Iterator[GuestRunner]:
+    session: KguestSession = request.config.stash[SESSION_KEY]
+    m = request.node.get_closest_marker("kguest")
+    kw = m.kwargs if m else {}
+    isolated = session.isolated(kw.get("isolation"))
+    g = session.setup_guest(request.node, kw.get("backend"), kw.get("kernel", "default"), isolated)
+    yield GuestRunner(request)
+    if isolated and g is not None:
+        session.pool.discard(g)

@@ -17,6 +17,8 @@ A file holds ``tests:`` (a list) and optional ``defaults:`` merged into each tes
         backend: initramfs            # or vng
         tags: [smoke]                 # pytest markers
         skip: "why"                   # collected, reported as skipped
+        isolation: test               # a freshly restored guest for each item
+                                      # (default worker: one guest per worker)
 
 The matrix keys are the project's own, declared in ``[tool.kguest.matrix]``
 (config.MatrixKey: the option each becomes, the kind of its values).  Items
@@ -46,6 +48,7 @@ NAME_RX = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*$")
 KERNEL_RX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # "default", "rt", "6.12"
 TAG_RX = re.compile(r"^[a-z][a-z0-9_]*$")
 FORMATS = ("auto", "ltp", "tap", "exit")
+ISOLATIONS = ("worker", "test")
 TEST_KEYS = {
     "name": "a test id: letters, digits, _ and .",
     "binary": "the program to run (on the guest PATH, or an absolute guest path)",
@@ -60,6 +63,8 @@ TEST_KEYS = {
     "backend": "one of " + ", ".join(BACKENDS),
     "tags": "a list of marker names ([a-z][a-z0-9_]*)",
     "skip": "a reason string: collect the items but skip them",
+    "isolation": "worker (one guest per worker, the default) or test "
+    "(each item on a freshly restored guest)",
     "description": "free text",
 }
 FILE_KEYS = ("tests", "defaults")
@@ -93,6 +98,7 @@ class Case:
     skip: str
     path: str
     line: int
+    isolation: str = "worker"
 
     @property
     def command(self) -> str:
@@ -421,6 +427,13 @@ def _expand(v: _V, t: _Map, seen: dict[str, int]) -> list[Case]:
     skip = t.get("skip", "")
     if not isinstance(skip, str):
         raise v.err(_line(t, "skip"), "skip: expected a reason string", 'skip: "why"')
+    isolation = t.get("isolation", "worker")
+    if isolation not in ISOLATIONS:
+        raise v.err(
+            _line(t, "isolation"),
+            f"isolation: {isolation!r} is not allowed",
+            f"allowed: {', '.join(ISOLATIONS)}",
+        )
 
     order = list(v.keys)
     combos: list[tuple[dict[str, str], bool]] = [
@@ -462,6 +475,7 @@ def _expand(v: _V, t: _Map, seen: dict[str, int]) -> list[Case]:
                     skip=skip,
                     path=v.path,
                     line=_line(t, "name"),
+                    isolation=isolation,
                 )
             )
     return out

@@ -15,6 +15,7 @@ from .errors import ConfigError
 from .guest import Guest
 from .kernels import Kernel
 from .progress import Say, quiet
+from .snapshot import SnapshotStore
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Options:
     qemu: str = "qemu-system-x86_64"
     module_params: tuple[tuple[str, tuple[str, ...]], ...] = ()  # after the config's
     cmdline: tuple[str, ...] = ()  # extra kernel command-line words, after the config's
+    snapshots: bool = True  # restore guests from a saved snapshot where possible
 
 
 def parse_module_params(words: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -76,6 +78,9 @@ class Provisioner:
         self._accel: str | None = None
         ensure_build_dir(cfg)
         prune_logs(cfg.build_path / "logs" / worker)
+        self.snapshots = (
+            SnapshotStore(cfg.build_path / "snapshots", say) if opts.snapshots else None
+        )
 
     def kernel(self, name: str = "default") -> Kernel:
         if name not in self._kernels:
@@ -161,6 +166,11 @@ class GuestPool:
         self._n = 0
         self.restarts = 0
 
+    @property
+    def started(self) -> int:
+        """How many guests this pool has started (booted or restored)."""
+        return self._n
+
     def get(self, spec: GuestSpec) -> Guest:
         g = self._guests.get(spec)
         if g is not None and g.alive:
@@ -181,10 +191,18 @@ class GuestPool:
             boot_timeout=cfg.boot_timeout,
             max_output=cfg.max_output_bytes,
             allowed_taint=cfg.allowed_taint,
+            snapshots=self.prov.snapshots,
         )
         g.boot()
         self._guests[spec] = g
         return g
+
+    def fresh(self, spec: GuestSpec) -> Guest:
+        """A guest that has run no test since it started (restored or booted for it)."""
+        g = self._guests.get(spec)
+        if g is not None and g.alive and g.tests_run > 0:
+            self.discard(g)
+        return self.get(spec)
 
     def discard(self, guest: Guest) -> None:
         """Throw a guest away (after a death or kernel trouble); the next get() reboots."""

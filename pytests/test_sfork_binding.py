@@ -377,7 +377,8 @@ def test_mechanics_with_a_stand_in_module(
         pid, region = sfork.sfork(PAGE + 1, flags, alloc=sfork.EAGER)
 
         def child() -> None:
-            assert (fds(), sigmask()) == before
+            # No new descriptor; at-fork handlers (matplotlib's font cache) may close some.
+            assert set(fds()) <= set(before[0]) and sigmask() == before[1]
             assert region.readonly is not sfork.writable(flags, child=True)
             assert sfork.address(region) == fake.maps[0][0]
 

@@ -70,7 +70,8 @@ static const struct file_operations freeze_fops = { .owner = THIS_MODULE, .write
 
 static int __init troublemaker_init(void)
 {
-	dir = debugfs_create_dir("troublemaker", NULL);
+	/* KBUILD_MODNAME: a copy built under another name gets a directory of its own */
+	dir = debugfs_create_dir(KBUILD_MODNAME, NULL);
 	debugfs_create_file("warn", 0200, dir, NULL, &warn_fops);
 	debugfs_create_file("taint", 0200, dir, NULL, &taint_fops);
 	debugfs_create_file("panic", 0200, dir, NULL, &panic_fops);
