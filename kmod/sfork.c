@@ -21,6 +21,7 @@
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/mount.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/module.h>
@@ -49,6 +50,11 @@ static unsigned long eager_threshold = 2UL << 20;
 module_param(eager_threshold, ulong, 0644);
 MODULE_PARM_DESC(eager_threshold,
 		 "Without an allocation flag, regions up to this many bytes are eager (default 2 MiB)");
+
+static int huge_pages = 1;
+module_param(huge_pages, int, 0644);
+MODULE_PARM_DESC(huge_pages,
+		 "2 MiB pages for regions of 2 MiB or more: 0 never, 1 eager regions (default), 2 every region");
 
 static unsigned long max_region_bytes = 8UL << 30;
 module_param(max_region_bytes, ulong, 0644);
@@ -86,6 +92,9 @@ struct sfork_region {
 	struct sfork_arming arming;
 	struct list_head node;		/* on sfork_regions */
 };
+
+/* tmpfs with huge=within_size: 2 MiB folios wherever one fits in i_size */
+static struct vfsmount *sfork_huge_mnt;
 
 static LIST_HEAD(sfork_regions);
 static DEFINE_MUTEX(sfork_regions_lock);
@@ -402,8 +411,23 @@ put:
 	return file;
 }
 
+/*
+ * A lazy region is often touched sparsely, and each first touch of a huge
+ * one allocates and zeroes 2 MiB: by default only eager regions, which
+ * allocate everything anyway, get huge pages.
+ */
+static bool sfork_wants_huge(pgoff_t npages, unsigned int flags)
+{
+	int policy = READ_ONCE(huge_pages);
+
+	if (!sfork_huge_mnt || npages < (PMD_SIZE >> PAGE_SHIFT))
+		return false;
+	return policy >= 2 || (policy == 1 && (flags & SFORK_EAGER));
+}
+
 static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 {
+	loff_t size = (loff_t)npages << PAGE_SHIFT;
 	struct sfork_region *region;
 	struct file *shm;
 	int i, ret;
@@ -412,9 +436,16 @@ static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 	if (!region)
 		return ERR_PTR(-ENOMEM);
 
-	/* VM_NORESERVE: pages are accounted as they are allocated. */
-	shm = shmem_file_setup("sfork", (loff_t)npages << PAGE_SHIFT,
-			       VM_NORESERVE);
+	/*
+	 * VM_NORESERVE: pages are accounted as they are allocated.  shmem
+	 * falls back to 4 KiB pages by itself when no huge page can be had
+	 * (fragmentation, a memcg charge that fails).
+	 */
+	if (sfork_wants_huge(npages, flags))
+		shm = shmem_file_setup_with_mnt(sfork_huge_mnt, "sfork", size,
+						VM_NORESERVE);
+	else
+		shm = shmem_file_setup("sfork", size, VM_NORESERVE);
 	if (IS_ERR(shm)) {
 		ret = PTR_ERR(shm);
 		goto free_region;
@@ -461,14 +492,16 @@ static int sfork_region_populate(struct sfork_region *region)
 	struct address_space *mapping = region->shm->f_mapping;
 	gfp_t gfp = mapping_gfp_mask(mapping) | __GFP_RETRY_MAYFAIL | __GFP_NOWARN;
 	struct page *page;
-	pgoff_t i;
+	pgoff_t i, next;
 
-	for (i = 0; i < region->npages; i++) {
+	for (i = 0; i < region->npages; i = next) {
 		if (fatal_signal_pending(current))
 			return -EINTR;
 		page = shmem_read_mapping_page_gfp(mapping, i, gfp);
 		if (IS_ERR(page))
 			return PTR_ERR(page) == -ENOSPC ? -ENOMEM : PTR_ERR(page);
+		/* A huge folio brought its 511 neighbours along. */
+		next = page_folio(page)->index + folio_nr_pages(page_folio(page));
 		put_page(page);
 		cond_resched();
 	}
@@ -565,9 +598,16 @@ static int sfork_side_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * 2 MiB-aligned addresses for regions of 2 MiB or more, so that a huge
+ * folio can be mapped by one PMD (transhuge_vma_suitable()); shorter ones
+ * get the ordinary search.  Not shmem_get_unmapped_area(): it wants a
+ * shmem file.
+ */
 static const struct file_operations sfork_side_fops = {
 	.owner		= THIS_MODULE,
 	.release	= sfork_side_release,
+	.get_unmapped_area = thp_get_unmapped_area,
 	.mmap		= sfork_side_mmap,
 	.unlocked_ioctl	= sfork_side_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
@@ -838,23 +878,55 @@ DEFINE_SHOW_ATTRIBUTE(sfork_stats);
 
 static struct dentry *sfork_debugfs;
 
+/*
+ * The module's own tmpfs, whatever the global shmem_enabled (Debian:
+ * never).  Without it every region has 4 KiB pages, as before.
+ */
+static struct vfsmount *sfork_mount_huge(void)
+{
+	/* shmem_parse_options() cuts up the string: it must be writable. */
+	char opts[] = "huge=within_size";
+	struct file_system_type *type;
+
+	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
+		return ERR_PTR(-EOPNOTSUPP);
+	/* tmpfs is built in: get_fs_type() takes no module reference. */
+	type = get_fs_type("tmpfs");
+	if (!type)
+		return ERR_PTR(-ENODEV);
+	return vfs_kern_mount(type, SB_KERNMOUNT, "sfork", opts);
+}
+
 static int __init sfork_init(void)
 {
+	struct vfsmount *mnt;
 	int ret;
+
+	mnt = sfork_mount_huge();
+	if (!IS_ERR(mnt))
+		sfork_huge_mnt = mnt;
 
 	ret = misc_register(&sfork_misc);
 	if (ret)
-		return ret;
+		goto unmount;
 	sfork_debugfs = debugfs_create_dir("sfork", NULL);
 	debugfs_create_file("stats", 0444, sfork_debugfs, NULL,
 			    &sfork_stats_fops);
 	return 0;
+
+unmount:
+	if (sfork_huge_mnt)
+		kern_unmount(sfork_huge_mnt);
+	return ret;
 }
 
 static void __exit sfork_exit(void)
 {
 	debugfs_remove_recursive(sfork_debugfs);
 	misc_deregister(&sfork_misc);
+	/* No region is left (each holds the module), so no file on it. */
+	if (sfork_huge_mnt)
+		kern_unmount(sfork_huge_mnt);
 }
 
 module_init(sfork_init);
