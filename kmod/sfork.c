@@ -634,20 +634,23 @@ static unsigned long sfork_map(struct sfork_region *region)
 {
 	struct sfork_side *side = &region->side[SFORK_CREATOR];
 	unsigned long prot = PROT_READ;
-	unsigned long mflags = MAP_SHARED;
 	unsigned long addr;
 	struct file *file;
 
 	if (side->writable)
 		prot |= PROT_WRITE;
-	if (region->flags & SFORK_EAGER)
-		mflags |= MAP_POPULATE;
 
+	/*
+	 * No MAP_POPULATE for an eager region: its pages are allocated
+	 * already, and prefaulting the creator's page tables cost more than
+	 * the first touches it saves (fault-around maps 16 pages, or a PMD,
+	 * per fault).
+	 */
 	file = sfork_side_file(side);
 	if (IS_ERR(file))
 		return PTR_ERR(file);
 	addr = vm_mmap(file, 0, (unsigned long)region->npages << PAGE_SHIFT,
-		       prot, mflags, 0);
+		       prot, MAP_SHARED, 0);
 	fput(file);
 	return addr;
 }
