@@ -6,29 +6,32 @@
  * A region is a shmem file (so its pages have a mapping: shared futexes,
  * reclaim and migration work as for any shared memory) created on a
  * /dev/sfork file.  SFORK_IOC_CREATE maps it into the caller and arms it;
- * the next fork() by the calling thread hands the new process the child's
- * side.  Each VMA maps the region file (ours, on the shmem inode) and points
- * at its side.
+ * the next fork() by the calling thread that succeeds hands the new process
+ * the child's side.  Each VMA maps the region file (ours, on the shmem
+ * inode) and points at its side.
  * Pages reach page tables only through ->fault and ->map_pages, under the
  * faulting VMA's own protection, so no fork can carry a writable PTE into a
  * read-only side.  See DESIGN.md.
  */
 
-#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
-
 #include <linux/anon_inodes.h>
 #include <linux/compat.h>
+#include <linux/fcntl.h>
 #include <linux/file.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/mount.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/pagemap.h>
 #include <linux/percpu.h>
 #include <linux/pid.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/task.h>
 #include <linux/seq_file.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
@@ -38,10 +41,20 @@
 
 #include "compat.h"
 
+/* The task a fork is creating is found through the new mm's owner. */
+#ifndef CONFIG_MEMCG
+#error "sfork needs CONFIG_MEMCG (mm->owner)"
+#endif
+
 static unsigned long eager_threshold = 2UL << 20;
 module_param(eager_threshold, ulong, 0644);
 MODULE_PARM_DESC(eager_threshold,
 		 "Without an allocation flag, regions up to this many bytes are eager (default 2 MiB)");
+
+static int huge_pages = 1;
+module_param(huge_pages, int, 0644);
+MODULE_PARM_DESC(huge_pages,
+		 "2 MiB pages for regions of 2 MiB or more: 0 never, 1 eager regions (default), 2 every region");
 
 static unsigned long max_region_bytes = 8UL << 30;
 module_param(max_region_bytes, ulong, 0644);
@@ -57,17 +70,31 @@ struct sfork_side {
 	bool writable;
 };
 
+/*
+ * Who gets the child's side.  Armed: @thread is set, the rest NULL.  While
+ * the armed fork runs and until it is known to have succeeded: all three.
+ * Spent: only @child_mm, so that every VMA of that one fork gets the
+ * child's side and no later one does.
+ */
+struct sfork_arming {
+	struct pid *thread;		/* whose next fork makes the child */
+	struct mm_struct *child_mm;	/* that fork's mm, pinned: compared, never used */
+	struct task_struct *child;	/* that fork's task, pinned while TASK_NEW matters */
+};
+
 struct sfork_region {
 	struct file *file;		/* every VMA's vm_file; f_count is the refcount */
 	struct file *shm;		/* holds the pages */
 	pgoff_t npages;
 	unsigned int flags;		/* allocation mode resolved */
 	struct sfork_side side[2];
-	spinlock_t lock;		/* protects armer and child_mm */
-	struct pid *armer;		/* thread whose next fork makes the child */
-	struct mm_struct *child_mm;	/* pinned: compared, never used */
+	spinlock_t lock;		/* protects arming */
+	struct sfork_arming arming;
 	struct list_head node;		/* on sfork_regions */
 };
+
+/* tmpfs with huge=within_size: 2 MiB folios wherever one fits in i_size */
+static struct vfsmount *sfork_huge_mnt;
 
 static LIST_HEAD(sfork_regions);
 static DEFINE_MUTEX(sfork_regions_lock);
@@ -86,7 +113,7 @@ static void sfork_region_put(struct sfork_region *region)
 	fput(region->file);
 }
 
-static bool side_writable(unsigned int flags, enum sfork_side_id id)
+static bool sfork_side_may_write(unsigned int flags, enum sfork_side_id id)
 {
 	if (flags & SFORK_BIDIRECTIONAL)
 		return true;
@@ -111,6 +138,50 @@ static void sfork_set_side(struct vm_area_struct *vma, struct sfork_side *side)
 	vma->vm_private_data = side;
 }
 
+/* Drops the references an arming held; called without the region's lock. */
+static void sfork_arming_put(struct sfork_arming *spent)
+{
+	put_pid(spent->thread);
+	if (spent->child)
+		put_task_struct(spent->child);
+	if (spent->child_mm)
+		mmdrop(spent->child_mm);
+}
+
+/*
+ * A fork that has returned its child has woken it (wake_up_new_task()),
+ * so the child is TASK_NEW only while its fork may still fail.  Once it
+ * is not, the arming is spent; @spent takes what is to be dropped.
+ */
+static void sfork_arming_settle(struct sfork_arming *arming,
+				struct sfork_arming *spent)
+{
+	if (!arming->child || READ_ONCE(arming->child->__state) == TASK_NEW)
+		return;
+	spent->thread = arming->thread;
+	spent->child = arming->child;
+	arming->thread = NULL;
+	arming->child = NULL;
+}
+
+/*
+ * The task being created by the fork that copies @mm: dup_mm() set the
+ * owner in mm_init() before dup_mmap() calls ->open.  Referenced, or NULL.
+ */
+static struct task_struct *sfork_new_task(struct mm_struct *mm)
+{
+	struct task_struct *task;
+
+	rcu_read_lock();
+	task = rcu_dereference(mm->owner);
+	if (task && READ_ONCE(task->__state) == TASK_NEW)
+		get_task_struct(task);
+	else
+		task = NULL;
+	rcu_read_unlock();
+	return task;
+}
+
 /*
  * Called for every new VMA of a region: fork, split and mremap.  Only a fork
  * by the armed thread (and, for a region already split, every other piece
@@ -121,25 +192,63 @@ static void sfork_vm_open(struct vm_area_struct *vma)
 {
 	struct sfork_side *side = vma->vm_private_data;
 	struct sfork_region *region = side->region;
-	struct pid *armer = NULL;
+	struct sfork_arming *arming = &region->arming;
+	struct sfork_arming spent = {};
 	bool child;
 
 	if (vma->vm_mm == current->mm)
 		return;
 
 	spin_lock(&region->lock);
-	if (region->armer && region->armer == task_pid(current)) {
-		armer = region->armer;
-		region->armer = NULL;
-		region->child_mm = vma->vm_mm;
+	sfork_arming_settle(arming, &spent);
+	if (arming->thread == task_pid(current) && !arming->child) {
+		spent.child_mm = arming->child_mm;
+		arming->child_mm = vma->vm_mm;
 		mmgrab(vma->vm_mm);
+		arming->child = sfork_new_task(vma->vm_mm);
+		/* Without the task no failure can be seen: spent now. */
+		if (!arming->child) {
+			spent.thread = arming->thread;
+			arming->thread = NULL;
+		}
 	}
-	child = region->child_mm == vma->vm_mm;
+	child = arming->child_mm == vma->vm_mm;
 	spin_unlock(&region->lock);
-	put_pid(armer);
+	sfork_arming_put(&spent);
 
 	if (child)
 		sfork_set_side(vma, &region->side[SFORK_CHILD]);
+}
+
+/*
+ * A fork that fails after copying the address space (cgroup_can_fork(),
+ * the put_user() of a CLONE_PIDFD, a fatal signal) tears the new mm down
+ * in the forking thread, before bad_fork_free frees the task, which is
+ * still TASK_NEW: that is the one case that arms the region again.  Any
+ * other close of a VMA in the armed fork's mm happens after its child ran
+ * (a successful fork wakes the child before it returns, and the mm dies
+ * only after the child dropped it), so it finds the child no longer
+ * TASK_NEW and settles the arming as spent.
+ */
+static void sfork_vm_close(struct vm_area_struct *vma)
+{
+	struct sfork_side *side = vma->vm_private_data;
+	struct sfork_region *region = side->region;
+	struct sfork_arming *arming = &region->arming;
+	struct sfork_arming spent = {};
+
+	spin_lock(&region->lock);
+	if (arming->child && arming->child_mm == vma->vm_mm &&
+	    READ_ONCE(arming->child->__state) == TASK_NEW) {
+		spent.child = arming->child;
+		spent.child_mm = arming->child_mm;
+		arming->child = NULL;
+		arming->child_mm = NULL;
+	} else {
+		sfork_arming_settle(arming, &spent);
+	}
+	spin_unlock(&region->lock);
+	sfork_arming_put(&spent);
 }
 
 static int sfork_vm_mprotect(struct vm_area_struct *vma, unsigned long start,
@@ -174,6 +283,7 @@ static vm_fault_t sfork_vm_fault(struct vm_fault *vmf)
 
 static const struct vm_operations_struct sfork_vm_ops = {
 	.open		= sfork_vm_open,
+	.close		= sfork_vm_close,
 	.mprotect	= sfork_vm_mprotect,
 	.fault		= sfork_vm_fault,
 	.map_pages	= filemap_map_pages,
@@ -197,6 +307,49 @@ static int sfork_vma_init(struct vm_area_struct *vma, struct sfork_side *side)
 }
 
 /*
+ * The region's shmem inode can be reached by path: /proc/PID/map_files
+ * (CAP_CHECKPOINT_RESTORE) and a file handle (CAP_DAC_READ_SEARCH) lead to
+ * the region file's dentry.  Opening it would run the inode's i_fop, shmem's
+ * own file operations, and give a writable file; so for as long as the
+ * region lives its inode's i_fop refuses every open.  Nothing else uses
+ * i_fop: shmem_file_setup() gave the shmem file its f_op directly, and
+ * page cache, reclaim, swap, futex keys, seals and smaps go through
+ * f_mapping and SHMEM_I().  truncate(2) by path opens nothing and goes to
+ * shmem_setattr(), which F_SEAL_SHRINK and F_SEAL_GROW refuse.
+ */
+static int sfork_inode_open(struct inode *inode, struct file *file)
+{
+	return -ENXIO;
+}
+
+static const struct file_operations sfork_inode_fops = {
+	.owner		= THIS_MODULE,
+	.open		= sfork_inode_open,
+};
+
+static void sfork_shm_close_paths(struct file *shm)
+{
+	struct inode *inode = file_inode(shm);
+
+	SHMEM_I(inode)->seals |= F_SEAL_SHRINK | F_SEAL_GROW;
+	WRITE_ONCE(inode->i_fop, &sfork_inode_fops);
+}
+
+/*
+ * An O_PATH descriptor or a file handle can keep the inode beyond the
+ * region and the module.  Give it back the kernel's own i_fop, which must
+ * not point into a module that may be gone, and its pages, so that such a
+ * holder finds an empty file that no process maps.
+ */
+static void sfork_shm_release_paths(struct file *shm)
+{
+	struct inode *inode = file_inode(shm);
+
+	shmem_truncate_range(inode, 0, (loff_t)-1);
+	WRITE_ONCE(inode->i_fop, shm->f_op);
+}
+
+/*
  * The last reference to a region goes with its region file, from the VFS:
  * a VMA may hold the last one, and the module must stay until the release
  * has returned (the file's f_op holds the module).
@@ -209,9 +362,8 @@ static int sfork_region_release(struct inode *inode, struct file *file)
 	list_del(&region->node);
 	mutex_unlock(&sfork_regions_lock);
 
-	put_pid(region->armer);
-	if (region->child_mm)
-		mmdrop(region->child_mm);
+	sfork_arming_put(&region->arming);
+	sfork_shm_release_paths(region->shm);
 	fput(region->shm);
 	kfree(region);
 	return 0;
@@ -224,8 +376,9 @@ static int sfork_region_release(struct inode *inode, struct file *file)
  * rmap and fault-around need the shmem mapping.  Ours, because the shmem
  * file's own operations would let any side write: fallocate() is what
  * MADV_REMOVE calls, and it only asks for VM_MAYWRITE, which a read-only
- * side keeps (see sfork_set_side()).  It is never in a file table, so it
- * cannot be truncated or reopened.
+ * side keeps (see sfork_set_side()).  It is never in a file table, and
+ * its inode cannot be opened (sfork_inode_fops), so it cannot be
+ * truncated or reopened.
  */
 static const struct file_operations sfork_region_fops = {
 	.owner		= THIS_MODULE,
@@ -248,37 +401,62 @@ static struct file *sfork_region_file(struct file *shm)
 	__module_get(THIS_MODULE);
 	file = alloc_file_pseudo(inode, shm->f_path.mnt, "sfork", O_RDWR,
 				 &sfork_region_fops);
-	if (IS_ERR(file)) {
-		module_put(THIS_MODULE);
-		iput(inode);
-	}
+	if (IS_ERR(file))
+		goto put;
 	return file;
+
+put:
+	module_put(THIS_MODULE);
+	iput(inode);
+	return file;
+}
+
+/*
+ * A lazy region is often touched sparsely, and each first touch of a huge
+ * one allocates and zeroes 2 MiB: by default only eager regions, which
+ * allocate everything anyway, get huge pages.
+ */
+static bool sfork_wants_huge(pgoff_t npages, unsigned int flags)
+{
+	int policy = READ_ONCE(huge_pages);
+
+	if (!sfork_huge_mnt || npages < (PMD_SIZE >> PAGE_SHIFT))
+		return false;
+	return policy >= 2 || (policy == 1 && (flags & SFORK_EAGER));
 }
 
 static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 {
+	loff_t size = (loff_t)npages << PAGE_SHIFT;
 	struct sfork_region *region;
 	struct file *shm;
-	int i;
+	int i, ret;
 
 	region = kzalloc(sizeof(*region), GFP_KERNEL_ACCOUNT);
 	if (!region)
 		return ERR_PTR(-ENOMEM);
 
-	/* VM_NORESERVE: pages are accounted as they are allocated. */
-	shm = shmem_file_setup("sfork", (loff_t)npages << PAGE_SHIFT,
-			       VM_NORESERVE);
+	/*
+	 * VM_NORESERVE: pages are accounted as they are allocated.  shmem
+	 * falls back to 4 KiB pages by itself when no huge page can be had
+	 * (fragmentation, a memcg charge that fails).
+	 */
+	if (sfork_wants_huge(npages, flags))
+		shm = shmem_file_setup_with_mnt(sfork_huge_mnt, "sfork", size,
+						VM_NORESERVE);
+	else
+		shm = shmem_file_setup("sfork", size, VM_NORESERVE);
 	if (IS_ERR(shm)) {
-		kfree(region);
-		return ERR_CAST(shm);
+		ret = PTR_ERR(shm);
+		goto free_region;
 	}
+	sfork_shm_close_paths(shm);
 
 	/* The region's first reference, which CREATE gives the device file. */
 	region->file = sfork_region_file(shm);
 	if (IS_ERR(region->file)) {
-		fput(shm);
-		kfree(region);
-		return ERR_CAST(region->file);
+		ret = PTR_ERR(region->file);
+		goto put_shm;
 	}
 	region->file->private_data = region;
 	region->shm = shm;
@@ -287,7 +465,7 @@ static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 	spin_lock_init(&region->lock);
 	for (i = SFORK_CREATOR; i <= SFORK_CHILD; i++) {
 		region->side[i].region = region;
-		region->side[i].writable = side_writable(flags, i);
+		region->side[i].writable = sfork_side_may_write(flags, i);
 	}
 
 	mutex_lock(&sfork_regions_lock);
@@ -297,6 +475,12 @@ static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 		sfork_regions_eager++;
 	mutex_unlock(&sfork_regions_lock);
 	return region;
+
+put_shm:
+	fput(shm);
+free_region:
+	kfree(region);
+	return ERR_PTR(ret);
 }
 
 /*
@@ -308,14 +492,16 @@ static int sfork_region_populate(struct sfork_region *region)
 	struct address_space *mapping = region->shm->f_mapping;
 	gfp_t gfp = mapping_gfp_mask(mapping) | __GFP_RETRY_MAYFAIL | __GFP_NOWARN;
 	struct page *page;
-	pgoff_t i;
+	pgoff_t i, next;
 
-	for (i = 0; i < region->npages; i++) {
+	for (i = 0; i < region->npages; i = next) {
 		if (fatal_signal_pending(current))
 			return -EINTR;
 		page = shmem_read_mapping_page_gfp(mapping, i, gfp);
 		if (IS_ERR(page))
 			return PTR_ERR(page) == -ENOSPC ? -ENOMEM : PTR_ERR(page);
+		/* A huge folio brought its 511 neighbours along. */
+		next = page_folio(page)->index + folio_nr_pages(page_folio(page));
 		put_page(page);
 		cond_resched();
 	}
@@ -340,20 +526,33 @@ static int sfork_check_args(const struct sfork_create *arg)
 	return 0;
 }
 
-/* The caller's void * is written twice: probed now, filled in at the end. */
-static int sfork_put_addr(u64 addr_ptr, unsigned long addr, bool probe)
+/*
+ * The caller's void * must be writable: checked before anything is made
+ * (its value written back unchanged), so that the only late EFAULT is a
+ * caller unmapping it during the call.
+ */
+static int sfork_probe_addr(u64 addr_ptr)
+{
+	void __user *uptr = u64_to_user_ptr(addr_ptr);
+	unsigned long v;
+	u32 v32;
+
+	if (in_compat_syscall()) {
+		if (get_user(v32, (u32 __user *)uptr))
+			return -EFAULT;
+		return put_user(v32, (u32 __user *)uptr);
+	}
+	if (get_user(v, (unsigned long __user *)uptr))
+		return -EFAULT;
+	return put_user(v, (unsigned long __user *)uptr);
+}
+
+static int sfork_put_addr(u64 addr_ptr, unsigned long addr)
 {
 	void __user *uptr = u64_to_user_ptr(addr_ptr);
 
-	if (in_compat_syscall()) {
-		u32 v = addr;
-
-		if (probe && get_user(v, (u32 __user *)uptr))
-			return -EFAULT;
-		return put_user(v, (u32 __user *)uptr);
-	}
-	if (probe && get_user(addr, (unsigned long __user *)uptr))
-		return -EFAULT;
+	if (in_compat_syscall())
+		return put_user((u32)addr, (u32 __user *)uptr);
 	return put_user(addr, (unsigned long __user *)uptr);
 }
 
@@ -364,118 +563,12 @@ static unsigned int sfork_resolve_alloc(unsigned int flags, u64 len)
 	return flags | (len <= READ_ONCE(eager_threshold) ? SFORK_EAGER : SFORK_LAZY);
 }
 
-static const struct file_operations sfork_side_fops;
-
 /*
- * A file for one side of a region: what CREATE maps and what
- * SFORK_IOC_EXPORT hands out.  Mapping it maps the region's shmem file with
- * this side's permission; the file itself cannot be written, truncated or
- * reopened into anything mappable.  It holds a reference on the region.
- */
-static struct file *sfork_side_file(struct sfork_side *side)
-{
-	struct file *file;
-
-	sfork_region_get(side->region);
-	file = anon_inode_getfile("[sfork]", &sfork_side_fops, side, O_RDWR);
-	if (IS_ERR(file))
-		sfork_region_put(side->region);
-	return file;
-}
-
-/* Map the creator's side into current. */
-static unsigned long sfork_map(struct sfork_region *region)
-{
-	struct sfork_side *side = &region->side[SFORK_CREATOR];
-	unsigned long prot = PROT_READ;
-	unsigned long mflags = MAP_SHARED;
-	unsigned long addr;
-	struct file *file;
-
-	if (side->writable)
-		prot |= PROT_WRITE;
-	if (region->flags & SFORK_EAGER)
-		mflags |= MAP_POPULATE;
-
-	file = sfork_side_file(side);
-	if (IS_ERR(file))
-		return PTR_ERR(file);
-	addr = vm_mmap(file, 0, (unsigned long)region->npages << PAGE_SHIFT,
-		       prot, mflags, 0);
-	fput(file);
-	return addr;
-}
-
-static long sfork_create(struct file *file, struct sfork_create __user *uarg)
-{
-	struct sfork_region *region;
-	struct sfork_create arg;
-	unsigned long addr;
-	int ret;
-
-	if (copy_from_user(&arg, uarg, sizeof(arg)))
-		return -EFAULT;
-	ret = sfork_check_args(&arg);
-	if (ret)
-		return ret;
-	if (sfork_put_addr(arg.addr_ptr, 0, true))
-		return -EFAULT;
-
-	arg.flags = sfork_resolve_alloc(arg.flags, arg.len);
-	region = sfork_region_new(DIV_ROUND_UP(arg.len, PAGE_SIZE), arg.flags);
-	if (IS_ERR(region))
-		return PTR_ERR(region);
-
-	/*
-	 * The region dies with its last reference: this fd, a VMA (another
-	 * thread's fork may copy one at any time) or an exported fd.
-	 */
-	if (cmpxchg(&file->private_data, NULL, region)) {
-		sfork_region_put(region);
-		return -EBUSY;
-	}
-
-	if (arg.flags & SFORK_EAGER) {
-		ret = sfork_region_populate(region);
-		if (ret)
-			goto detach;
-	}
-
-	addr = sfork_map(region);
-	if (IS_ERR_VALUE(addr)) {
-		ret = (long)addr;
-		goto detach;
-	}
-
-	arg.out_flags = arg.flags;
-	arg.addr = addr;
-	arg.size = (u64)region->npages << PAGE_SHIFT;
-	if (sfork_put_addr(arg.addr_ptr, addr, false) ||
-	    copy_to_user(uarg, &arg, sizeof(arg))) {
-		vm_munmap(addr, arg.size);
-		return -EFAULT;
-	}
-
-	spin_lock(&region->lock);
-	region->armer = get_pid(task_pid(current));
-	spin_unlock(&region->lock);
-	return 0;
-
-detach:
-	/*
-	 * No VMA holds the region: drop it, and the pages an eager allocation
-	 * charged, before the ioctl returns rather than when the fd is closed.
-	 * Only ioctl and release look at the device file's region.
-	 */
-	WRITE_ONCE(file->private_data, NULL);
-	sfork_region_put(region);
-	return ret;
-}
-
-/*
- * A side file stands for one side of a region: whoever maps it, in whatever
- * process, gets that side's permission and no more.  Reopening it through
- * /proc/self/fd gives a bare anon inode that cannot be mapped.
+ * A side file stands for one side of a region: what CREATE maps and what
+ * SFORK_IOC_EXPORT hands out.  Whoever maps it, in whatever process, gets
+ * that side's permission and no more; it cannot be written or truncated,
+ * and reopening it through /proc/self/fd gives a bare anon inode that
+ * cannot be mapped.  It holds a reference on the region.
  */
 static int sfork_side_mmap(struct file *file, struct vm_area_struct *vma)
 {
@@ -505,14 +598,132 @@ static int sfork_side_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * 2 MiB-aligned addresses for regions of 2 MiB or more, so that a huge
+ * folio can be mapped by one PMD (transhuge_vma_suitable()); shorter ones
+ * get the ordinary search.  Not shmem_get_unmapped_area(): it wants a
+ * shmem file.
+ */
 static const struct file_operations sfork_side_fops = {
 	.owner		= THIS_MODULE,
 	.release	= sfork_side_release,
+	.get_unmapped_area = thp_get_unmapped_area,
 	.mmap		= sfork_side_mmap,
 	.unlocked_ioctl	= sfork_side_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= noop_llseek,
 };
+
+static struct file *sfork_side_file(struct sfork_side *side)
+{
+	struct file *file;
+
+	sfork_region_get(side->region);
+	file = anon_inode_getfile("[sfork]", &sfork_side_fops, side, O_RDWR);
+	if (IS_ERR(file))
+		goto put;
+	return file;
+
+put:
+	sfork_region_put(side->region);
+	return file;
+}
+
+/* Map the creator's side into current. */
+static unsigned long sfork_map(struct sfork_region *region)
+{
+	struct sfork_side *side = &region->side[SFORK_CREATOR];
+	unsigned long prot = PROT_READ;
+	unsigned long addr;
+	struct file *file;
+
+	if (side->writable)
+		prot |= PROT_WRITE;
+
+	/*
+	 * No MAP_POPULATE for an eager region: its pages are allocated
+	 * already, and prefaulting the creator's page tables cost more than
+	 * the first touches it saves (fault-around maps 16 pages, or a PMD,
+	 * per fault).
+	 */
+	file = sfork_side_file(side);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	addr = vm_mmap(file, 0, (unsigned long)region->npages << PAGE_SHIFT,
+		       prot, MAP_SHARED, 0);
+	fput(file);
+	return addr;
+}
+
+static long sfork_create(struct file *file, struct sfork_create __user *uarg)
+{
+	struct sfork_region *region;
+	struct sfork_create arg;
+	unsigned long addr;
+	long ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	ret = sfork_check_args(&arg);
+	if (ret)
+		return ret;
+	if (sfork_probe_addr(arg.addr_ptr))
+		return -EFAULT;
+
+	arg.flags = sfork_resolve_alloc(arg.flags, arg.len);
+	region = sfork_region_new(DIV_ROUND_UP(arg.len, PAGE_SIZE), arg.flags);
+	if (IS_ERR(region))
+		return PTR_ERR(region);
+
+	/*
+	 * The region dies with its last reference: this fd, a VMA (another
+	 * thread's fork may copy one at any time) or an exported fd.
+	 */
+	if (cmpxchg(&file->private_data, NULL, region)) {
+		ret = -EBUSY;
+		goto put;
+	}
+
+	if (arg.flags & SFORK_EAGER) {
+		ret = sfork_region_populate(region);
+		if (ret)
+			goto detach;
+	}
+
+	addr = sfork_map(region);
+	if (IS_ERR_VALUE(addr)) {
+		ret = (long)addr;
+		goto detach;
+	}
+
+	arg.out_flags = arg.flags;
+	arg.addr = addr;
+	arg.size = (u64)region->npages << PAGE_SHIFT;
+	if (sfork_put_addr(arg.addr_ptr, addr) ||
+	    copy_to_user(uarg, &arg, sizeof(arg))) {
+		ret = -EFAULT;
+		goto unmap;
+	}
+
+	spin_lock(&region->lock);
+	region->arming.thread = get_pid(task_pid(current));
+	spin_unlock(&region->lock);
+	return 0;
+
+unmap:
+	vm_munmap(addr, arg.size);
+detach:
+	/*
+	 * No VMA of ours holds the region now: drop it, and the pages an
+	 * eager allocation charged, before the ioctl returns rather than
+	 * when the fd is closed.  Only ioctl and release look at the device
+	 * file's region.
+	 */
+	WRITE_ONCE(file->private_data, NULL);
+put:
+	sfork_region_put(region);
+	return ret;
+}
 
 /* The side of the region mapped at @addr in current, referenced. */
 static struct sfork_side *sfork_side_at(unsigned long addr)
@@ -530,13 +741,27 @@ static struct sfork_side *sfork_side_at(unsigned long addr)
 	return side;
 }
 
+/* Armed, or its armed fork not yet known to have succeeded. */
+static bool sfork_region_armed(struct sfork_region *region)
+{
+	struct sfork_arming spent = {};
+	bool armed;
+
+	spin_lock(&region->lock);
+	sfork_arming_settle(&region->arming, &spent);
+	armed = region->arming.thread;
+	spin_unlock(&region->lock);
+	sfork_arming_put(&spent);
+	return armed;
+}
+
 static long sfork_export(struct sfork_export __user *uarg)
 {
 	struct sfork_export arg;
 	struct sfork_side *side;
 	struct file *file;
-	bool armed;
 	long ret;
+	int fd;
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
@@ -550,33 +775,35 @@ static long sfork_export(struct sfork_export __user *uarg)
 	 * Before its fork a region's only descriptor would reach the child
 	 * with the creator's side: refuse until the child exists.
 	 */
-	spin_lock(&side->region->lock);
-	armed = side->region->armer;
-	spin_unlock(&side->region->lock);
-	if (armed) {
+	if (sfork_region_armed(side->region)) {
 		ret = -EBUSY;
-		goto put;
+		goto put_region;
 	}
 
-	ret = get_unused_fd_flags(arg.fd_flags);
-	if (ret < 0)
-		goto put;
-	arg.fd = ret;
+	fd = get_unused_fd_flags(arg.fd_flags);
+	if (fd < 0) {
+		ret = fd;
+		goto put_region;
+	}
 	file = sfork_side_file(side);
 	if (IS_ERR(file)) {
-		put_unused_fd(arg.fd);
 		ret = PTR_ERR(file);
-		goto put;
+		goto put_fd;
 	}
+	arg.fd = fd;
 	if (copy_to_user(uarg, &arg, sizeof(arg))) {
-		put_unused_fd(arg.fd);
-		fput(file);
 		ret = -EFAULT;
-		goto put;
+		goto put_file;
 	}
-	fd_install(arg.fd, file);
-	ret = 0;
-put:
+	fd_install(fd, file);
+	sfork_region_put(side->region);
+	return 0;
+
+put_file:
+	fput(file);
+put_fd:
+	put_unused_fd(fd);
+put_region:
 	sfork_region_put(side->region);
 	return ret;
 }
@@ -654,23 +881,55 @@ DEFINE_SHOW_ATTRIBUTE(sfork_stats);
 
 static struct dentry *sfork_debugfs;
 
+/*
+ * The module's own tmpfs, whatever the global shmem_enabled (Debian:
+ * never).  Without it every region has 4 KiB pages, as before.
+ */
+static struct vfsmount *sfork_mount_huge(void)
+{
+	/* shmem_parse_options() cuts up the string: it must be writable. */
+	char opts[] = "huge=within_size";
+	struct file_system_type *type;
+
+	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
+		return ERR_PTR(-EOPNOTSUPP);
+	/* tmpfs is built in: get_fs_type() takes no module reference. */
+	type = get_fs_type("tmpfs");
+	if (!type)
+		return ERR_PTR(-ENODEV);
+	return vfs_kern_mount(type, SB_KERNMOUNT, "sfork", opts);
+}
+
 static int __init sfork_init(void)
 {
+	struct vfsmount *mnt;
 	int ret;
+
+	mnt = sfork_mount_huge();
+	if (!IS_ERR(mnt))
+		sfork_huge_mnt = mnt;
 
 	ret = misc_register(&sfork_misc);
 	if (ret)
-		return ret;
+		goto unmount;
 	sfork_debugfs = debugfs_create_dir("sfork", NULL);
 	debugfs_create_file("stats", 0444, sfork_debugfs, NULL,
 			    &sfork_stats_fops);
 	return 0;
+
+unmount:
+	if (sfork_huge_mnt)
+		kern_unmount(sfork_huge_mnt);
+	return ret;
 }
 
 static void __exit sfork_exit(void)
 {
 	debugfs_remove_recursive(sfork_debugfs);
 	misc_deregister(&sfork_misc);
+	/* No region is left (each holds the module), so no file on it. */
+	if (sfork_huge_mnt)
+		kern_unmount(sfork_huge_mnt);
 }
 
 module_init(sfork_init);

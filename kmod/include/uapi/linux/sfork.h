@@ -36,10 +36,22 @@
  * @size:	out: length of the region in bytes
  *
  * On success the region is mapped into the caller (read-write or read-only,
- * as its side allows) and armed: the next fork() by the calling thread
- * gives the new process the other side.  Every other fork inherits the
- * forking side's view.  Closing the file descriptor does not end the region;
- * the last unmap does.
+ * as its side allows) and armed: the next fork by the calling thread that
+ * copies its address space (fork(), or clone()/clone3() without CLONE_VM)
+ * and succeeds gives the new process the other side.
+ *
+ * A fork that fails after copying the address space (EAGAIN from a
+ * pids.max limit, EFAULT from a CLONE_PIDFD pointer the kernel cannot
+ * write, EINTR from a fatal signal, ENOMEM) leaves the region armed: the
+ * thread's next such fork still gives the other side, so a caller may
+ * retry.  Once an armed fork has succeeded the arming is spent, and every
+ * later fork, failed or not, by any thread of either side, inherits the
+ * forking side's view with that side's permission.  A vfork() or a
+ * CLONE_VM child shares the caller's mapping (the caller's side) and
+ * leaves the arming as it was.  A caller that would rather not retry
+ * unmaps the region (libsfork does) and creates a new one.
+ *
+ * Closing the file descriptor does not end the region; the last unmap does.
  */
 struct sfork_create {
 	__u64 len;

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*\
+ * sfork23 - a huge-page region falls back to 4 KiB pages, silently and
+ * correctly, when its memory cgroup has no room for a 2 MiB page.
+ *
+ * With huge_pages at 2 (restored afterwards), in a memory cgroup without
+ * swap, a lazy bidirectional 4 MiB region:
+ *
+ *  - memory.max is set to memory.current plus 2.5 MiB;
+ *  - every page of the first 2 MiB is written: one 2 MiB page,
+ *    ShmemPmdMapped 2048 kB;
+ *  - 64 pages of the second 2 MiB are written: no 2 MiB page fits in the
+ *    room left, so they are 4 KiB pages: the writes succeed, read back,
+ *    pages_live grew by exactly 512 + 64, ShmemPmdMapped stays 2048 kB,
+ *    memory.current stays within memory.max, and no OOM kill happened.
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "tst_test.h"
+#include "sfork_test.h"
+
+#define HUGE_SIZE	(2UL << 20)
+#define REGION		(2 * HUGE_SIZE)
+#define SMALL_PAGES	64
+#define HUGE_PARAM	SFORK_PARAMS_DIR "/huge_pages"
+
+static long long saved_policy = -1;
+
+static long long pmd_mapped_kb(const void *addr)
+{
+	unsigned long start, end, a = (unsigned long)addr;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[256];
+	long long kb = -1;
+	int inside = 0;
+
+	if (!f)
+		tst_brk(TBROK | TERRNO, "fopen(/proc/self/smaps)");
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
+			inside = a >= start && a < end;
+			continue;
+		}
+		if (inside && sscanf(line, "ShmemPmdMapped: %lld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+static long long cg_value(const char *file)
+{
+	long long v;
+
+	SAFE_CG_SCANF(tst_cg, file, "%lld", &v);
+	return v;
+}
+
+static long long oom_kills(void)
+{
+	long long v = 0;
+
+	SAFE_CG_LINES_SCANF(tst_cg, "memory.events", "oom_kill %lld", &v);
+	return v;
+}
+
+static void run(void)
+{
+	long long live0, limit, kills0;
+	unsigned char *p;
+	void *addr = NULL;
+	pid_t pid;
+	size_t i;
+	int ok = 1;
+
+	live0 = sfork_stat("pages_live");
+	pid = SAFE_SFORK(REGION, SFORK_BIDIRECTIONAL | SFORK_LAZY, &addr);
+	if (!pid)
+		exit(0);
+	SAFE_WAITPID(pid, NULL, 0);
+	p = addr;
+	if ((uintptr_t)p % HUGE_SIZE)
+		tst_res(TFAIL, "the region at %p is not 2 MiB-aligned", addr);
+
+	kills0 = oom_kills();
+	limit = cg_value("memory.current") + (long long)(HUGE_SIZE + HUGE_SIZE / 4);
+	SAFE_CG_PRINTF(tst_cg, "memory.max", "%lld", limit);
+
+	for (i = 0; i < HUGE_SIZE; i += sfork_page)
+		p[i] = 1;
+	TST_EXP_EQ_LI(pmd_mapped_kb(p), (long long)(HUGE_SIZE >> 10));
+
+	for (i = 0; i < SMALL_PAGES; i++)
+		p[HUGE_SIZE + i * sfork_page] = (unsigned char)(i + 2);
+	for (i = 0; i < SMALL_PAGES; i++)
+		if (p[HUGE_SIZE + i * sfork_page] != (unsigned char)(i + 2))
+			ok = 0;
+	TST_EXP_EXPR(ok, "the 4 KiB pages past the limit's room read back");
+	TST_EXP_EQ_LI(sfork_stat("pages_live") - live0,
+		      (long long)(HUGE_SIZE / sfork_page + SMALL_PAGES));
+	TST_EXP_EQ_LI(pmd_mapped_kb(p), (long long)(HUGE_SIZE >> 10));
+	TST_EXP_EXPR(cg_value("memory.current") <= limit,
+		     "memory.current within memory.max");
+	TST_EXP_EQ_LI(oom_kills() - kills0, 0);
+
+	SAFE_CG_PRINT(tst_cg, "memory.max", "max");
+	SAFE_MUNMAP(addr, REGION);
+}
+
+static void setup(void)
+{
+	sfork_test_setup();
+	if (access(HUGE_PARAM, W_OK))
+		tst_brk(TCONF | TERRNO, "no %s", HUGE_PARAM);
+	saved_policy = (long long)sfork_param("huge_pages");
+	SAFE_FILE_PRINTF(HUGE_PARAM, "2");
+	SAFE_CG_PRINTF(tst_cg, "cgroup.procs", "%d", getpid());
+	if (SAFE_CG_HAS(tst_cg, "memory.swap.max"))
+		SAFE_CG_PRINT(tst_cg, "memory.swap.max", "0");
+}
+
+static void cleanup(void)
+{
+	if (saved_policy >= 0)
+		SAFE_FILE_PRINTF(HUGE_PARAM, "%lld", saved_policy);
+}
+
+static struct tst_test test = {
+	.setup = setup,
+	.cleanup = cleanup,
+	.test_all = run,
+	.needs_root = 1,
+	.forks_child = 1,
+	.options = sfork_test_opts,
+	.needs_cgroup_ctrls = (const char *const []){ "memory", NULL },
+};
