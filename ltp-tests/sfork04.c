@@ -282,5 +282,10 @@ static struct tst_test test = {
 	.tcnt = ARRAY_SIZE(tcases),
 	.forks_child = 1,
 	.needs_root = 1,
-	.options = sfork_test_opts,
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
 };

@@ -619,6 +619,11 @@ static struct tst_test test = {
 	.forks_child = 1,
 	.needs_root = 1,
 	.needs_checkpoints = 1,
-	.options = sfork_test_opts,
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
 	.timeout = 180,
 };

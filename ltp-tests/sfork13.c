@@ -357,8 +357,10 @@ static struct tst_test test = {
 	.test_all = run,
 	.forks_child = 1,
 	.needs_root = 1,
-	.options = (struct tst_option []) {
-		SFORK_TEST_OPTIONS,
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
 		{"n:", &str_n, "sfork calls per thread (default 25)"},
 		{}
 	},

@@ -3,9 +3,9 @@
  * sfork15 - the module cannot be unloaded while a region lives.
  *
  * Module lifetime, in the style of LTP's kernel module tests (tst_module.h).
- * Needs root and sfork.ko where tst_module_load() finds it (the current
- * directory, $LTPROOT/testcases/bin, the test binary's directory or
- * /lib/modules/$(uname -r)/extra/).  Checked:
+ * Needs root and sfork.ko where tst_module_exists() finds it, as in LTP:
+ * the current directory, $LTPROOT/testcases/bin or the directory the test
+ * was started from.  Checked:
  *
  *  - while a region lives, delete_module("sfork") (what rmmod does) fails,
  *    also after the process that called sfork exited and only its child
@@ -283,6 +283,11 @@ static struct tst_test test = {
 	.forks_child = 1,
 	.needs_root = 1,
 	.needs_checkpoints = 1,
-	.options = sfork_test_opts,
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
 	.timeout = 120,
 };

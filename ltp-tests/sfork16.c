@@ -617,8 +617,10 @@ static struct tst_test test = {
 	.tcnt = 3,
 	.forks_child = 1,
 	.needs_checkpoints = 1,
-	.options = (struct tst_option []) {
-		SFORK_TEST_OPTIONS,
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
 		{"n:", &str_n, "Messages each way (default 1000000)"},
 		{}
 	},

@@ -83,15 +83,6 @@
 
 static char *sfork_str_size, *sfork_str_dir, *sfork_str_alloc;
 
-#define SFORK_TEST_OPTIONS \
-	{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"}, \
-	{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"}, \
-	{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"}
-
-static struct tst_option sfork_test_opts[] __attribute__((unused)) = {
-	SFORK_TEST_OPTIONS,
-	{}
-};
 
 static size_t sfork_size;		/* -s, bytes */
 static size_t sfork_region_size;	/* sfork_size rounded up to pages */
