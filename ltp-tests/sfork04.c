@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork04 - every error of the contract's table, and nothing created.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * Every error of the contract's table, and nothing created.
  *
  * Adapts LTP's argument-error tests of mmap (mmap08: bad arguments give
  * -1 and errno) and fork (fork05/fork14 style: a failing fork leaves no

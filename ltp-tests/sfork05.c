@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork05 - no write to the read-only side through /proc/PID/mem,
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * No write to the read-only side through /proc/PID/mem,
  * process_vm_writev() or ptrace(PTRACE_POKEDATA).
  *
  * Adapts LTP's cma tests (process_vm_writev01/02: process_vm_writev() into
@@ -47,8 +51,6 @@
 #define BAD		0x5a
 #define CHUNK		8
 
-static unsigned int dirs[2];
-static unsigned int dirs_cnt;
 
 /* a private, writable buffer at the same address in every process */
 static char probe[64];
@@ -281,13 +283,11 @@ static void wait_ok(pid_t pid, const char *who)
 	int status;
 
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "%s %s", who, tst_strstatus(status));
+	sfork_check_exit0(who, status);
 }
 
-static void run_dir(unsigned int dir)
+static void run_dir(unsigned int flags)
 {
-	unsigned int flags = dir | (sfork_flags & SFORK_ALLOC_MASK);
 	int reader_is_child = sfork_reader_is_child(flags);
 	size_t len = sfork_region_size;
 	pid_t pid, helper_pid, reader_pid, self = getpid();
@@ -326,20 +326,14 @@ static void run_dir(unsigned int dir)
 
 static void run(void)
 {
-	unsigned int i;
-
-	for (i = 0; i < dirs_cnt; i++)
-		run_dir(dirs[i]);
+	sfork_for_each_dir(run_dir);
 }
 
 static void setup(void)
 {
-	sfork_test_setup();
-
+	sfork_test_setup_dirs(SFORK_DIRS_READONLY);
 	ctl = SAFE_MMAP(NULL, sizeof(*ctl), PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	dirs_cnt = sfork_readonly_dirs(dirs);
 }
 
 static void cleanup(void)

@@ -175,8 +175,8 @@ static void case_exec(unsigned int n, unsigned int flags)
 
 static void run(unsigned int n)
 {
-	sfork_for_each_dir(n, n ? "a fork child of the sfork parent execs" :
-			   "the sfork child execs", case_exec);
+	sfork_for_each_dir_case(n, n ? "a fork child of the sfork parent execs" :
+				"the sfork child execs", case_exec);
 }
 
 static void setup(void)

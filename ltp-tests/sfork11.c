@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork11 - region pages are charged to the memory cgroup and never exceed
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * Region pages are charged to the memory cgroup and never exceed
  * its memory.max.
  *
  * Adapts the style of LTP's mem/memcg and controllers/memcg tests (a
@@ -57,8 +61,6 @@ struct shared {
 };
 
 static struct shared *sh;
-static unsigned int dirs[3];
-static unsigned int dirs_cnt;
 static size_t within;
 static int has_peak;
 
@@ -380,8 +382,7 @@ static void within_limit(unsigned int flags)
 	}
 	TST_CHECKPOINT_WAKE(CP_CHILD);
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "child %s", tst_strstatus(status));
+	sfork_check_exit0("child", status);
 
 	for (i = 0; i < within; i++) {
 		if (p[i] != sfork_pattern(i, 3)) {
@@ -417,8 +418,7 @@ static void in_helper(void (*fn)(unsigned int), unsigned int flags)
 	if (!h)
 		fn(flags);
 	SAFE_WAITPID(h, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "process in the cgroup %s", tst_strstatus(status));
+	sfork_check_exit0("process in the cgroup", status);
 
 	cur = current_settles(before, 1 << 20);
 	if (cur > before + (1 << 20))
@@ -426,50 +426,47 @@ static void in_helper(void (*fn)(unsigned int), unsigned int flags)
 			cur, before);
 }
 
+static void lazy_beyond_case(unsigned int n, unsigned int flags)
+{
+	lazy_beyond(flags & SFORK_DIRECTION_MASK, n == 1);
+}
+
+static void within_case(unsigned int n, unsigned int flags)
+{
+	(void)n;
+	tst_res(TINFO, "region of %zu bytes within memory.max", within);
+	in_helper(within_limit, flags);
+}
+
 static void run(unsigned int n)
 {
-	unsigned int i, flags;
-
 	switch (n) {
 	case 0:
 		tst_res(TINFO, "eager sfork beyond memory.max");
-		in_helper(eager_too_big, dirs[0]);
+		in_helper(eager_too_big, sfork_dirs[0]);
 		break;
 	case 1:
+		sfork_for_each_dir_case(n, "lazy region beyond memory.max, the child touches",
+					lazy_beyond_case);
+		break;
 	case 2:
-		for (i = 0; i < dirs_cnt; i++) {
-			tst_res(TINFO, "lazy region beyond memory.max, the %s touches, direction %s",
-				n == 1 ? "child" : "parent", sfork_dir_name(dirs[i]));
-			lazy_beyond(dirs[i], n == 1);
-		}
+		sfork_for_each_dir_case(n, "lazy region beyond memory.max, the parent touches",
+					lazy_beyond_case);
 		break;
 	case 3:
-		for (i = 0; i < dirs_cnt; i++) {
-			flags = dirs[i] | (sfork_flags & SFORK_ALLOC_MASK);
-			tst_res(TINFO, "region of %zu bytes within memory.max, %s",
-				within, sfork_flags_desc(flags));
-			in_helper(within_limit, flags);
-		}
+		sfork_for_each_dir_case(n, "within memory.max", within_case);
 		break;
 	}
 }
 
 static void setup(void)
 {
-	sfork_test_setup();
+	sfork_test_setup_dirs(SFORK_DIRS_ALL);
 
 	within = sfork_str_size ? sfork_region_size : WITHIN_DEFAULT;
 	if (within > LIMIT / 2)
 		tst_brk(TBROK, "-s %zu: must be at most half of the %llu limit",
 			within, LIMIT);
-
-	if (!sfork_str_dir) {
-		dirs[dirs_cnt++] = SFORK_BIDIRECTIONAL;
-		dirs[dirs_cnt++] = SFORK_PARENT_TO_CHILD;
-		dirs[dirs_cnt++] = SFORK_CHILD_TO_PARENT;
-	} else {
-		dirs[dirs_cnt++] = sfork_flags & SFORK_DIRECTION_MASK;
-	}
 
 	if (sfork_param("max_region_bytes") < BIG)
 		tst_brk(TCONF, "max_region_bytes below %llu", BIG);

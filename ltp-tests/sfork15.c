@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork15 - the module cannot be unloaded while a region lives.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * The module cannot be unloaded while a region lives.
  *
  * Module lifetime, in the style of LTP's kernel module tests (tst_module.h).
  * Needs root and sfork.ko where tst_module_exists() finds it, as in LTP:
@@ -199,8 +203,7 @@ static void sfork_works(void)
 	TST_EXP_EQ_LI(sfork_stat("regions_live"), base + 1);
 	TST_CHECKPOINT_WAKE(CP_CHILD);
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "reloaded: child %s", tst_strstatus(status));
+	sfork_check_exit0("reloaded: child", status);
 	SAFE_MUNMAP(addr, sfork_region_size);
 	TST_EXP_EQ_LI(sfork_stat_wait("regions_live", base, 2000), base);
 }
@@ -238,8 +241,7 @@ static void run(void)
 
 	TST_CHECKPOINT_WAKE(CP_CHILD);
 	SAFE_WAITPID(child, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "region child %s", tst_strstatus(status));
+	sfork_check_exit0("region child", status);
 
 	if (module_loaded()) {
 		live = sfork_stat_wait("regions_live", base, 2000);

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork18 - a region outlives execve() through its descriptor, and the
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * A region outlives execve() through its descriptor, and the
  * direction goes with it.
  *
  * Adapts LTP's execve tests (execve01: a child execs a helper program that

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork18_child - the program sfork18's child execs.  Not a test by itself.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*
+ * The program sfork18's child execs.  Not a test by itself.
  *
  * usage: sfork18_child ROLE FD CLOEXEC_FD PIPE_FD
  *   ROLE reader: map the region behind FD (read-only side), read what the

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork19 - a region's descriptor is no way around its direction.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * A region's descriptor is no way around its direction.
  *
  * Adapts LTP's memfd_create01 (seals: F_GET_SEALS, F_ADD_SEALS, and what a
  * seal forbids), ftruncate04 and fallocate tests to the descriptor that

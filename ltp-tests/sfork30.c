@@ -86,7 +86,7 @@ static void child(unsigned char *p, int parent_ro, int child_ro)
 	exit(0);
 }
 
-static void case_munmap(unsigned int n, unsigned int flags)
+static void case_munmap(unsigned int flags)
 {
 	int parent_ro = !sfork_parent_writes(flags);
 	size_t npages = sfork_region_size / sfork_page;
@@ -96,7 +96,8 @@ static void case_munmap(unsigned int n, unsigned int flags)
 	int status, bad = 0;
 	pid_t pid;
 
-	(void)n;
+	tst_res(TINFO, "munmap in part and whole on both sides, direction %s",
+		sfork_dir_name(flags));
 	sfork_counters_save(&before);
 	pid = SAFE_SFORK(sfork_region_size, flags, &addr);
 	p = addr;
@@ -149,8 +150,7 @@ static void case_munmap(unsigned int n, unsigned int flags)
 
 static void run(void)
 {
-	sfork_for_each_dir(0, "munmap in part and whole on both sides",
-			   case_munmap);
+	sfork_for_each_dir(case_munmap);
 }
 
 static void setup(void)

@@ -167,8 +167,8 @@ static void case_exit(unsigned int n, unsigned int flags)
 
 static void run(unsigned int n)
 {
-	sfork_for_each_dir(n, n ? "the parent exits first" : "the child exits first",
-			   case_exit);
+	sfork_for_each_dir_case(n, n ? "the parent exits first" :
+				"the child exits first", case_exit);
 }
 
 static void setup(void)

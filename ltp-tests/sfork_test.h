@@ -28,11 +28,14 @@
  * directions the test runs, sfork_dirs[]: without -d bi, p2c and c2p or
  * only the two with a read-only side), sfork_region_at_least(pages, why).
  *
- * Running: sfork_for_each_dir(n, what, fn) calls fn(n, flags) for each of
- * sfork_dirs[] (flags = direction | -a); sfork_run_sides() runs a reader
- * and a writer on a region's two sides; SAFE_SFORK().
+ * Running: sfork_for_each_dir(fn) calls fn(flags) for each of sfork_dirs[]
+ * (flags = direction | -a), sfork_for_each_dir_case(n, what, fn) calls
+ * fn(n, flags) for case n of a .test; sfork_run_sides() runs a reader and
+ * a writer on a region's two sides; SAFE_SFORK().
  *
- * Checks: sfork_check_exit0(who, status), sfork_check_fill() (data),
+ * Checks: sfork_check_exit0(who, status), sfork_check_killed(who, status, sig),
+ * sfork_check_fill() and
+ * sfork_check_pages() (data, as sfork_fill() and sfork_fill_pages() wrote it),
  * sfork_check_read_only(), sfork_check_store(), sfork_check_unmapped()
  * (a side's mapping), sfork_counters_save()/sfork_check_settled()/
  * sfork_check_alive() (the module's regions_live and pages_live).
@@ -238,18 +241,39 @@ static inline void sfork_test_setup_dirs(int which)
 		sfork_dirs_cnt += sfork_readonly_dirs(sfork_dirs + sfork_dirs_cnt);
 }
 
-/* fn(n, direction | -a) for each of sfork_dirs[], after a TINFO line */
-static inline void sfork_for_each_dir(unsigned int n, const char *what,
-				      void (*fn)(unsigned int n,
-						 unsigned int flags))
+/* the flags of sfork_dirs[i]: the direction and -a */
+static inline unsigned int sfork_dir_flags(unsigned int i)
 {
-	unsigned int i, flags;
+	return sfork_dirs[i] | (sfork_flags & SFORK_ALLOC_MASK);
+}
+
+/* fn(direction | -a) for each of sfork_dirs[] */
+static inline void sfork_for_each_dir(void (*fn)(unsigned int flags))
+{
+	unsigned int i;
+
+	for (i = 0; i < sfork_dirs_cnt; i++)
+		fn(sfork_dir_flags(i));
+}
+
+/* case n of a .test: a TINFO line "what, direction X", fn(n, flags) for each */
+static inline void sfork_for_each_dir_case(unsigned int n, const char *what,
+					   void (*fn)(unsigned int n,
+						      unsigned int flags))
+{
+	unsigned int i;
 
 	for (i = 0; i < sfork_dirs_cnt; i++) {
-		flags = sfork_dirs[i] | (sfork_flags & SFORK_ALLOC_MASK);
-		tst_res(TINFO, "%s, direction %s", what, sfork_dir_name(flags));
-		fn(n, flags);
+		tst_res(TINFO, "%s, direction %s", what,
+			sfork_dir_name(sfork_dir_flags(i)));
+		fn(n, sfork_dir_flags(i));
 	}
+}
+
+/* .setup of a test of the read-only sides only */
+static inline void sfork_setup_readonly_dirs(void)
+{
+	sfork_test_setup_dirs(SFORK_DIRS_READONLY);
 }
 
 /* sfork_region_size raised to pages when smaller (why: for the message) */
@@ -281,15 +305,10 @@ static inline int sfork_check_exit0(const char *who, int status)
 		sfork_pid__; \
 	})
 
-/*
- * One region of @len with the read-only side of direction @dir (the
- * allocation from -a): @reader runs on the read-only side and @writer on
- * the other, in whichever of parent and child they are; then the child is
- * reaped (TFAIL unless it exited 0) and the region unmapped.
- */
-static inline void sfork_run_sides(unsigned int dir, size_t len,
-				   void (*reader)(unsigned char *),
-				   void (*writer)(unsigned char *))
+static inline void sfork_run_sides_(unsigned int dir, size_t len,
+				    void (*reader)(unsigned char *),
+				    void (*writer)(unsigned char *),
+				    int reader_unmaps)
 {
 	unsigned int flags = dir | (sfork_flags & SFORK_ALLOC_MASK);
 	int reader_is_child = sfork_reader_is_child(flags);
@@ -310,7 +329,29 @@ static inline void sfork_run_sides(unsigned int dir, size_t len,
 	SAFE_WAITPID(pid, &status, 0);
 	sfork_check_exit0(reader_is_child ? "reader child" : "writer child",
 			  status);
-	SAFE_MUNMAP(addr, len);
+	if (reader_is_child || !reader_unmaps)
+		SAFE_MUNMAP(addr, len);
+}
+
+/*
+ * One region of @len with the read-only side of direction @dir (the
+ * allocation from -a): @reader runs on the read-only side and @writer on
+ * the other, in whichever of parent and child they are; then the child is
+ * reaped (TFAIL unless it exited 0) and the region unmapped.
+ */
+static inline void sfork_run_sides(unsigned int dir, size_t len,
+				   void (*reader)(unsigned char *),
+				   void (*writer)(unsigned char *))
+{
+	sfork_run_sides_(dir, len, reader, writer, 0);
+}
+
+/* The same for a reader() that unmaps (or moves) the region itself. */
+static inline void sfork_run_sides_reader_unmaps(unsigned int dir, size_t len,
+						 void (*reader)(unsigned char *),
+						 void (*writer)(unsigned char *))
+{
+	sfork_run_sides_(dir, len, reader, writer, 1);
 }
 
 /* ---- module counters and parameters ---- */
@@ -583,6 +624,16 @@ static inline unsigned char sfork_pattern(size_t off, unsigned int seed)
 	return (unsigned char)((off * 131u + (off >> 12) * 7u + seed * 29u + 1u) & 0xff);
 }
 
+/* 0 when a child was killed by sig, else TFAIL "who <how it ended>" and 1 */
+static inline int sfork_check_killed(const char *who, int status, int sig)
+{
+	if (WIFSIGNALED(status) && WTERMSIG(status) == sig)
+		return 0;
+	tst_res(TFAIL, "%s %s, expected killed by %s", who,
+		tst_strstatus(status), tst_strsig(sig));
+	return 1;
+}
+
 /* ---- data ---- */
 
 /* above this region size, data checks sample SFORK_SAMPLE bytes per page end */
@@ -646,6 +697,22 @@ static inline int sfork_check_fill(const unsigned char *p, size_t off,
 				   const char *what)
 {
 	return sfork_check_fill_sample(p, off, len, seed, 0, what);
+}
+
+/* pages [pg0, pg1) of the region at p, sampled above 4 MiB */
+static inline void sfork_fill_pages(unsigned char *p, size_t pg0, size_t pg1,
+				    unsigned int seed)
+{
+	sfork_fill_sample(p + pg0 * sfork_page, pg0 * sfork_page,
+			  (pg1 - pg0) * sfork_page, seed, 1);
+}
+
+static inline int sfork_check_pages(const unsigned char *p, size_t pg0,
+				    size_t pg1, unsigned int seed,
+				    const char *what)
+{
+	return sfork_check_fill_sample(p + pg0 * sfork_page, pg0 * sfork_page,
+				       (pg1 - pg0) * sfork_page, seed, 1, what);
 }
 
 /* ---- a side's mapping ---- */

@@ -339,8 +339,8 @@ static void run_case(unsigned int n, unsigned int flags)
 
 static void run(unsigned int n)
 {
-	sfork_for_each_dir(n, n ? "writer death" : "stream of snapshots",
-			   run_case);
+	sfork_for_each_dir_case(n, n ? "writer death" : "stream of snapshots",
+				run_case);
 }
 
 static void setup(void)
