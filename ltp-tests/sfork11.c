@@ -492,6 +492,12 @@ static void cleanup(void)
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
 	.setup = setup,
 	.cleanup = cleanup,
 	.test = run,
@@ -499,12 +505,6 @@ static struct tst_test test = {
 	.forks_child = 1,
 	.needs_root = 1,
 	.needs_checkpoints = 1,
-	.options = (struct tst_option[]) {
-		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
-		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
-		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
-		{}
-	},
 	.needs_cgroup_ctrls = (const char *const []){ "memory", NULL },
 	.timeout = 600,
 };

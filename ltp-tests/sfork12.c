@@ -299,11 +299,6 @@ static void setup(void)
 }
 
 static struct tst_test test = {
-	.setup = setup,
-	.test_all = run,
-	.forks_child = 1,
-	.needs_root = 1,
-	.needs_checkpoints = 1,
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
 		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
@@ -311,5 +306,10 @@ static struct tst_test test = {
 		{"n:", &str_n, "Number of regions (default 64)"},
 		{}
 	},
+	.setup = setup,
+	.test_all = run,
+	.forks_child = 1,
+	.needs_root = 1,
+	.needs_checkpoints = 1,
 	.timeout = 300,
 };

@@ -352,10 +352,6 @@ static void setup(void)
 }
 
 static struct tst_test test = {
-	.setup = setup,
-	.test_all = run,
-	.forks_child = 1,
-	.needs_root = 1,
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
 		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
@@ -363,5 +359,9 @@ static struct tst_test test = {
 		{"n:", &str_n, "sfork calls per thread (default 25)"},
 		{}
 	},
+	.setup = setup,
+	.test_all = run,
+	.forks_child = 1,
+	.needs_root = 1,
 	.timeout = 300,
 };

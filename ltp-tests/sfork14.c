@@ -292,12 +292,6 @@ static void setup(void)
 }
 
 static struct tst_test test = {
-	.setup = setup,
-	.test = run,
-	.tcnt = 3,
-	.forks_child = 1,
-	.needs_root = 1,
-	.needs_checkpoints = 1,
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
 		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
@@ -306,5 +300,11 @@ static struct tst_test test = {
 		{"b:", &str_big, "Size of the big lazy and eager regions (default 256M)"},
 		{}
 	},
+	.setup = setup,
+	.test = run,
+	.tcnt = 3,
+	.forks_child = 1,
+	.needs_root = 1,
+	.needs_checkpoints = 1,
 	.timeout = 900,
 };

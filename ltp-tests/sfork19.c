@@ -184,15 +184,15 @@ static void setup(void)
 }
 
 static struct tst_test test = {
-	.setup = setup,
-	.test_all = run,
-	.forks_child = 1,
-	.needs_checkpoints = 1,
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
 		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
 		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
 		{}
 	},
+	.setup = setup,
+	.test_all = run,
+	.forks_child = 1,
+	.needs_checkpoints = 1,
 	.timeout = 120,
 };

@@ -367,11 +367,6 @@ static void setup(void)
 }
 
 static struct tst_test test = {
-	.setup = setup,
-	.test = run,
-	.tcnt = 2,
-	.forks_child = 1,
-	.needs_checkpoints = 1,
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
 		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
@@ -379,5 +374,10 @@ static struct tst_test test = {
 		{"n:", &str_n, "Snapshots (default 100000)"},
 		{}
 	},
+	.setup = setup,
+	.test = run,
+	.tcnt = 2,
+	.forks_child = 1,
+	.needs_checkpoints = 1,
 	.timeout = 300,
 };

@@ -105,14 +105,14 @@ static void setup(void)
 }
 
 static struct tst_test test = {
-	.setup = setup,
-	.test_all = run,
-	.forks_child = 1,
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
 		{"d:", &sfork_str_dir, "Direction: only bi (the default) has a ring"},
 		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
 		{}
 	},
+	.setup = setup,
+	.test_all = run,
+	.forks_child = 1,
 	.timeout = 300,
 };

@@ -226,9 +226,6 @@ static void setup(void)
 }
 
 static struct tst_test test = {
-	.setup = setup,
-	.test_all = run,
-	.forks_child = 1,
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
 		{"d:", &sfork_str_dir, "Direction: only bi (the default) has a ring"},
@@ -236,5 +233,8 @@ static struct tst_test test = {
 		{"n:", &str_n, "Messages each way (default 1000000)"},
 		{}
 	},
+	.setup = setup,
+	.test_all = run,
+	.forks_child = 1,
 	.timeout = 300,
 };
