@@ -234,11 +234,13 @@ static inline void sfork_test_setup_dirs(int which)
 		sfork_dirs_cnt = sfork_readonly_dirs(sfork_dirs);
 		return;
 	}
-	sfork_dirs_cnt = 0;
-	if (!sfork_str_dir)
-		sfork_dirs[sfork_dirs_cnt++] = SFORK_BIDIRECTIONAL;
-	if (!sfork_str_dir || !(sfork_flags & SFORK_BIDIRECTIONAL))
-		sfork_dirs_cnt += sfork_readonly_dirs(sfork_dirs + sfork_dirs_cnt);
+	if (sfork_str_dir) {
+		sfork_dirs[0] = sfork_flags & SFORK_DIRECTION_MASK;
+		sfork_dirs_cnt = 1;
+		return;
+	}
+	sfork_dirs[0] = SFORK_BIDIRECTIONAL;
+	sfork_dirs_cnt = 1 + sfork_readonly_dirs(sfork_dirs + 1);
 }
 
 /* the flags of sfork_dirs[i]: the direction and -a */
