@@ -102,53 +102,44 @@ static void control_vm(pid_t pid, const char *who)
 			who);
 }
 
-/* writes through /proc/<pid>/mem to the region must all fail */
-static void mem_writes_fail(pid_t pid, unsigned char *p, const char *who)
+/*
+ * Writes into the region at every offset through /proc/<pid>/mem (use_vm 0)
+ * or process_vm_writev() (use_vm 1) must all fail: either call may fail
+ * with any error, it must not write a byte.
+ */
+static void writes_fail(pid_t pid, unsigned char *p, const char *who, int use_vm)
 {
+	const char *how = use_vm ? "process_vm_writev" : "pwrite(/proc/PID/mem)";
 	char bad[CHUNK];
+	struct iovec l = { bad, sizeof(bad) }, r = { NULL, sizeof(bad) };
 	unsigned int i;
-	int fd = open_mem(pid), ok = 1;
+	int fd = -1, ok = 1;
 
 	memset(bad, BAD, sizeof(bad));
-	control_mem(fd, who);
-
-	for (i = 0; i < ARRAY_SIZE(offsets); i++) {
-		TEST(pwrite(fd, bad, sizeof(bad), (off_t)(uintptr_t)(p + offsets[i])));
-		if (TST_RET > 0) {
-			tst_res(TFAIL, "%s: pwrite(/proc/%d/mem) at region offset %zu wrote %ld bytes",
-				who, pid, offsets[i], TST_RET);
-			ok = 0;
-		}
+	if (use_vm) {
+		control_vm(pid, who);
+	} else {
+		fd = open_mem(pid);
+		control_mem(fd, who);
 	}
-	if (ok)
-		tst_res(TPASS | TTERRNO, "%s: pwrite(/proc/%d/mem) into the region refused",
-			who, pid);
-	SAFE_CLOSE(fd);
-}
-
-static void vm_writes_fail(pid_t pid, unsigned char *p, const char *who)
-{
-	char bad[CHUNK];
-	struct iovec l = { bad, sizeof(bad) }, r;
-	unsigned int i;
-	int ok = 1;
-
-	memset(bad, BAD, sizeof(bad));
-	control_vm(pid, who);
 
 	for (i = 0; i < ARRAY_SIZE(offsets); i++) {
 		r.iov_base = p + offsets[i];
-		r.iov_len = sizeof(bad);
-		TEST(process_vm_writev(pid, &l, 1, &r, 1, 0));
+		if (use_vm)
+			TEST(process_vm_writev(pid, &l, 1, &r, 1, 0));
+		else
+			TEST(pwrite(fd, bad, sizeof(bad), (off_t)(uintptr_t)r.iov_base));
 		if (TST_RET > 0) {
-			tst_res(TFAIL, "%s: process_vm_writev(%d) at region offset %zu wrote %ld bytes",
-				who, pid, offsets[i], TST_RET);
+			tst_res(TFAIL, "%s: %s of %d at region offset %zu wrote %ld bytes",
+				who, how, pid, offsets[i], TST_RET);
 			ok = 0;
 		}
 	}
 	if (ok)
-		tst_res(TPASS | TTERRNO, "%s: process_vm_writev(%d) into the region refused",
-			who, pid);
+		tst_res(TPASS | TTERRNO, "%s: %s of %d into the region refused",
+			who, how, pid);
+	if (fd >= 0)
+		SAFE_CLOSE(fd);
 }
 
 static void ptrace_pokes_fail(pid_t pid, unsigned char *p)
@@ -220,8 +211,8 @@ static void reader(unsigned char *p, size_t len)
 	TST_CHECKPOINT_WAIT(CP_READER);
 
 	/* before this process ever touched the region */
-	mem_writes_fail(getpid(), p, "reader itself");
-	vm_writes_fail(getpid(), p, "reader itself");
+	writes_fail(getpid(), p, "reader itself", 0);
+	writes_fail(getpid(), p, "reader itself", 1);
 	intact("reader after its own attempts", p, len, 0);
 
 	TST_CHECKPOINT_WAKE(CP_WRITER);
@@ -243,8 +234,8 @@ static void writer(unsigned char *p, size_t len, pid_t reader_pid)
 	TST_CHECKPOINT_WAKE(CP_READER);
 	TST_CHECKPOINT_WAIT(CP_WRITER);
 
-	mem_writes_fail(reader_pid, p, "writer");
-	vm_writes_fail(reader_pid, p, "writer");
+	writes_fail(reader_pid, p, "writer", 0);
+	writes_fail(reader_pid, p, "writer", 1);
 
 	TST_CHECKPOINT_WAKE(CP_HELPER);
 	TST_CHECKPOINT_WAIT(CP_WRITER);
@@ -270,8 +261,8 @@ static void helper(unsigned char *p, pid_t reader_pid)
 {
 	TST_CHECKPOINT_WAIT(CP_HELPER);
 
-	mem_writes_fail(reader_pid, p, "helper");
-	vm_writes_fail(reader_pid, p, "helper");
+	writes_fail(reader_pid, p, "helper", 0);
+	writes_fail(reader_pid, p, "helper", 1);
 	ptrace_pokes_fail(reader_pid, p);
 
 	TST_CHECKPOINT_WAKE(CP_WRITER);
@@ -345,7 +336,7 @@ static void cleanup(void)
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
-		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
+		{"d:", &sfork_str_dir, "Read-only side p2c|c2p (default: both)"},
 		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
 		{}
 	},

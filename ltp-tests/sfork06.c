@@ -309,14 +309,9 @@ static void writer(unsigned char *p)
 }
 
 /* A read-only parent has moved the region and unmaps its pieces itself. */
-static void run_dir(unsigned int flags)
-{
-	sfork_run_sides_reader_unmaps(flags, sfork_region_size, reader, writer);
-}
-
 static void run(void)
 {
-	sfork_for_each_dir(run_dir);
+	sfork_run_sides_each_dir(reader, writer, 1);
 }
 
 static void setup(void)
@@ -328,7 +323,7 @@ static void setup(void)
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
-		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
+		{"d:", &sfork_str_dir, "Read-only side p2c|c2p (default: both)"},
 		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
 		{}
 	},

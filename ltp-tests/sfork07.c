@@ -199,14 +199,9 @@ static void writer(unsigned char *p)
 			(unsigned int)NROUNDS);
 }
 
-static void run_dir(unsigned int flags)
-{
-	sfork_run_sides(flags, sfork_region_size, reader, writer);
-}
-
 static void run(void)
 {
-	sfork_for_each_dir(run_dir);
+	sfork_run_sides_each_dir(reader, writer, 0);
 }
 
 static void setup(void)
@@ -218,7 +213,7 @@ static void setup(void)
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
-		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
+		{"d:", &sfork_str_dir, "Read-only side p2c|c2p (default: both)"},
 		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
 		{}
 	},

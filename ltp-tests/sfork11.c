@@ -346,11 +346,11 @@ static void lazy_beyond(unsigned int flags, int child_touches)
 
 static void within_limit(unsigned int flags)
 {
-	size_t npages = within / sfork_page, i;
+	size_t npages = within / sfork_page;
 	unsigned long long before, cur;
 	unsigned char *p;
 	void *addr = NULL;
-	int status, bad = 0;
+	int status;
 	pid_t pid;
 
 	join_cgroup();
@@ -359,10 +359,8 @@ static void within_limit(unsigned int flags)
 	p = addr;
 	if (!pid) {
 		TST_CHECKPOINT_WAIT(CP_CHILD);
-		if (sfork_child_writes(flags)) {
-			for (i = 0; i < within; i++)
-				p[i] = sfork_pattern(i, 3);
-		}
+		if (sfork_child_writes(flags))
+			sfork_fill(p, 0, within, 3);
 		exit(0);
 	}
 
@@ -376,23 +374,13 @@ static void within_limit(unsigned int flags)
 				before, cur, within);
 	}
 
-	if (sfork_parent_writes(flags)) {
-		for (i = 0; i < within; i++)
-			p[i] = sfork_pattern(i, 3);
-	}
+	if (sfork_parent_writes(flags))
+		sfork_fill(p, 0, within, 3);
 	TST_CHECKPOINT_WAKE(CP_CHILD);
 	SAFE_WAITPID(pid, &status, 0);
 	sfork_check_exit0("child", status);
 
-	for (i = 0; i < within; i++) {
-		if (p[i] != sfork_pattern(i, 3)) {
-			tst_res(TFAIL, "byte %zu is 0x%02x after the writer filled the region",
-				i, p[i]);
-			bad = 1;
-			break;
-		}
-	}
-	if (!bad)
+	if (!sfork_check_fill(p, 0, within, 3, "after the writer filled the region"))
 		tst_res(TPASS, "%zu pages written and read within the limit", npages);
 
 	cur = cg_val("memory.current");
@@ -493,8 +481,8 @@ static void cleanup(void)
 
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
-		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
-		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
+		{"s:", &sfork_str_size, "Size of the region within memory.max (default 8M)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default: all three)"},
 		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
 		{}
 	},

@@ -301,8 +301,8 @@ static void setup(void)
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
-		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
-		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{"d:", &sfork_str_dir, "Ignored: the regions cycle through all directions"},
+		{"a:", &sfork_str_alloc, "Ignored: the regions cycle through all allocations"},
 		{"n:", &str_n, "Number of regions (default 64)"},
 		{}
 	},

@@ -353,9 +353,9 @@ static void setup(void)
 
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
-		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
-		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
-		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{"s:", &sfork_str_size, "Ignored: the calls use their own sizes"},
+		{"d:", &sfork_str_dir, "Ignored: the calls cycle through all directions"},
+		{"a:", &sfork_str_alloc, "Ignored: the calls cycle through all allocations"},
 		{"n:", &str_n, "sfork calls per thread (default 25)"},
 		{}
 	},

@@ -294,8 +294,8 @@ static void setup(void)
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
-		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
-		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default: all three)"},
+		{"a:", &sfork_str_alloc, "Ignored: the cycles use all allocations, the big regions lazy and eager"},
 		{"n:", &str_n, "sfork/exit cycles (default 1000)"},
 		{"b:", &str_big, "Size of the big lazy and eager regions (default 256M)"},
 		{}

@@ -31,7 +31,8 @@
  * Running: sfork_for_each_dir(fn) calls fn(flags) for each of sfork_dirs[]
  * (flags = direction | -a), sfork_for_each_dir_case(n, what, fn) calls
  * fn(n, flags) for case n of a .test; sfork_run_sides() runs a reader and
- * a writer on a region's two sides; SAFE_SFORK().
+ * a writer on a region's two sides, sfork_run_sides_each_dir() that for
+ * each of sfork_dirs[]; SAFE_SFORK().
  *
  * Checks: sfork_check_exit0(who, status), sfork_check_killed(who, status, sig),
  * sfork_check_fill() and
@@ -356,6 +357,18 @@ static inline void sfork_run_sides_reader_unmaps(unsigned int dir, size_t len,
 	sfork_run_sides_(dir, len, reader, writer, 1);
 }
 
+/* sfork_run_sides() (or _reader_unmaps) on sfork_region_size bytes for each dir */
+static inline void sfork_run_sides_each_dir(void (*reader)(unsigned char *),
+					    void (*writer)(unsigned char *),
+					    int reader_unmaps)
+{
+	unsigned int i;
+
+	for (i = 0; i < sfork_dirs_cnt; i++)
+		sfork_run_sides_(sfork_dirs[i], sfork_region_size, reader, writer,
+				 reader_unmaps);
+}
+
 /* ---- module counters and parameters ---- */
 
 /* 0 and *val, or -1 when the file or the key is absent */
@@ -579,21 +592,23 @@ static inline void sfork_fault_disarm(struct sigaction *old_segv,
 	SAFE_SIGACTION(SIGBUS, old_bus, NULL);
 }
 
-/*
- * Stores val at addr.  Returns 0 when the store completed, 1 when it raised
- * SIGSEGV or SIGBUS (*si, if not NULL, holds the signal's siginfo).
- */
-static inline int sfork_try_store(volatile char *addr, char val, siginfo_t *si)
+/* *addr = *val (store) or *val = *addr; 0, or 1 when it faulted (*si) */
+static inline int sfork_try_access(volatile char *addr, char *val, int store,
+				   siginfo_t *si)
 {
 	struct sigaction old_segv, old_bus;
 	volatile int faulted = 0;
 
 	memset(&sfork_fault_info, 0, sizeof(sfork_fault_info));
 	sfork_fault_arm(&old_segv, &old_bus);
-	if (sigsetjmp(sfork_fault_jmp, 1) == 0)
-		*addr = val;
-	else
+	if (sigsetjmp(sfork_fault_jmp, 1) == 0) {
+		if (store)
+			*addr = *val;
+		else
+			*val = *addr;
+	} else {
 		faulted = 1;
+	}
 	sfork_fault_disarm(&old_segv, &old_bus);
 
 	if (faulted && si)
@@ -601,23 +616,19 @@ static inline int sfork_try_store(volatile char *addr, char val, siginfo_t *si)
 	return faulted;
 }
 
+/*
+ * Stores val at addr.  Returns 0 when the store completed, 1 when it raised
+ * SIGSEGV or SIGBUS (*si, if not NULL, holds the signal's siginfo).
+ */
+static inline int sfork_try_store(volatile char *addr, char val, siginfo_t *si)
+{
+	return sfork_try_access(addr, &val, 1, si);
+}
+
 /* Loads *addr into *val; 0, or 1 when the load faulted (as above). */
 static inline int sfork_try_load(volatile char *addr, char *val, siginfo_t *si)
 {
-	struct sigaction old_segv, old_bus;
-	volatile int faulted = 0;
-
-	memset(&sfork_fault_info, 0, sizeof(sfork_fault_info));
-	sfork_fault_arm(&old_segv, &old_bus);
-	if (sigsetjmp(sfork_fault_jmp, 1) == 0)
-		*val = *addr;
-	else
-		faulted = 1;
-	sfork_fault_disarm(&old_segv, &old_bus);
-
-	if (faulted && si)
-		*si = sfork_fault_info;
-	return faulted;
+	return sfork_try_access(addr, val, 0, si);
 }
 
 /* A byte that depends on the offset and a seed (never constant over a page). */
