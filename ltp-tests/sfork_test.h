@@ -86,8 +86,8 @@
 #define SFORK_STATS_PATH	"/sys/kernel/debug/sfork/stats"
 #define SFORK_PARAMS_DIR	"/sys/module/sfork/parameters"
 
+/* -s, -d, -a as given (the tests' .options point here) */
 static char *sfork_str_size, *sfork_str_dir, *sfork_str_alloc;
-
 
 static size_t sfork_size;		/* -s, bytes */
 static size_t sfork_region_size;	/* sfork_size rounded up to pages */
