@@ -37,6 +37,7 @@
  * these checks.
  */
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -58,11 +59,13 @@ struct shared {
 	volatile size_t touched;	/* pages the toucher got through */
 	volatile pid_t child;		/* the sfork child */
 	volatile int toucher_done;	/* the toucher touched everything */
+	char cg_rel[256];		/* tst_cg relative to the cgroup2 root */
 };
 
 static struct shared *sh;
 static size_t within;
 static int has_peak;
+static char peak_path[PATH_MAX];
 
 static unsigned long long cg_val(const char *file)
 {
@@ -87,7 +90,7 @@ static void check_limits(const char *when)
 	unsigned long long cur = cg_val("memory.current"), peak = 0;
 
 	if (has_peak)
-		peak = cg_val("memory.peak");
+		SAFE_FILE_SCANF(peak_path, "%llu", &peak);
 
 	if (cur > LIMIT || peak > LIMIT)
 		tst_res(TFAIL, "%s: memory.current %llu, memory.peak %llu exceed memory.max %llu",
@@ -119,6 +122,44 @@ static unsigned long long current_settles(unsigned long long before,
 static void join_cgroup(void)
 {
 	SAFE_CG_PRINTF(tst_cg, "cgroup.procs", "%d", getpid());
+}
+
+/*
+ * tst_cg's memory.peak, by path: LTP's cgroup API does not know the file
+ * (SAFE_CG_* would be TBROK there).  A child joins tst_cg and reads its own
+ * /proc/self/cgroup; the cgroup2 mount comes from /proc/self/mountinfo.
+ */
+static void find_peak_file(void)
+{
+	char line[1024], mnt[PATH_MAX] = "";
+	FILE *f;
+	pid_t pid;
+	int status;
+
+	pid = SAFE_FORK();
+	if (!pid) {
+		join_cgroup();
+		SAFE_FILE_SCANF("/proc/self/cgroup", "0::%255s", sh->cg_rel);
+		exit(0);
+	}
+	SAFE_WAITPID(pid, &status, 0);
+	sfork_check_exit0("cgroup path reader", status);
+
+	f = fopen("/proc/self/mountinfo", "r");
+	if (!f)
+		tst_brk(TBROK | TERRNO, "fopen(/proc/self/mountinfo)");
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, " - cgroup2 ") &&
+		    sscanf(line, "%*d %*d %*s %*s %4095s", mnt) == 1)
+			break;
+		mnt[0] = 0;
+	}
+	fclose(f);
+	if (!mnt[0] || !sh->cg_rel[0])
+		return;
+	snprintf(peak_path, sizeof(peak_path), "%s%s/memory.peak", mnt,
+		 sh->cg_rel);
+	has_peak = !access(peak_path, R_OK);
 }
 
 static void set_oom_score_adj(int adj)
@@ -462,11 +503,11 @@ static void setup(void)
 	SAFE_CG_PRINTF(tst_cg, "memory.max", "%llu", LIMIT);
 	if (SAFE_CG_HAS(tst_cg, "memory.swap.max"))
 		SAFE_CG_PRINT(tst_cg, "memory.swap.max", "0");
-	has_peak = SAFE_CG_HAS(tst_cg, "memory.peak");
-
 	sh = SAFE_MMAP(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	memset(sh, 0, sizeof(*sh));
+	find_peak_file();
+	tst_res(TINFO, "memory.peak: %s", has_peak ? peak_path : "none");
 
 	/* an orphaned sfork child (its parent touched and died) becomes ours */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
