@@ -489,11 +489,6 @@ static void run(unsigned int n)
 	sfork_for_each_dir_case(n, case_names[n], run_case);
 }
 
-static void setup(void)
-{
-	sfork_test_setup_dirs(SFORK_DIRS_ALL);
-}
-
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
@@ -501,7 +496,7 @@ static struct tst_test test = {
 		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
 		{}
 	},
-	.setup = setup,
+	.setup = sfork_setup_all_dirs,
 	.test = run,
 	.tcnt = ARRAY_SIZE(case_names),
 	.forks_child = 1,

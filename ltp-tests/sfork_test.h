@@ -26,7 +26,8 @@
  * sfork_region_size = sfork_size rounded up to pages),
  * sfork_test_setup_dirs(SFORK_DIRS_ALL or SFORK_DIRS_READONLY) (also the
  * directions the test runs, sfork_dirs[]: without -d bi, p2c and c2p or
- * only the two with a read-only side), sfork_region_at_least(pages, why).
+ * only the two with a read-only side; as a .setup: sfork_setup_all_dirs,
+ * sfork_setup_readonly_dirs), sfork_region_at_least(pages, why).
  *
  * Running: sfork_for_each_dir(fn) calls fn(flags) for each of sfork_dirs[]
  * (flags = direction | -a), sfork_for_each_dir_case(n, what, fn) calls
@@ -273,7 +274,12 @@ static inline void sfork_for_each_dir_case(unsigned int n, const char *what,
 	}
 }
 
-/* .setup of a test of the read-only sides only */
+/* .setup of a test of every direction, or of the read-only sides only */
+static inline void sfork_setup_all_dirs(void)
+{
+	sfork_test_setup_dirs(SFORK_DIRS_ALL);
+}
+
 static inline void sfork_setup_readonly_dirs(void)
 {
 	sfork_test_setup_dirs(SFORK_DIRS_READONLY);
