@@ -24,6 +24,7 @@ build:
 	@$(MAKE) --no-print-directory -C kmod KDIR=$(KDIR)
 	@$(MAKE) --no-print-directory -C libsfork
 	@$(MAKE) --no-print-directory -C ltp-tests
+	@$(MAKE) --no-print-directory -C libsfork/tests
 	@$(MAKE) --no-print-directory -C bench
 	@$(MAKE) --no-print-directory -C fuzz
 
@@ -92,6 +93,7 @@ install: build
 clean:
 	-$(MAKE) -C kmod clean KDIR=$(KDIR)
 	-$(MAKE) -C libsfork clean
+	-$(MAKE) -C libsfork/tests clean
 	-$(MAKE) -C ltp-tests clean
 	-$(MAKE) -C bench clean
 	-$(MAKE) -C fuzz clean

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork01 - a new region is zero-filled and shared, not copied.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * A new region is zero-filled and shared, not copied.
  *
  * Adapts LTP's mem/shmt/shmt04 (a shared segment attached before fork is
  * seen by both processes) to sfork.  Checked, for the direction, allocation
@@ -61,19 +65,11 @@ static void dirty_and_free(size_t len)
 static void check_zero(const char *who, const unsigned char *p, size_t len,
 		       int region_nr)
 {
-	size_t i;
+	char what[64];
 
-	for (i = 0; i < len; i++) {
-		if (p[i])
-			break;
-	}
-
-	if (i < len)
-		tst_res(TFAIL, "region %d, %s: byte %zu of %zu reads 0x%02x, not 0",
-			region_nr, who, i, len, p[i]);
-	else
-		tst_res(TPASS, "region %d, %s: all %zu bytes read zero",
-			region_nr, who, len);
+	snprintf(what, sizeof(what), "region %d, %s", region_nr, who);
+	if (!sfork_check_fill(p, 0, len, 0, what))
+		tst_res(TPASS, "%s: all %zu bytes read zero", what, len);
 }
 
 static unsigned int round_seed(int region_nr, int round)
@@ -81,30 +77,15 @@ static unsigned int round_seed(int region_nr, int round)
 	return (unsigned int)(region_nr * 16 + round + 1);
 }
 
-static void fill(unsigned char *p, size_t len, unsigned int seed)
+static void check_round(const char *who, const char *writer,
+			const unsigned char *p, size_t len, unsigned int seed,
+			int region_nr, int round)
 {
-	size_t i;
+	char what[96];
 
-	for (i = 0; i < len; i++)
-		p[i] = sfork_pattern(i, seed);
-}
-
-static void verify(const char *who, const char *writer,
-		   const unsigned char *p, size_t len, unsigned int seed,
-		   int region_nr, int round)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (p[i] != sfork_pattern(i, seed))
-			break;
-	}
-
-	if (i < len)
-		tst_res(TFAIL, "region %d round %d: %s reads 0x%02x at byte %zu, %s wrote 0x%02x",
-			region_nr, round, who, p[i], i, writer,
-			sfork_pattern(i, seed));
-	else
+	snprintf(what, sizeof(what), "region %d round %d: %s (%s wrote)",
+		 region_nr, round, who, writer);
+	if (!sfork_check_fill(p, 0, len, seed, what))
 		tst_res(TPASS, "region %d round %d: %s sees all %zu bytes %s wrote",
 			region_nr, round, who, len, writer);
 }
@@ -179,10 +160,10 @@ static void child(unsigned char *p, int region_nr)
 	for (round = 0; round < ROUNDS; round++) {
 		TST_CHECKPOINT_WAIT(CP_CHILD);
 		if (parent_writes_round(round))
-			verify("child", "the parent", p, sfork_region_size,
-			       round_seed(region_nr, round), region_nr, round);
+			check_round("child", "the parent", p, sfork_region_size,
+				    round_seed(region_nr, round), region_nr, round);
 		else
-			fill(p, sfork_region_size, round_seed(region_nr, round));
+			sfork_fill(p, 0, sfork_region_size, round_seed(region_nr, round));
 		if (round == ROUNDS - 1)
 			sample_pfns(p, ctl->child_pfn);
 		TST_CHECKPOINT_WAKE(CP_PARENT);
@@ -221,20 +202,19 @@ static void one_region(int region_nr)
 
 	for (round = 0; round < ROUNDS; round++) {
 		if (parent_writes_round(round))
-			fill(p, sfork_region_size, round_seed(region_nr, round));
+			sfork_fill(p, 0, sfork_region_size, round_seed(region_nr, round));
 		TST_CHECKPOINT_WAKE(CP_CHILD);
 		TST_CHECKPOINT_WAIT(CP_PARENT);
 		if (!parent_writes_round(round))
-			verify("parent", "the child", p, sfork_region_size,
-			       round_seed(region_nr, round), region_nr, round);
+			check_round("parent", "the child", p, sfork_region_size,
+				    round_seed(region_nr, round), region_nr, round);
 	}
 
 	compare_pfns(p, region_nr);
 
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "region %d: child %s", region_nr,
-			tst_strstatus(status));
+	sfork_check_exit0(region_nr == 1 ? "region 1: child" : "region 2: child",
+			  status);
 
 	SAFE_MUNMAP(addr, sfork_region_size);
 }
@@ -264,11 +244,16 @@ static void cleanup(void)
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
 	.setup = setup,
 	.cleanup = cleanup,
 	.test_all = run,
 	.forks_child = 1,
 	.needs_checkpoints = 1,
-	.options = sfork_test_opts,
 	.timeout = 60,
 };

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork02 - a store on the read-only side faults with SEGV_ACCERR.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * A store on the read-only side faults with SEGV_ACCERR.
  *
  * Adapts LTP's mprotect02 and mmap04 (a store into memory mapped without
  * PROT_WRITE raises SIGSEGV) to sfork's read-only side: the child with
@@ -41,9 +45,6 @@
 #define BAD_BYTE	0x5a
 #define SEED		7
 
-static unsigned int dirs[2];
-static unsigned int dirs_cnt;
-
 /*
  * Stores BAD_BYTE at the start (and, for one page in 17, the middle) of
  * every page; every store must fault with SEGV_ACCERR inside the region.
@@ -82,23 +83,13 @@ static void stores_must_fault(unsigned char *p, size_t len, const char *when)
 		when, faulted);
 }
 
-/* every byte is zero (seed 0) or the writer's pattern */
+/* every byte is zero or the writer's pattern */
 static void expect_data(const char *who, const unsigned char *p, size_t len,
 			int written)
 {
-	unsigned char want;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		want = written ? sfork_pattern(i, SEED) : 0;
-		if (p[i] != want) {
-			tst_res(TFAIL, "%s: byte %zu is 0x%02x, expected 0x%02x",
-				who, i, p[i], want);
-			return;
-		}
-	}
-	tst_res(TPASS, "%s: all %zu bytes are %s", who, len,
-		written ? "as the writer wrote them" : "still zero");
+	if (!sfork_check_fill(p, 0, len, written ? SEED : 0, who))
+		tst_res(TPASS, "%s: all %zu bytes are %s", who, len,
+			written ? "as the writer wrote them" : "still zero");
 }
 
 static void reader(unsigned char *p, size_t len, int is_child)
@@ -130,11 +121,9 @@ static void reader(unsigned char *p, size_t len, int is_child)
 		exit(0);
 	}
 	SAFE_WAITPID(pid, &status, 0);
-	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV)
+	if (!sfork_check_killed("plain store in a child of the read-only parent:",
+				status, SIGSEGV))
 		tst_res(TPASS, "plain store in a child of the read-only parent: killed by SIGSEGV");
-	else
-		tst_res(TFAIL, "plain store in a child of the read-only parent: %s",
-			tst_strstatus(status));
 }
 
 static void writer(unsigned char *p, size_t len, int is_child, pid_t reader_pid)
@@ -154,8 +143,7 @@ static void writer(unsigned char *p, size_t len, int is_child, pid_t reader_pid)
 	}
 	if (i == npages)
 		tst_res(TPASS, "writer: stores to all %zu pages succeeded", npages);
-	for (i = 0; i < len; i++)
-		p[i] = sfork_pattern(i, SEED);
+	sfork_fill(p, 0, len, SEED);
 
 	TST_CHECKPOINT_WAKE(CP_READER);
 	TST_CHECKPOINT_WAIT(CP_WRITER);
@@ -167,16 +155,13 @@ static void writer(unsigned char *p, size_t len, int is_child, pid_t reader_pid)
 	/* p2c: let the child store without a handler */
 	TST_CHECKPOINT_WAKE(CP_READER);
 	SAFE_WAITPID(reader_pid, &status, 0);
-	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV)
+	if (!sfork_check_killed("plain store in the read-only child:", status,
+				SIGSEGV))
 		tst_res(TPASS, "plain store in the read-only child: killed by SIGSEGV");
-	else
-		tst_res(TFAIL, "plain store in the read-only child: %s",
-			tst_strstatus(status));
 }
 
-static void run_dir(unsigned int dir)
+static void run_dir(unsigned int flags)
 {
-	unsigned int flags = dir | (sfork_flags & SFORK_ALLOC_MASK);
 	int reader_is_child = sfork_reader_is_child(flags);
 	void *addr = NULL;
 	int status;
@@ -199,8 +184,7 @@ static void run_dir(unsigned int dir)
 	} else {
 		reader(addr, sfork_region_size, 0);
 		SAFE_WAITPID(pid, &status, 0);
-		if (!WIFEXITED(status) || WEXITSTATUS(status))
-			tst_res(TFAIL, "writer child %s", tst_strstatus(status));
+		sfork_check_exit0("writer child", status);
 	}
 
 	SAFE_MUNMAP(addr, sfork_region_size);
@@ -208,24 +192,19 @@ static void run_dir(unsigned int dir)
 
 static void run(void)
 {
-	unsigned int i;
-
-	for (i = 0; i < dirs_cnt; i++)
-		run_dir(dirs[i]);
-}
-
-static void setup(void)
-{
-	sfork_test_setup();
-
-	dirs_cnt = sfork_readonly_dirs(dirs);
+	sfork_for_each_dir(run_dir);
 }
 
 static struct tst_test test = {
-	.setup = setup,
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Read-only side p2c|c2p (default: both)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
+	.setup = sfork_setup_readonly_dirs,
 	.test_all = run,
 	.forks_child = 1,
 	.needs_checkpoints = 1,
-	.options = sfork_test_opts,
 	.timeout = 60,
 };

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork03 - mprotect() and splitting never give the read-only side write.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * Mprotect() and splitting never give the read-only side write.
  *
  * Adapts LTP's mprotect03 (mprotect() of a mapping and the resulting
  * access) and munmap01 (partial munmap) to sfork's read-only side: the
@@ -38,10 +42,6 @@
 #define CP_READER	1
 #define SEED		3
 
-static unsigned int dirs[2];
-static unsigned int dirs_cnt;
-static size_t len;		/* region length in bytes, >= 4 pages */
-
 static const int write_prots[] = {
 	PROT_READ | PROT_WRITE,
 	PROT_WRITE,
@@ -58,8 +58,9 @@ static const char *prot_name(int prot)
 	return "?";
 }
 
-/* a store to every page of [start, start + pages) must fault */
-static int stores_fault(unsigned char *start, size_t pages, const char *what)
+/* 0 when a store to every page of [start, start + pages) faults */
+static int check_stores_fault(unsigned char *start, size_t pages,
+			      const char *what)
 {
 	siginfo_t si;
 	size_t i;
@@ -69,16 +70,16 @@ static int stores_fault(unsigned char *start, size_t pages, const char *what)
 				     0x5a, &si)) {
 			tst_res(TFAIL, "%s: store to %p succeeded", what,
 				(void *)(start + i * sfork_page));
-			return 0;
+			return 1;
 		}
 		if (si.si_signo != SIGSEGV || si.si_code != SEGV_ACCERR) {
 			tst_res(TFAIL, "%s: store to %p raised %s si_code %d, expected SIGSEGV/SEGV_ACCERR",
 				what, (void *)(start + i * sfork_page),
 				tst_strsig(si.si_signo), si.si_code);
-			return 0;
+			return 1;
 		}
 	}
-	return 1;
+	return 0;
 }
 
 /* every write protection on [start, start + pages) fails with EACCES */
@@ -94,7 +95,7 @@ static void no_write_prot(unsigned char *start, size_t pages, const char *what)
 		ok &= TST_PASS;
 	}
 
-	if (stores_fault(start, pages, what) && ok)
+	if (!check_stores_fault(start, pages, what) && ok)
 		tst_res(TPASS, "%s: stores still fault after the mprotect() attempts",
 			what);
 }
@@ -123,22 +124,14 @@ static void check_maps_perms(unsigned char *start, size_t pages,
 static void expect_pattern(const char *who, const unsigned char *p,
 			   size_t first, size_t last)
 {
-	size_t i;
-
-	for (i = first; i < last; i++) {
-		if (p[i] != sfork_pattern(i, SEED)) {
-			tst_res(TFAIL, "%s: byte %zu is 0x%02x, the writer wrote 0x%02x",
-				who, i, p[i], sfork_pattern(i, SEED));
-			return;
-		}
-	}
-	tst_res(TPASS, "%s: bytes %zu..%zu are as the writer wrote them",
-		who, first, last - 1);
+	if (!sfork_check_fill(p + first, first, last - first, SEED, who))
+		tst_res(TPASS, "%s: bytes %zu..%zu are as the writer wrote them",
+			who, first, last - 1);
 }
 
 static void reader(unsigned char *p)
 {
-	size_t pages = len / sfork_page, mid = pages / 2;
+	size_t pages = sfork_region_size / sfork_page, mid = pages / 2;
 	unsigned char *last = p + (pages - 1) * sfork_page;
 	char v;
 
@@ -170,7 +163,7 @@ static void reader(unsigned char *p)
 		no_write_prot(p, pages, "whole region after the split");
 	}
 	check_maps_perms(p, pages, "split region");
-	expect_pattern("reader after the split", p, 0, len);
+	expect_pattern("reader after the split", p, 0, sfork_region_size);
 
 	/* partial munmap: the last page, then the first */
 	SAFE_MUNMAP(last, sfork_page);
@@ -182,92 +175,45 @@ static void reader(unsigned char *p)
 	no_write_prot(p + sfork_page, 1, "new first page");
 	check_maps_perms(p + sfork_page, pages - 2, "partly unmapped region");
 	expect_pattern("reader after the partial munmaps", p, sfork_page,
-		       len - sfork_page);
+		       sfork_region_size - sfork_page);
 
 	TST_CHECKPOINT_WAKE(CP_WRITER);
+	SAFE_MUNMAP(p + sfork_page, sfork_region_size - 2 * sfork_page);
 }
 
 static void writer(unsigned char *p)
 {
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = sfork_pattern(i, SEED);
+	sfork_fill(p, 0, sfork_region_size, SEED);
 
 	TST_CHECKPOINT_WAKE(CP_READER);
 	/* the reader's whole sequence of checks runs meanwhile: not a handshake */
 	TST_CHECKPOINT_WAIT2(CP_WRITER, 60000);
 
-	expect_pattern("writer at the end", p, 0, len);
+	expect_pattern("writer at the end", p, 0, sfork_region_size);
 }
 
-/*
- * Not sfork_run_sides(): a read-only parent has unmapped the first and last
- * page by now, so only what is left is unmapped here.
- */
-static void run_dir(unsigned int dir)
-{
-	unsigned int flags = dir | (sfork_flags & SFORK_ALLOC_MASK);
-	int reader_is_child = sfork_reader_is_child(flags);
-	unsigned char *p;
-	void *addr = NULL;
-	int status;
-	pid_t pid;
-
-	tst_res(TINFO, "direction %s: the %s is read-only, region %zu bytes",
-		sfork_dir_name(flags), reader_is_child ? "child" : "parent", len);
-
-	pid = SAFE_SFORK(len, flags, &addr);
-	p = addr;
-	if (!pid) {
-		if (reader_is_child)
-			reader(p);
-		else
-			writer(p);
-		exit(0);
-	}
-
-	if (reader_is_child) {
-		writer(p);
-	} else {
-		reader(p);
-		p += sfork_page;	/* what is left after the partial munmaps */
-	}
-
-	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "child %s", tst_strstatus(status));
-
-	SAFE_MUNMAP(p, reader_is_child ? len : len - 2 * sfork_page);
-}
-
+/* The reader has unmapped the first and last page and unmaps the rest. */
 static void run(void)
 {
-	unsigned int i;
-
-	for (i = 0; i < dirs_cnt; i++)
-		run_dir(dirs[i]);
+	sfork_run_sides_each_dir(reader, writer, 1);
 }
 
 static void setup(void)
 {
-	sfork_test_setup();
-
-	len = sfork_region_size;
-	if (len < 4 * sfork_page) {
-		len = 4 * sfork_page;
-		tst_res(TINFO, "region raised to 4 pages (%zu bytes) to split it",
-			len);
-	}
-
-	dirs_cnt = sfork_readonly_dirs(dirs);
+	sfork_test_setup_dirs(SFORK_DIRS_READONLY);
+	sfork_region_at_least(4, "to split it");
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Read-only side p2c|c2p (default: both)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
 	.setup = setup,
 	.test_all = run,
 	.forks_child = 1,
 	.needs_checkpoints = 1,
-	.options = sfork_test_opts,
 	.timeout = 60,
 };

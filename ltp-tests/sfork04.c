@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork04 - every error of the contract's table, and nothing created.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * Every error of the contract's table, and nothing created.
  *
  * Adapts LTP's argument-error tests of mmap (mmap08: bad arguments give
  * -1 and errno) and fork (fork05/fork14 style: a failing fork leaves no
@@ -277,10 +281,15 @@ static void setup(void)
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
 	.setup = setup,
 	.test = run,
 	.tcnt = ARRAY_SIZE(tcases),
 	.forks_child = 1,
 	.needs_root = 1,
-	.options = sfork_test_opts,
 };

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork05 - no write to the read-only side through /proc/PID/mem,
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * No write to the read-only side through /proc/PID/mem,
  * process_vm_writev() or ptrace(PTRACE_POKEDATA).
  *
  * Adapts LTP's cma tests (process_vm_writev01/02: process_vm_writev() into
@@ -47,8 +51,6 @@
 #define BAD		0x5a
 #define CHUNK		8
 
-static unsigned int dirs[2];
-static unsigned int dirs_cnt;
 
 /* a private, writable buffer at the same address in every process */
 static char probe[64];
@@ -100,53 +102,44 @@ static void control_vm(pid_t pid, const char *who)
 			who);
 }
 
-/* writes through /proc/<pid>/mem to the region must all fail */
-static void mem_writes_fail(pid_t pid, unsigned char *p, const char *who)
+/*
+ * Writes into the region at every offset through /proc/<pid>/mem (use_vm 0)
+ * or process_vm_writev() (use_vm 1) must all fail: either call may fail
+ * with any error, it must not write a byte.
+ */
+static void writes_fail(pid_t pid, unsigned char *p, const char *who, int use_vm)
 {
+	const char *how = use_vm ? "process_vm_writev" : "pwrite(/proc/PID/mem)";
 	char bad[CHUNK];
+	struct iovec l = { bad, sizeof(bad) }, r = { NULL, sizeof(bad) };
 	unsigned int i;
-	int fd = open_mem(pid), ok = 1;
+	int fd = -1, ok = 1;
 
 	memset(bad, BAD, sizeof(bad));
-	control_mem(fd, who);
-
-	for (i = 0; i < ARRAY_SIZE(offsets); i++) {
-		TEST(pwrite(fd, bad, sizeof(bad), (off_t)(uintptr_t)(p + offsets[i])));
-		if (TST_RET > 0) {
-			tst_res(TFAIL, "%s: pwrite(/proc/%d/mem) at region offset %zu wrote %ld bytes",
-				who, pid, offsets[i], TST_RET);
-			ok = 0;
-		}
+	if (use_vm) {
+		control_vm(pid, who);
+	} else {
+		fd = open_mem(pid);
+		control_mem(fd, who);
 	}
-	if (ok)
-		tst_res(TPASS | TTERRNO, "%s: pwrite(/proc/%d/mem) into the region refused",
-			who, pid);
-	SAFE_CLOSE(fd);
-}
-
-static void vm_writes_fail(pid_t pid, unsigned char *p, const char *who)
-{
-	char bad[CHUNK];
-	struct iovec l = { bad, sizeof(bad) }, r;
-	unsigned int i;
-	int ok = 1;
-
-	memset(bad, BAD, sizeof(bad));
-	control_vm(pid, who);
 
 	for (i = 0; i < ARRAY_SIZE(offsets); i++) {
 		r.iov_base = p + offsets[i];
-		r.iov_len = sizeof(bad);
-		TEST(process_vm_writev(pid, &l, 1, &r, 1, 0));
+		if (use_vm)
+			TEST(process_vm_writev(pid, &l, 1, &r, 1, 0));
+		else
+			TEST(pwrite(fd, bad, sizeof(bad), (off_t)(uintptr_t)r.iov_base));
 		if (TST_RET > 0) {
-			tst_res(TFAIL, "%s: process_vm_writev(%d) at region offset %zu wrote %ld bytes",
-				who, pid, offsets[i], TST_RET);
+			tst_res(TFAIL, "%s: %s of %d at region offset %zu wrote %ld bytes",
+				who, how, pid, offsets[i], TST_RET);
 			ok = 0;
 		}
 	}
 	if (ok)
-		tst_res(TPASS | TTERRNO, "%s: process_vm_writev(%d) into the region refused",
-			who, pid);
+		tst_res(TPASS | TTERRNO, "%s: %s of %d into the region refused",
+			who, how, pid);
+	if (fd >= 0)
+		SAFE_CLOSE(fd);
 }
 
 static void ptrace_pokes_fail(pid_t pid, unsigned char *p)
@@ -193,24 +186,21 @@ static void ptrace_pokes_fail(pid_t pid, unsigned char *p)
 	SAFE_PTRACE(PTRACE_DETACH, pid, NULL, NULL);
 }
 
-static int intact(const char *who, const unsigned char *p, size_t len,
-		  int byte0_changed)
+/* the writer's pattern; byte 0 inverted when the writer changed it */
+static void intact(const char *who, const unsigned char *p, size_t len,
+		   int byte0_changed)
 {
-	unsigned char want;
-	size_t i;
+	unsigned char want = sfork_pattern(0, SEED);
 
-	for (i = 0; i < len; i++) {
-		want = sfork_pattern(i, SEED);
-		if (!i && byte0_changed)
-			want = (unsigned char)~want;
-		if (p[i] != want) {
-			tst_res(TFAIL, "%s: byte %zu is 0x%02x, expected 0x%02x",
-				who, i, p[i], want);
-			return 0;
-		}
+	if (byte0_changed)
+		want = (unsigned char)~want;
+	if (p[0] != want) {
+		tst_res(TFAIL, "%s: byte 0 is 0x%02x, expected 0x%02x", who,
+			p[0], want);
+		return;
 	}
-	tst_res(TPASS, "%s: all %zu bytes as the writer wrote them", who, len);
-	return 1;
+	if (!sfork_check_fill(p + 1, 1, len - 1, SEED, who))
+		tst_res(TPASS, "%s: all %zu bytes as the writer wrote them", who, len);
 }
 
 static void reader(unsigned char *p, size_t len)
@@ -218,8 +208,8 @@ static void reader(unsigned char *p, size_t len)
 	TST_CHECKPOINT_WAIT(CP_READER);
 
 	/* before this process ever touched the region */
-	mem_writes_fail(getpid(), p, "reader itself");
-	vm_writes_fail(getpid(), p, "reader itself");
+	writes_fail(getpid(), p, "reader itself", 0);
+	writes_fail(getpid(), p, "reader itself", 1);
 	intact("reader after its own attempts", p, len, 0);
 
 	TST_CHECKPOINT_WAKE(CP_WRITER);
@@ -232,17 +222,15 @@ static void reader(unsigned char *p, size_t len)
 static void writer(unsigned char *p, size_t len, pid_t reader_pid)
 {
 	unsigned char v;
-	size_t i;
 	int fd;
 
-	for (i = 0; i < len; i++)
-		p[i] = sfork_pattern(i, SEED);
+	sfork_fill(p, 0, len, SEED);
 
 	TST_CHECKPOINT_WAKE(CP_READER);
 	TST_CHECKPOINT_WAIT(CP_WRITER);
 
-	mem_writes_fail(reader_pid, p, "writer");
-	vm_writes_fail(reader_pid, p, "writer");
+	writes_fail(reader_pid, p, "writer", 0);
+	writes_fail(reader_pid, p, "writer", 1);
 
 	TST_CHECKPOINT_WAKE(CP_HELPER);
 	TST_CHECKPOINT_WAIT(CP_WRITER);
@@ -268,8 +256,8 @@ static void helper(unsigned char *p, pid_t reader_pid)
 {
 	TST_CHECKPOINT_WAIT(CP_HELPER);
 
-	mem_writes_fail(reader_pid, p, "helper");
-	vm_writes_fail(reader_pid, p, "helper");
+	writes_fail(reader_pid, p, "helper", 0);
+	writes_fail(reader_pid, p, "helper", 1);
 	ptrace_pokes_fail(reader_pid, p);
 
 	TST_CHECKPOINT_WAKE(CP_WRITER);
@@ -281,13 +269,11 @@ static void wait_ok(pid_t pid, const char *who)
 	int status;
 
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "%s %s", who, tst_strstatus(status));
+	sfork_check_exit0(who, status);
 }
 
-static void run_dir(unsigned int dir)
+static void run_dir(unsigned int flags)
 {
-	unsigned int flags = dir | (sfork_flags & SFORK_ALLOC_MASK);
 	int reader_is_child = sfork_reader_is_child(flags);
 	size_t len = sfork_region_size;
 	pid_t pid, helper_pid, reader_pid, self = getpid();
@@ -326,20 +312,14 @@ static void run_dir(unsigned int dir)
 
 static void run(void)
 {
-	unsigned int i;
-
-	for (i = 0; i < dirs_cnt; i++)
-		run_dir(dirs[i]);
+	sfork_for_each_dir(run_dir);
 }
 
 static void setup(void)
 {
-	sfork_test_setup();
-
+	sfork_test_setup_dirs(SFORK_DIRS_READONLY);
 	ctl = SAFE_MMAP(NULL, sizeof(*ctl), PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	dirs_cnt = sfork_readonly_dirs(dirs);
 }
 
 static void cleanup(void)
@@ -349,12 +329,17 @@ static void cleanup(void)
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Read-only side p2c|c2p (default: both)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
 	.setup = setup,
 	.cleanup = cleanup,
 	.test_all = run,
 	.forks_child = 1,
 	.needs_root = 1,
 	.needs_checkpoints = 1,
-	.options = sfork_test_opts,
 	.timeout = 60,
 };

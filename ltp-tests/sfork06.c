@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork06 - mremap on the read-only side never gives write access.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * Mremap on the read-only side never gives write access.
  *
  * Adapts LTP's mremap01 (resize a mapping, the data stays) and mremap04
  * (mremap refuses what the mapping does not allow) to sfork's read-only
@@ -49,9 +53,6 @@
 #define MIN_PAGES	8
 #define MAX_PIECES	8
 /* regions above this are checked on 64 bytes at both ends of each page */
-#define FULL_CHECK_MAX	(4UL << 20)
-#define SAMPLE		64
-#define MAX_PROBES	64
 
 #define SEED1		11
 #define SEED2		23
@@ -62,81 +63,25 @@ struct piece {
 	size_t len;
 };
 
-static unsigned int dirs[2];
-static unsigned int dirs_cnt;
-static size_t region_len;
 
 static struct piece pieces[MAX_PIECES];
 static unsigned int npieces;
 
-/* the byte ranges of [off, off + len) that are written and checked */
+/* [off, off + len) of the region at p, sampled above 4 MiB */
 static void fill(unsigned char *p, size_t off, size_t len, unsigned int seed)
 {
-	size_t pg, i;
-
-	for (pg = 0; pg < len; pg += sfork_page) {
-		for (i = 0; i < sfork_page; i++) {
-			if (region_len > FULL_CHECK_MAX && i == SAMPLE)
-				i = sfork_page - SAMPLE;
-			p[pg + i] = sfork_pattern(off + pg + i, seed);
-		}
-	}
+	sfork_fill_sample(p, off, len, seed, 1);
 }
 
-/* 0 when every checked byte is the pattern of seed (seed 0: zero) */
 static int verify(const unsigned char *p, size_t off, size_t len,
 		  unsigned int seed, const char *what)
 {
-	unsigned char want;
-	size_t pg, i;
-
-	for (pg = 0; pg < len; pg += sfork_page) {
-		for (i = 0; i < sfork_page; i++) {
-			if (region_len > FULL_CHECK_MAX && i == SAMPLE)
-				i = sfork_page - SAMPLE;
-			want = seed ? sfork_pattern(off + pg + i, seed) : 0;
-			if (p[pg + i] != want) {
-				tst_res(TFAIL, "%s: region byte %zu (at %p) is 0x%02x, expected 0x%02x",
-					what, off + pg + i, (void *)(p + pg + i),
-					p[pg + i], want);
-				return 1;
-			}
-		}
-	}
-	return 0;
+	return sfork_check_fill_sample(p, off, len, seed, 1, what);
 }
 
-/* stores to (up to MAX_PROBES) pages fault with SEGV_ACCERR; mprotect RW is EACCES */
 static int piece_read_only(const struct piece *pc, const char *what)
 {
-	size_t npages = pc->len / sfork_page, step, i;
-	volatile char *where;
-	siginfo_t si;
-
-	step = npages > MAX_PROBES ? npages / MAX_PROBES : 1;
-	for (i = 0; i < npages; i += step) {
-		where = (volatile char *)pc->addr + i * sfork_page;
-		if (!sfork_try_store(where, 0x5a, &si)) {
-			tst_res(TFAIL, "%s: store to region offset %zu (at %p) succeeded",
-				what, pc->off + i * sfork_page, (void *)where);
-			return 1;
-		}
-		if (si.si_signo != SIGSEGV || si.si_code != SEGV_ACCERR ||
-		    si.si_addr != (void *)where) {
-			tst_res(TFAIL, "%s: store to %p raised %s si_code %d si_addr %p, expected SIGSEGV/SEGV_ACCERR at the store",
-				what, (void *)where, tst_strsig(si.si_signo),
-				si.si_code, si.si_addr);
-			return 1;
-		}
-	}
-
-	TEST(mprotect(pc->addr, pc->len, PROT_READ | PROT_WRITE));
-	if (TST_RET != -1 || TST_ERR != EACCES) {
-		tst_res(TFAIL | TTERRNO, "%s: mprotect(%p, %zu, RW) returned %ld, expected EACCES",
-			what, (void *)pc->addr, pc->len, TST_RET);
-		return 1;
-	}
-	return 0;
+	return sfork_check_read_only(pc->addr, pc->len, what);
 }
 
 /* every piece read-only and holding seed's data */
@@ -321,7 +266,7 @@ static void reader(unsigned char *p)
 
 	pieces[0].addr = p;
 	pieces[0].off = 0;
-	pieces[0].len = region_len;
+	pieces[0].len = sfork_region_size;
 	npieces = 1;
 
 	check_pieces("reader before any mremap", 0);
@@ -351,83 +296,40 @@ static void reader(unsigned char *p)
 static void writer(unsigned char *p)
 {
 	TST_CHECKPOINT_WAIT2(CP_WRITER, 60000);
-	fill(p, 0, region_len, SEED1);
+	fill(p, 0, sfork_region_size, SEED1);
 	TST_CHECKPOINT_WAKE(CP_READER);
 
 	TST_CHECKPOINT_WAIT2(CP_WRITER, 60000);
-	fill(p, 0, region_len, SEED2);
+	fill(p, 0, sfork_region_size, SEED2);
 	TST_CHECKPOINT_WAKE(CP_READER);
 
 	TST_CHECKPOINT_WAIT2(CP_WRITER, 60000);
-	if (!verify(p, 0, region_len, SEED2, "writer after the reader's mremaps"))
+	if (!verify(p, 0, sfork_region_size, SEED2, "writer after the reader's mremaps"))
 		tst_res(TPASS, "writer: own data intact after the reader's mremaps");
 }
 
-/*
- * Not sfork_run_sides(): a read-only parent has moved the region with
- * mremap by now, and unmapped it itself.
- */
-static void run_dir(unsigned int dir)
-{
-	unsigned int flags = dir | (sfork_flags & SFORK_ALLOC_MASK);
-	int reader_is_child = sfork_reader_is_child(flags);
-	void *addr = NULL;
-	int status;
-	pid_t pid;
-
-	tst_res(TINFO, "direction %s: the %s is read-only, %zu bytes",
-		sfork_dir_name(flags), reader_is_child ? "child" : "parent",
-		region_len);
-
-	pid = SAFE_SFORK(region_len, flags, &addr);
-	if (!pid) {
-		if (reader_is_child)
-			reader(addr);
-		else
-			writer(addr);
-		exit(0);
-	}
-
-	if (reader_is_child)
-		writer(addr);
-	else
-		reader(addr);
-
-	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "%s child %s", reader_is_child ? "reader" : "writer",
-			tst_strstatus(status));
-	if (reader_is_child)
-		SAFE_MUNMAP(addr, region_len);
-}
-
+/* A read-only parent has moved the region and unmaps its pieces itself. */
 static void run(void)
 {
-	unsigned int i;
-
-	for (i = 0; i < dirs_cnt; i++)
-		run_dir(dirs[i]);
+	sfork_run_sides_each_dir(reader, writer, 1);
 }
 
 static void setup(void)
 {
-	sfork_test_setup();
-
-	region_len = sfork_region_size;
-	if (region_len < MIN_PAGES * sfork_page) {
-		region_len = MIN_PAGES * sfork_page;
-		tst_res(TINFO, "region raised to %d pages for the splits",
-			MIN_PAGES);
-	}
-
-	dirs_cnt = sfork_readonly_dirs(dirs);
+	sfork_test_setup_dirs(SFORK_DIRS_READONLY);
+	sfork_region_at_least(MIN_PAGES, "for the splits");
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Read-only side p2c|c2p (default: both)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
 	.setup = setup,
 	.test_all = run,
 	.forks_child = 1,
 	.needs_checkpoints = 1,
-	.options = sfork_test_opts,
 	.timeout = 120,
 };

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork07 - madvise on the read-only side never changes data or permission.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * Madvise on the read-only side never changes data or permission.
  *
  * Adapts LTP's madvise12 (advice, then check in a child what the memory
  * allows) and madvise10 (MADV_WIPEONFORK/KEEPONFORK) to sfork's read-only
@@ -73,9 +77,6 @@
 #define CP_WRITER	1
 
 #define MIN_PAGES	4
-#define FULL_CHECK_MAX	(4UL << 20)
-#define SAMPLE		64
-#define MAX_PROBES	64
 
 #define ADV(a)	{ a, #a }
 
@@ -113,80 +114,31 @@ static const struct advice {
 
 #define NROUNDS	(2 * ARRAY_SIZE(advices))
 
-static unsigned int dirs[2];
-static unsigned int dirs_cnt;
-static size_t region_len;
-
 static void fill(unsigned char *p, unsigned int seed)
 {
-	size_t pg, i;
-
-	for (pg = 0; pg < region_len; pg += sfork_page) {
-		for (i = 0; i < sfork_page; i++) {
-			if (region_len > FULL_CHECK_MAX && i == SAMPLE)
-				i = sfork_page - SAMPLE;
-			p[pg + i] = sfork_pattern(pg + i, seed);
-		}
-	}
+	sfork_fill_pages(p, 0, sfork_region_size / sfork_page, seed);
 }
 
 static int verify(const unsigned char *p, unsigned int seed, const char *who,
 		  const char *what)
 {
-	unsigned char want;
-	size_t pg, i;
+	char buf[128];
 
-	for (pg = 0; pg < region_len; pg += sfork_page) {
-		for (i = 0; i < sfork_page; i++) {
-			if (region_len > FULL_CHECK_MAX && i == SAMPLE)
-				i = sfork_page - SAMPLE;
-			want = sfork_pattern(pg + i, seed);
-			if (p[pg + i] != want) {
-				tst_res(TFAIL, "%s after %s: byte %zu is 0x%02x, expected the writer's 0x%02x",
-					who, what, pg + i, p[pg + i], want);
-				return 1;
-			}
-		}
-	}
-	return 0;
+	snprintf(buf, sizeof(buf), "%s after %s", who, what);
+	return sfork_check_pages(p, 0, sfork_region_size / sfork_page, seed, buf);
 }
 
+/* the whole region and its second page are read-only */
 static int read_only(unsigned char *p, const char *what)
 {
-	size_t npages = region_len / sfork_page, step, i;
-	volatile char *where;
-	siginfo_t si;
+	char buf[128];
 
-	step = npages > MAX_PROBES ? npages / MAX_PROBES : 1;
-	for (i = 0; i < npages; i += step) {
-		where = (volatile char *)p + i * sfork_page + (i % 3) * 8;
-		if (!sfork_try_store(where, 0x5a, &si)) {
-			tst_res(TFAIL, "reader after %s: store to page %zu succeeded",
-				what, i);
-			return 1;
-		}
-		if (si.si_signo != SIGSEGV || si.si_code != SEGV_ACCERR ||
-		    si.si_addr != (void *)where) {
-			tst_res(TFAIL, "reader after %s: store to %p raised %s si_code %d si_addr %p, expected SIGSEGV/SEGV_ACCERR at the store",
-				what, (void *)where, tst_strsig(si.si_signo),
-				si.si_code, si.si_addr);
-			return 1;
-		}
-	}
-
-	TEST(mprotect(p, region_len, PROT_READ | PROT_WRITE));
-	if (TST_RET != -1 || TST_ERR != EACCES) {
-		tst_res(TFAIL | TTERRNO, "reader after %s: mprotect(RW) returned %ld, expected EACCES",
-			what, TST_RET);
+	snprintf(buf, sizeof(buf), "reader after %s", what);
+	if (sfork_check_read_only(p, sfork_region_size, buf))
 		return 1;
-	}
-	TEST(mprotect(p + sfork_page, sfork_page, PROT_READ | PROT_WRITE));
-	if (TST_RET != -1 || TST_ERR != EACCES) {
-		tst_res(TFAIL | TTERRNO, "reader after %s: mprotect(RW) of one page returned %ld, expected EACCES",
-			what, TST_RET);
-		return 1;
-	}
-	return 0;
+	TST_EXP_FAIL_SILENT(mprotect(p + sfork_page, sfork_page, PROT_READ | PROT_WRITE),
+			    EACCES, "%s: mprotect(RW) of one page", buf);
+	return !TST_PASS;
 }
 
 static void round_desc(unsigned int r, char *buf, size_t size)
@@ -211,7 +163,7 @@ static void reader(unsigned char *p)
 
 		/* the page first: a flag already set on the whole would not split */
 		if (r % 2)
-			TEST(madvise(p, region_len, advice));
+			TEST(madvise(p, sfork_region_size, advice));
 		else
 			TEST(madvise(p + sfork_page, sfork_page, advice));
 		if (TST_RET)
@@ -249,31 +201,25 @@ static void writer(unsigned char *p)
 
 static void run(void)
 {
-	unsigned int i;
-
-	for (i = 0; i < dirs_cnt; i++)
-		sfork_run_sides(dirs[i], region_len, reader, writer);
+	sfork_run_sides_each_dir(reader, writer, 0);
 }
 
 static void setup(void)
 {
-	sfork_test_setup();
-
-	region_len = sfork_region_size;
-	if (region_len < MIN_PAGES * sfork_page) {
-		region_len = MIN_PAGES * sfork_page;
-		tst_res(TINFO, "region raised to %d pages for the split",
-			MIN_PAGES);
-	}
-
-	dirs_cnt = sfork_readonly_dirs(dirs);
+	sfork_test_setup_dirs(SFORK_DIRS_READONLY);
+	sfork_region_at_least(MIN_PAGES, "for the split");
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Read-only side p2c|c2p (default: both)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
 	.setup = setup,
 	.test_all = run,
 	.forks_child = 1,
 	.needs_checkpoints = 1,
-	.options = sfork_test_opts,
 	.timeout = 240,
 };

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork08 - any other fork gets the forking side's view and permission.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * Any other fork gets the forking side's view and permission.
  *
  * Adapts LTP's fork04 (what a fork child inherits), fork14 (forks while
  * memory is mapped) and mem/vma/vma01 (the VMAs a child gets) to sfork.
@@ -47,96 +51,33 @@
 #define SEED1		41
 #define SEED2		42
 
-#define FULL_CHECK_MAX	(4UL << 20)
-#define SAMPLE		64
-#define MAX_PROBES	64
 #define RACE_LOOPS	100
 
-static unsigned int dirs[3];
-static unsigned int dirs_cnt;
-static size_t region_len;
+/* "who, when: ..." messages */
+static const char *what(const char *who, const char *when)
+{
+	static char buf[160];
 
-/* Fills or checks all but the last byte (case 5 keeps it for no-op stores). */
+	snprintf(buf, sizeof(buf), "%s, %s", who, when);
+	return buf;
+}
+
+/* All but the last byte: case 5 stores to it without changing it. */
 static void fill(unsigned char *p, unsigned int seed)
 {
-	size_t pg, i;
-
-	for (pg = 0; pg < region_len; pg += sfork_page) {
-		for (i = 0; i < sfork_page; i++) {
-			if (region_len > FULL_CHECK_MAX && i == SAMPLE)
-				i = sfork_page - SAMPLE;
-			if (pg + i == region_len - 1)
-				break;
-			p[pg + i] = sfork_pattern(pg + i, seed);
-		}
-	}
+	sfork_fill_sample(p, 0, sfork_region_size - 1, seed, 1);
 }
 
 static int verify(const unsigned char *p, unsigned int seed, const char *who,
 		  const char *when)
 {
-	unsigned char want;
-	size_t pg, i;
-
-	for (pg = 0; pg < region_len; pg += sfork_page) {
-		for (i = 0; i < sfork_page; i++) {
-			if (region_len > FULL_CHECK_MAX && i == SAMPLE)
-				i = sfork_page - SAMPLE;
-			if (pg + i == region_len - 1)
-				break;
-			want = seed ? sfork_pattern(pg + i, seed) : 0;
-			if (p[pg + i] != want) {
-				tst_res(TFAIL, "%s, %s: byte %zu is 0x%02x, expected 0x%02x",
-					who, when, pg + i, p[pg + i], want);
-				return 1;
-			}
-		}
-	}
-	return 0;
+	return sfork_check_fill_sample(p, 0, sfork_region_size - 1, seed, 1,
+				       what(who, when));
 }
 
 static int read_only(unsigned char *p, const char *who, const char *when)
 {
-	size_t npages = region_len / sfork_page, step, i;
-	volatile char *where;
-	siginfo_t si;
-
-	step = npages > MAX_PROBES ? npages / MAX_PROBES : 1;
-	for (i = 0; i < npages; i += step) {
-		where = (volatile char *)p + i * sfork_page;
-		if (!sfork_try_store(where, 0x5a, &si)) {
-			tst_res(TFAIL, "%s, %s: store to page %zu succeeded",
-				who, when, i);
-			return 1;
-		}
-		if (si.si_signo != SIGSEGV || si.si_code != SEGV_ACCERR ||
-		    si.si_addr != (void *)where) {
-			tst_res(TFAIL, "%s, %s: store to %p raised %s si_code %d si_addr %p, expected SIGSEGV/SEGV_ACCERR at the store",
-				who, when, (void *)where,
-				tst_strsig(si.si_signo), si.si_code, si.si_addr);
-			return 1;
-		}
-	}
-
-	TEST(mprotect(p, region_len, PROT_READ | PROT_WRITE));
-	if (TST_RET != -1 || TST_ERR != EACCES) {
-		tst_res(TFAIL | TTERRNO, "%s, %s: mprotect(RW) returned %ld, expected EACCES",
-			who, when, TST_RET);
-		return 1;
-	}
-	return 0;
-}
-
-static int can_store(unsigned char *p, const char *who)
-{
-	siginfo_t si;
-
-	if (sfork_try_store((volatile char *)p, 0, &si)) {
-		tst_res(TFAIL, "%s: store raised %s si_code %d", who,
-			tst_strsig(si.si_signo), si.si_code);
-		return 1;
-	}
-	return 0;
+	return sfork_check_read_only(p, sfork_region_size, what(who, when));
 }
 
 /* ---- cases 0-3: a side forks or vforks ---- */
@@ -162,7 +103,7 @@ static void grandchild(unsigned char *p, int ro, unsigned int other_id,
 				who);
 	} else {
 		bad |= verify(p, 0, who, "before any write");
-		bad |= can_store(p, who);
+		bad |= sfork_check_store(p, 0, who);
 		if (!bad)
 			fill(p, SEED1);
 		if (!bad)
@@ -198,8 +139,7 @@ static void forking_side(unsigned char *p, int ro, unsigned int other_id,
 
 	pid = spawn(p, ro, other_id, use_vfork, who);
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "%s %s", who, tst_strstatus(status));
+	sfork_check_exit0(who, status);
 
 	if (ro)
 		return;
@@ -232,7 +172,7 @@ static void case_side_forks(unsigned int flags, int forker_is_child,
 	int status;
 	pid_t pid;
 
-	pid = SAFE_SFORK(region_len, flags, &addr);
+	pid = SAFE_SFORK(sfork_region_size, flags, &addr);
 	if (!pid) {
 		if (forker_is_child)
 			forking_side(addr, forker_ro, CP_PARENT, use_vfork, "sfork child");
@@ -247,9 +187,8 @@ static void case_side_forks(unsigned int flags, int forker_is_child,
 		forking_side(addr, forker_ro, CP_CHILD, use_vfork, "sfork parent");
 
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "sfork child %s", tst_strstatus(status));
-	SAFE_MUNMAP(addr, region_len);
+	sfork_check_exit0("sfork child", status);
+	SAFE_MUNMAP(addr, sfork_region_size);
 }
 
 /* ---- case 4: another thread forks while the region is armed ---- */
@@ -275,7 +214,7 @@ static void *thread_forks(void *arg)
 			bad |= read_only(tf->p, who, "region armed");
 			bad |= verify(tf->p, 0, who, "region armed");
 		} else {
-			bad |= can_store(tf->p, who);
+			bad |= sfork_check_store(tf->p, 0, who);
 			if (!bad)
 				fill(tf->p, SEED1);
 		}
@@ -318,13 +257,11 @@ static void case_thread_fork_armed(unsigned int flags)
 	int status, bad = 0;
 	pid_t pid;
 
-	tf.p = create_armed(region_len, flags);
+	tf.p = create_armed(sfork_region_size, flags);
 
 	SAFE_PTHREAD_CREATE(&thr, NULL, thread_forks, &tf);
 	SAFE_PTHREAD_JOIN(thr, NULL);
-	if (!WIFEXITED(tf.status) || WEXITSTATUS(tf.status))
-		tst_res(TFAIL, "fork child of another thread %s",
-			tst_strstatus(tf.status));
+	sfork_check_exit0("fork child of another thread", tf.status);
 
 	/* the armed (this) thread forks now: the sfork child */
 	pid = SAFE_FORK();
@@ -334,7 +271,7 @@ static void case_thread_fork_armed(unsigned int flags)
 		if (child_ro) {
 			bad |= read_only(tf.p, who, "after the other thread's child");
 		} else {
-			bad |= can_store(tf.p, who);
+			bad |= sfork_check_store(tf.p, 0, who);
 			if (!bad)
 				fill(tf.p, SEED2);
 		}
@@ -344,19 +281,18 @@ static void case_thread_fork_armed(unsigned int flags)
 		exit(bad);
 	}
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "%s %s", who, tst_strstatus(status));
+	sfork_check_exit0(who, status);
 
 	if (!verify(tf.p, child_ro ? SEED1 : SEED2, "parent", "after both children"))
 		tst_res(TPASS, "parent sees the data of the writing child(ren)");
 	if (tf.parent_ro) {
 		if (!read_only(tf.p, "parent", "after both forks"))
 			tst_res(TPASS, "parent is still read-only");
-	} else if (!can_store(tf.p, "parent")) {
+	} else if (!sfork_check_store(tf.p, 0, "parent")) {
 		tst_res(TPASS, "parent can still store");
 	}
 
-	SAFE_MUNMAP(tf.p, region_len);
+	SAFE_MUNMAP(tf.p, sfork_region_size);
 }
 
 /* ---- case 5: a thread forks in a loop during sfork() calls ---- */
@@ -371,7 +307,6 @@ static int race_child_check(void)
 	const char *who = "fork child of the forking thread";
 	unsigned char *p = race_addr;
 	char perms[5];
-	siginfo_t si;
 
 	if (!p || sfork_maps_perms(p, perms))
 		return 0;
@@ -391,13 +326,8 @@ static int race_child_check(void)
 		return 2;
 	}
 	/* the last byte is nobody's data: store what is there */
-	if (sfork_try_store((volatile char *)p + region_len - 1,
-			    (char)p[region_len - 1], &si)) {
-		tst_res(TFAIL, "%s: store raised %s si_code %d", who,
-			tst_strsig(si.si_signo), si.si_code);
-		return 2;
-	}
-	return 1;
+	return sfork_check_store(p + sfork_region_size - 1,
+				 p[sfork_region_size - 1], who) ? 2 : 1;
 }
 
 static void *race_forker(void *arg)
@@ -440,7 +370,7 @@ static void case_thread_fork_race(unsigned int flags)
 
 	for (i = 0; i < RACE_LOOPS; i++) {
 		race_addr = NULL;
-		pid = sfork(region_len, flags, &race_addr);
+		pid = sfork(sfork_region_size, flags, &race_addr);
 		if (pid < 0) {
 			race_stop = 1;
 			tst_brk(TBROK | TERRNO, "sfork failed");
@@ -452,7 +382,7 @@ static void case_thread_fork_race(unsigned int flags)
 			if (child_ro) {
 				bad = read_only(p, who, "loop");
 			} else {
-				bad = can_store(p, who);
+				bad = sfork_check_store(p, 0, who);
 				if (!bad)
 					fill(p, SEED1 + i);
 			}
@@ -464,7 +394,7 @@ static void case_thread_fork_race(unsigned int flags)
 		else if (!child_ro && verify(p, SEED1 + i, "parent", "loop"))
 			bad_data++;
 		race_addr = NULL;
-		SAFE_MUNMAP(p, region_len);
+		SAFE_MUNMAP(p, sfork_region_size);
 	}
 
 	race_stop = 1;
@@ -494,51 +424,40 @@ static const char *const case_names[] = {
 	"another thread forks in a loop during sfork() calls",
 };
 
-static void run(unsigned int n)
+static void run_case(unsigned int n, unsigned int flags)
 {
-	unsigned int i, flags;
-
-	for (i = 0; i < dirs_cnt; i++) {
-		flags = dirs[i] | (sfork_flags & SFORK_ALLOC_MASK);
-		tst_res(TINFO, "%s, direction %s", case_names[n],
-			sfork_dir_name(flags));
-		switch (n) {
-		case 0:
-		case 1:
-		case 2:
-		case 3:
-			case_side_forks(flags, n & 1, n >= 2);
-			break;
-		case 4:
-			case_thread_fork_armed(flags);
-			break;
-		case 5:
-			case_thread_fork_race(flags);
-			break;
-		}
+	switch (n) {
+	case 0:
+	case 1:
+	case 2:
+	case 3:
+		case_side_forks(flags, n & 1, n >= 2);
+		break;
+	case 4:
+		case_thread_fork_armed(flags);
+		break;
+	case 5:
+		case_thread_fork_race(flags);
+		break;
 	}
 }
 
-static void setup(void)
+static void run(unsigned int n)
 {
-	sfork_test_setup();
-	region_len = sfork_region_size;
-
-	if (!sfork_str_dir) {
-		dirs[dirs_cnt++] = SFORK_BIDIRECTIONAL;
-		dirs[dirs_cnt++] = SFORK_PARENT_TO_CHILD;
-		dirs[dirs_cnt++] = SFORK_CHILD_TO_PARENT;
-	} else {
-		dirs[dirs_cnt++] = sfork_flags & SFORK_DIRECTION_MASK;
-	}
+	sfork_for_each_dir_case(n, case_names[n], run_case);
 }
 
 static struct tst_test test = {
-	.setup = setup,
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default: all three)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
+	.setup = sfork_setup_all_dirs,
 	.test = run,
 	.tcnt = ARRAY_SIZE(case_names),
 	.forks_child = 1,
 	.needs_checkpoints = 1,
-	.options = sfork_test_opts,
 	.timeout = 240,
 };

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork10 - process-shared futexes, mutexes, condition variables and
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * Process-shared futexes, mutexes, condition variables and
  * semaphores work inside a region.
  *
  * Adapts LTP's futex tests (futex_wait01/futex_wake02: a FUTEX_WAKE wakes a
@@ -63,9 +67,6 @@ struct sync_area {
 	uint64_t turns_taken[2];
 };
 
-static unsigned int dirs[3];
-static unsigned int dirs_cnt;
-
 static long futex(volatile uint32_t *uaddr, int op, uint32_t val,
 		  const struct timespec *ts)
 {
@@ -121,25 +122,16 @@ static void waiter(void *p, unsigned int flags, int is_child, int check_again)
 	volatile uint32_t *w = word_at(p, 0);
 
 	TST_CHECKPOINT_WAKE(is_child ? CP_PARENT : CP_CHILD);
-	TEST(futex_wait(w, 0));
-	if (TST_RET == 0)
-		tst_res(TPASS, "%s: FUTEX_WAIT woken by the other side's FUTEX_WAKE",
-			who);
-	else
-		tst_res(TFAIL | TTERRNO, "%s: FUTEX_WAIT returned %ld", who,
-			TST_RET);
+	TST_EXP_PASS(futex_wait(w, 0),
+		     "%s: FUTEX_WAIT woken by the other side's FUTEX_WAKE", who);
 
 	if (!check_again)
 		return;
 
 	TST_CHECKPOINT_WAIT2(is_child ? CP_CHILD : CP_PARENT, 30000);
-	TEST(futex_wait(w, 0));
-	if (TST_RET == -1 && TST_ERR == EAGAIN && *w == 7)
-		tst_res(TPASS, "%s: FUTEX_WAIT on the old value fails with EAGAIN (reads the writer's 7)",
-			who);
-	else
-		tst_res(TFAIL | TTERRNO, "%s: FUTEX_WAIT on the old value returned %ld, word %u",
-			who, TST_RET, *w);
+	TST_EXP_FAIL(futex_wait(w, 0), EAGAIN,
+		     "%s: FUTEX_WAIT on the old value (0)", who);
+	TST_EXP_EQ_LU(*w, 7);
 }
 
 static void waker(void *p, unsigned int flags, int is_child, int store_after)
@@ -189,8 +181,7 @@ static void case_wait_wake(unsigned int flags, int ro_waits)
 		waiter(addr, flags, 0, ro_waits);
 
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "child %s", tst_strstatus(status));
+	sfork_check_exit0("child", status);
 	SAFE_MUNMAP(addr, sfork_region_size);
 }
 
@@ -268,8 +259,7 @@ static void case_handoff(unsigned int flags)
 		handoff_writer(addr, side_name(0, flags));
 
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "child %s", tst_strstatus(status));
+	sfork_check_exit0("child", status);
 	SAFE_MUNMAP(addr, sfork_region_size);
 }
 
@@ -441,8 +431,7 @@ static void case_shared_sync(unsigned int flags, int use_sem)
 		take_turns(s, 0, "parent");
 
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "child %s", tst_strstatus(status));
+	sfork_check_exit0("child", status);
 
 	if (use_sem) {
 		if (s->counter == 2 * INCREMENTS)
@@ -478,49 +467,39 @@ static const char *const case_names[] = {
 	"process-shared semaphore",
 };
 
-static void run(unsigned int n)
+static void run_case(unsigned int n, unsigned int flags)
 {
-	unsigned int i, flags;
-
-	for (i = 0; i < dirs_cnt; i++) {
-		flags = dirs[i] | (sfork_flags & SFORK_ALLOC_MASK);
-		tst_res(TINFO, "%s, direction %s", case_names[n],
-			sfork_dir_name(flags));
-		switch (n) {
-		case 0:
-		case 1:
-			case_wait_wake(flags, n == 0);
-			break;
-		case 2:
-			case_handoff(flags);
-			break;
-		case 3:
-		case 4:
-			case_shared_sync(flags, n == 4);
-			break;
-		}
+	switch (n) {
+	case 0:
+	case 1:
+		case_wait_wake(flags, n == 0);
+		break;
+	case 2:
+		case_handoff(flags);
+		break;
+	case 3:
+	case 4:
+		case_shared_sync(flags, n == 4);
+		break;
 	}
 }
 
-static void setup(void)
+static void run(unsigned int n)
 {
-	sfork_test_setup();
-
-	if (!sfork_str_dir) {
-		dirs[dirs_cnt++] = SFORK_BIDIRECTIONAL;
-		dirs[dirs_cnt++] = SFORK_PARENT_TO_CHILD;
-		dirs[dirs_cnt++] = SFORK_CHILD_TO_PARENT;
-	} else {
-		dirs[dirs_cnt++] = sfork_flags & SFORK_DIRECTION_MASK;
-	}
+	sfork_for_each_dir_case(n, case_names[n], run_case);
 }
 
 static struct tst_test test = {
-	.setup = setup,
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default: all three)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
+	.setup = sfork_setup_all_dirs,
 	.test = run,
 	.tcnt = ARRAY_SIZE(case_names),
 	.forks_child = 1,
 	.needs_checkpoints = 1,
-	.options = sfork_test_opts,
 	.timeout = 180,
 };

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork11 - region pages are charged to the memory cgroup and never exceed
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * Region pages are charged to the memory cgroup and never exceed
  * its memory.max.
  *
  * Adapts the style of LTP's mem/memcg and controllers/memcg tests (a
@@ -33,6 +37,7 @@
  * these checks.
  */
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -54,13 +59,13 @@ struct shared {
 	volatile size_t touched;	/* pages the toucher got through */
 	volatile pid_t child;		/* the sfork child */
 	volatile int toucher_done;	/* the toucher touched everything */
+	char cg_rel[256];		/* tst_cg relative to the cgroup2 root */
 };
 
 static struct shared *sh;
-static unsigned int dirs[3];
-static unsigned int dirs_cnt;
 static size_t within;
 static int has_peak;
+static char peak_path[PATH_MAX];
 
 static unsigned long long cg_val(const char *file)
 {
@@ -85,7 +90,7 @@ static void check_limits(const char *when)
 	unsigned long long cur = cg_val("memory.current"), peak = 0;
 
 	if (has_peak)
-		peak = cg_val("memory.peak");
+		SAFE_FILE_SCANF(peak_path, "%llu", &peak);
 
 	if (cur > LIMIT || peak > LIMIT)
 		tst_res(TFAIL, "%s: memory.current %llu, memory.peak %llu exceed memory.max %llu",
@@ -117,6 +122,44 @@ static unsigned long long current_settles(unsigned long long before,
 static void join_cgroup(void)
 {
 	SAFE_CG_PRINTF(tst_cg, "cgroup.procs", "%d", getpid());
+}
+
+/*
+ * tst_cg's memory.peak, by path: LTP's cgroup API does not know the file
+ * (SAFE_CG_* would be TBROK there).  A child joins tst_cg and reads its own
+ * /proc/self/cgroup; the cgroup2 mount comes from /proc/self/mountinfo.
+ */
+static void find_peak_file(void)
+{
+	char line[1024], mnt[PATH_MAX] = "";
+	FILE *f;
+	pid_t pid;
+	int status;
+
+	pid = SAFE_FORK();
+	if (!pid) {
+		join_cgroup();
+		SAFE_FILE_SCANF("/proc/self/cgroup", "0::%255s", sh->cg_rel);
+		exit(0);
+	}
+	SAFE_WAITPID(pid, &status, 0);
+	sfork_check_exit0("cgroup path reader", status);
+
+	f = fopen("/proc/self/mountinfo", "r");
+	if (!f)
+		tst_brk(TBROK | TERRNO, "fopen(/proc/self/mountinfo)");
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, " - cgroup2 ") &&
+		    sscanf(line, "%*d %*d %*s %*s %4095s", mnt) == 1)
+			break;
+		mnt[0] = 0;
+	}
+	fclose(f);
+	if (!mnt[0] || !sh->cg_rel[0])
+		return;
+	snprintf(peak_path, sizeof(peak_path), "%s%s/memory.peak", mnt,
+		 sh->cg_rel);
+	has_peak = !access(peak_path, R_OK);
 }
 
 static void set_oom_score_adj(int adj)
@@ -344,11 +387,11 @@ static void lazy_beyond(unsigned int flags, int child_touches)
 
 static void within_limit(unsigned int flags)
 {
-	size_t npages = within / sfork_page, i;
+	size_t npages = within / sfork_page;
 	unsigned long long before, cur;
 	unsigned char *p;
 	void *addr = NULL;
-	int status, bad = 0;
+	int status;
 	pid_t pid;
 
 	join_cgroup();
@@ -357,10 +400,8 @@ static void within_limit(unsigned int flags)
 	p = addr;
 	if (!pid) {
 		TST_CHECKPOINT_WAIT(CP_CHILD);
-		if (sfork_child_writes(flags)) {
-			for (i = 0; i < within; i++)
-				p[i] = sfork_pattern(i, 3);
-		}
+		if (sfork_child_writes(flags))
+			sfork_fill(p, 0, within, 3);
 		exit(0);
 	}
 
@@ -374,24 +415,13 @@ static void within_limit(unsigned int flags)
 				before, cur, within);
 	}
 
-	if (sfork_parent_writes(flags)) {
-		for (i = 0; i < within; i++)
-			p[i] = sfork_pattern(i, 3);
-	}
+	if (sfork_parent_writes(flags))
+		sfork_fill(p, 0, within, 3);
 	TST_CHECKPOINT_WAKE(CP_CHILD);
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "child %s", tst_strstatus(status));
+	sfork_check_exit0("child", status);
 
-	for (i = 0; i < within; i++) {
-		if (p[i] != sfork_pattern(i, 3)) {
-			tst_res(TFAIL, "byte %zu is 0x%02x after the writer filled the region",
-				i, p[i]);
-			bad = 1;
-			break;
-		}
-	}
-	if (!bad)
+	if (!sfork_check_fill(p, 0, within, 3, "after the writer filled the region"))
 		tst_res(TPASS, "%zu pages written and read within the limit", npages);
 
 	cur = cg_val("memory.current");
@@ -417,8 +447,7 @@ static void in_helper(void (*fn)(unsigned int), unsigned int flags)
 	if (!h)
 		fn(flags);
 	SAFE_WAITPID(h, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "process in the cgroup %s", tst_strstatus(status));
+	sfork_check_exit0("process in the cgroup", status);
 
 	cur = current_settles(before, 1 << 20);
 	if (cur > before + (1 << 20))
@@ -426,50 +455,47 @@ static void in_helper(void (*fn)(unsigned int), unsigned int flags)
 			cur, before);
 }
 
+static void lazy_beyond_case(unsigned int n, unsigned int flags)
+{
+	lazy_beyond(flags & SFORK_DIRECTION_MASK, n == 1);
+}
+
+static void within_case(unsigned int n, unsigned int flags)
+{
+	(void)n;
+	tst_res(TINFO, "region of %zu bytes within memory.max", within);
+	in_helper(within_limit, flags);
+}
+
 static void run(unsigned int n)
 {
-	unsigned int i, flags;
-
 	switch (n) {
 	case 0:
 		tst_res(TINFO, "eager sfork beyond memory.max");
-		in_helper(eager_too_big, dirs[0]);
+		in_helper(eager_too_big, sfork_dirs[0]);
 		break;
 	case 1:
+		sfork_for_each_dir_case(n, "lazy region beyond memory.max, the child touches",
+					lazy_beyond_case);
+		break;
 	case 2:
-		for (i = 0; i < dirs_cnt; i++) {
-			tst_res(TINFO, "lazy region beyond memory.max, the %s touches, direction %s",
-				n == 1 ? "child" : "parent", sfork_dir_name(dirs[i]));
-			lazy_beyond(dirs[i], n == 1);
-		}
+		sfork_for_each_dir_case(n, "lazy region beyond memory.max, the parent touches",
+					lazy_beyond_case);
 		break;
 	case 3:
-		for (i = 0; i < dirs_cnt; i++) {
-			flags = dirs[i] | (sfork_flags & SFORK_ALLOC_MASK);
-			tst_res(TINFO, "region of %zu bytes within memory.max, %s",
-				within, sfork_flags_desc(flags));
-			in_helper(within_limit, flags);
-		}
+		sfork_for_each_dir_case(n, "within memory.max", within_case);
 		break;
 	}
 }
 
 static void setup(void)
 {
-	sfork_test_setup();
+	sfork_test_setup_dirs(SFORK_DIRS_ALL);
 
 	within = sfork_str_size ? sfork_region_size : WITHIN_DEFAULT;
 	if (within > LIMIT / 2)
 		tst_brk(TBROK, "-s %zu: must be at most half of the %llu limit",
 			within, LIMIT);
-
-	if (!sfork_str_dir) {
-		dirs[dirs_cnt++] = SFORK_BIDIRECTIONAL;
-		dirs[dirs_cnt++] = SFORK_PARENT_TO_CHILD;
-		dirs[dirs_cnt++] = SFORK_CHILD_TO_PARENT;
-	} else {
-		dirs[dirs_cnt++] = sfork_flags & SFORK_DIRECTION_MASK;
-	}
 
 	if (sfork_param("max_region_bytes") < BIG)
 		tst_brk(TCONF, "max_region_bytes below %llu", BIG);
@@ -477,11 +503,11 @@ static void setup(void)
 	SAFE_CG_PRINTF(tst_cg, "memory.max", "%llu", LIMIT);
 	if (SAFE_CG_HAS(tst_cg, "memory.swap.max"))
 		SAFE_CG_PRINT(tst_cg, "memory.swap.max", "0");
-	has_peak = SAFE_CG_HAS(tst_cg, "memory.peak");
-
 	sh = SAFE_MMAP(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	memset(sh, 0, sizeof(*sh));
+	find_peak_file();
+	tst_res(TINFO, "memory.peak: %s", has_peak ? peak_path : "none");
 
 	/* an orphaned sfork child (its parent touched and died) becomes ours */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
@@ -495,6 +521,12 @@ static void cleanup(void)
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Size of the region within memory.max (default 8M)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default: all three)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
 	.setup = setup,
 	.cleanup = cleanup,
 	.test = run,
@@ -502,7 +534,6 @@ static struct tst_test test = {
 	.forks_child = 1,
 	.needs_root = 1,
 	.needs_checkpoints = 1,
-	.options = sfork_test_opts,
 	.needs_cgroup_ctrls = (const char *const []){ "memory", NULL },
 	.timeout = 600,
 };

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork12 - many regions at once, each independent.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * Many regions at once, each independent.
  *
  * Adapts LTP's mmap tests and mem/vma/vma01 (many mappings, each with its
  * own protection, as the maps file shows) to sfork.  One process (a helper
@@ -52,7 +56,7 @@ struct region {
 static char *str_n;
 static int n_regions = DEFAULT_N;
 static struct region *regions;
-static long long base_regions, base_pages;
+static struct sfork_counters before;
 
 static const unsigned int dir_of[] = {
 	SFORK_BIDIRECTIONAL, SFORK_PARENT_TO_CHILD, SFORK_CHILD_TO_PARENT
@@ -72,58 +76,33 @@ static unsigned int child_seed(int i)
 /* bytes [0, 64): the parent's pattern, [64, 128): the child's */
 static void put_pattern(unsigned char *p, size_t off, unsigned int seed)
 {
-	size_t k;
-
-	for (k = off; k < off + 64; k++)
-		p[k] = sfork_pattern(k, seed);
+	sfork_fill(p + off, off, 64, seed);
 }
 
-static int has_pattern(const unsigned char *p, size_t off, unsigned int seed)
+static int check_pattern(const unsigned char *p, size_t off, unsigned int seed,
+			 const char *who, const char *what, int i)
 {
-	size_t k;
+	char buf[96];
 
-	for (k = off; k < off + 64; k++) {
-		if (p[k] != sfork_pattern(k, seed))
-			return 0;
-	}
-	return 1;
+	snprintf(buf, sizeof(buf), "%s: region %d, %s", who, i, what);
+	return sfork_check_fill(p + off, off, 64, seed, buf);
 }
 
-static int faults(unsigned char *p, size_t len, const char *who, int i)
+static int check_read_only(const struct region *r, const char *who, int i)
 {
-	volatile char *where = (volatile char *)p + len - 1;
-	siginfo_t si;
+	char buf[64];
 
-	if (!sfork_try_store(where, 0x5a, &si)) {
-		tst_res(TFAIL, "%s: store to read-only region %d succeeded", who, i);
-		return 0;
-	}
-	if (si.si_signo != SIGSEGV || si.si_code != SEGV_ACCERR ||
-	    si.si_addr != (void *)where) {
-		tst_res(TFAIL, "%s: store to region %d raised %s si_code %d si_addr %p",
-			who, i, tst_strsig(si.si_signo), si.si_code, si.si_addr);
-		return 0;
-	}
-	TEST(mprotect(p, len, PROT_READ | PROT_WRITE));
-	if (TST_RET != -1 || TST_ERR != EACCES) {
-		tst_res(TFAIL | TTERRNO, "%s: mprotect(RW) of read-only region %d returned %ld",
-			who, i, TST_RET);
-		return 0;
-	}
-	return 1;
+	snprintf(buf, sizeof(buf), "%s: read-only region %d", who, i);
+	return sfork_check_read_only(r->addr, r->len, buf);
 }
 
-static int stores(unsigned char *p, size_t off, unsigned char val,
-		  const char *who, int i)
+static int check_store(const struct region *r, size_t off, unsigned char val,
+		       const char *who, int i)
 {
-	siginfo_t si;
+	char buf[64];
 
-	if (sfork_try_store((volatile char *)p + off, (char)val, &si)) {
-		tst_res(TFAIL, "%s: store to writable region %d raised %s si_code %d",
-			who, i, tst_strsig(si.si_signo), si.si_code);
-		return 0;
-	}
-	return 1;
+	snprintf(buf, sizeof(buf), "%s: writable region %d", who, i);
+	return sfork_check_store(r->addr + off, val, buf);
 }
 
 static void child(int i)
@@ -136,12 +115,12 @@ static void child(int i)
 
 	/* its own region: the child's side */
 	if (sfork_child_writes(r->flags)) {
-		if (stores(r->addr, 64, (unsigned char)sfork_pattern(64, child_seed(i)), who, i))
+		if (!check_store(r, 64, sfork_pattern(64, child_seed(i)), who, i))
 			put_pattern(r->addr, 64, child_seed(i));
 		else
 			bad = 1;
 	} else {
-		bad |= !faults(r->addr, r->len, who, i);
+		bad |= check_read_only(r, who, i);
 	}
 
 	/* earlier regions, inherited by a plain fork: the parent's side */
@@ -149,27 +128,24 @@ static void child(int i)
 		struct region *q = &regions[j];
 
 		if (sfork_parent_writes(q->flags)) {
-			if (!has_pattern(q->addr, 0, parent_seed(j))) {
-				tst_res(TFAIL, "%s: inherited region %d lacks the parent's data",
-					who, j);
-				bad = 1;
-			}
-			bad |= !stores(q->addr, MARKERS + i, (unsigned char)(i + 1), who, j);
+			bad |= check_pattern(q->addr, 0, parent_seed(j), who,
+					     "inherited, the parent's data", j);
+			bad |= check_store(q, MARKERS + i, (unsigned char)(i + 1), who, j);
 		} else {
-			bad |= !faults(q->addr, q->len, who, j);
+			bad |= check_read_only(q, who, j);
 		}
 	}
 
 	TST_CHECKPOINT_WAIT2(CP_CHILDREN, 300000);
 
-	if (sfork_parent_writes(r->flags) && !has_pattern(r->addr, 0, parent_seed(i))) {
-		tst_res(TFAIL, "%s: own region lacks the parent's data", who);
-		bad = 1;
-	}
+	if (sfork_parent_writes(r->flags))
+		bad |= check_pattern(r->addr, 0, parent_seed(i), who,
+				     "own, the parent's data", i);
 	exit(bad);
 }
 
-static int parent_view_ok(int i)
+/* 0 when the parent's mapping of region i has the parent's side */
+static int check_parent_view(int i)
 {
 	struct region *r = &regions[i];
 	int writes = sfork_parent_writes(r->flags);
@@ -177,42 +153,40 @@ static int parent_view_ok(int i)
 
 	if (sfork_maps_perms(r->addr, perms)) {
 		tst_res(TFAIL, "parent: region %d (%p) not in maps", i, (void *)r->addr);
-		return 0;
+		return 1;
 	}
 	if ((perms[1] == 'w') != writes || perms[3] != 's') {
 		tst_res(TFAIL, "parent: region %d (%s) mapped %s", i,
 			sfork_dir_name(r->flags), perms);
-		return 0;
+		return 1;
 	}
 	if (!writes)
-		return faults(r->addr, r->len, "parent", i);
-	return stores(r->addr, 0, r->addr[0], "parent", i);
+		return check_read_only(r, "parent", i);
+	return check_store(r, 0, r->addr[0], "parent", i);
 }
 
-static int contents_ok(int i)
+/* 0 when region i holds both sides' data and the children's markers */
+static int check_contents(int i)
 {
 	struct region *r = &regions[i];
 	int k, pw = sfork_parent_writes(r->flags);
 	unsigned char want;
 
-	if (pw && !has_pattern(r->addr, 0, parent_seed(i))) {
-		tst_res(TFAIL, "region %d: parent's data changed", i);
-		return 0;
-	}
-	if (sfork_child_writes(r->flags) && !has_pattern(r->addr, 64, child_seed(i))) {
-		tst_res(TFAIL, "region %d (%s): the child's data is missing", i,
-			sfork_dir_name(r->flags));
-		return 0;
-	}
+	if (pw && check_pattern(r->addr, 0, parent_seed(i), "parent",
+				"the parent's data", i))
+		return 1;
+	if (sfork_child_writes(r->flags) &&
+	    check_pattern(r->addr, 64, child_seed(i), "parent", "the child's data", i))
+		return 1;
 	for (k = 0; k < n_regions; k++) {
 		want = pw && k > i ? (unsigned char)(k + 1) : 0;
 		if (r->addr[MARKERS + k] != want) {
 			tst_res(TFAIL, "region %d (%s): marker of child %d is %u, expected %u",
 				i, sfork_dir_name(r->flags), k, r->addr[MARKERS + k], want);
-			return 0;
+			return 1;
 		}
 	}
-	return 1;
+	return 0;
 }
 
 static void helper(void)
@@ -235,15 +209,15 @@ static void helper(void)
 	}
 
 	live = sfork_stat("regions_live");
-	if (live == base_regions + n_regions)
+	if (live == before.regions + n_regions)
 		tst_res(TPASS, "regions_live %lld: +%d for %d sfork calls", live,
 			n_regions, n_regions);
 	else
 		tst_res(TFAIL, "regions_live %lld, expected %lld", live,
-			base_regions + n_regions);
+			before.regions + n_regions);
 
 	for (i = 0; i < n_regions; i++)
-		bad |= !parent_view_ok(i);
+		bad |= check_parent_view(i);
 	if (!bad)
 		tst_res(TPASS, "parent: each of %d regions mapped with its own side's permission",
 			n_regions);
@@ -266,7 +240,7 @@ static void helper(void)
 
 	bad = 0;
 	for (i = 0; i < n_regions; i++)
-		bad |= !contents_ok(i);
+		bad |= check_contents(i);
 	if (!bad)
 		tst_res(TPASS, "every region holds exactly its own writers' data");
 
@@ -274,18 +248,18 @@ static void helper(void)
 		SAFE_MUNMAP(regions[i].addr, regions[i].len);
 		unmapped++;
 	}
-	live = sfork_stat_wait("regions_live", base_regions + n_regions - unmapped,
+	live = sfork_stat_wait("regions_live", before.regions + n_regions - unmapped,
 			       2000);
-	if (live == base_regions + n_regions - unmapped)
+	if (live == before.regions + n_regions - unmapped)
 		tst_res(TPASS, "unmapping %d regions: regions_live %lld", unmapped,
 			live);
 	else
 		tst_res(TFAIL, "unmapping %d regions: regions_live %lld, expected %lld",
-			unmapped, live, base_regions + n_regions - unmapped);
+			unmapped, live, before.regions + n_regions - unmapped);
 
 	bad = 0;
 	for (i = 1; i < n_regions; i += 2)
-		bad |= !contents_ok(i) || !parent_view_ok(i);
+		bad |= check_contents(i) || check_parent_view(i);
 	if (!bad)
 		tst_res(TPASS, "the %d regions left keep their data and permission",
 			n_regions - unmapped);
@@ -295,28 +269,18 @@ static void helper(void)
 
 static void run(void)
 {
-	long long regions_now, pages_now;
 	int status;
 	pid_t pid;
 
-	base_regions = sfork_stat("regions_live");
-	base_pages = sfork_stat("pages_live");
+	sfork_counters_save(&before);
 
 	pid = SAFE_FORK();
 	if (!pid)
 		helper();
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "helper %s", tst_strstatus(status));
+	sfork_check_exit0("helper", status);
 
-	regions_now = sfork_stat_wait("regions_live", base_regions, 2000);
-	pages_now = sfork_stat_wait("pages_live", base_pages, 2000);
-	if (regions_now == base_regions && pages_now == base_pages)
-		tst_res(TPASS, "after exit: regions_live %lld, pages_live %lld as before",
-			regions_now, pages_now);
-	else
-		tst_res(TFAIL, "2 s after exit: regions_live %lld (before %lld), pages_live %lld (before %lld)",
-			regions_now, base_regions, pages_now, base_pages);
+	sfork_check_settled(&before, "after exit");
 }
 
 static void setup(void)
@@ -335,15 +299,17 @@ static void setup(void)
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Ignored: the regions cycle through all directions"},
+		{"a:", &sfork_str_alloc, "Ignored: the regions cycle through all allocations"},
+		{"n:", &str_n, "Number of regions (default 64)"},
+		{}
+	},
 	.setup = setup,
 	.test_all = run,
 	.forks_child = 1,
 	.needs_root = 1,
 	.needs_checkpoints = 1,
-	.options = (struct tst_option []) {
-		SFORK_TEST_OPTIONS,
-		{"n:", &str_n, "Number of regions (default 64)"},
-		{}
-	},
 	.timeout = 300,
 };

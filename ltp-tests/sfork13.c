@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork13 - concurrent sfork calls from several threads of one process.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * Concurrent sfork calls from several threads of one process.
  *
  * Adapts LTP's fork14 (forks while memory is mapped, repeatedly) and the
  * threaded fork tests to sfork.  Four threads each call sfork 25 times
@@ -96,8 +100,11 @@ static int probe_store(volatile unsigned char *addr, unsigned char val,
 	return 1;
 }
 
-/* 1 when the view of [p, p + len) is as expected (message on failure) */
-static int view_ok(unsigned char *p, size_t len, int writable,
+/*
+ * 0 when the view of [p, p + len) is as expected (TFAIL otherwise); its own
+ * probe, not sfork_try_store(): this runs in many threads at once.
+ */
+static int check_view(unsigned char *p, size_t len, int writable,
 		   const char *who, const char *what)
 {
 	volatile unsigned char *last = p + len - 1;
@@ -108,31 +115,31 @@ static int view_ok(unsigned char *p, size_t len, int writable,
 		if (probe_store(last, *last, &si)) {
 			tst_res(TFAIL, "%s: store to %s raised %s si_code %d",
 				who, what, tst_strsig(si.si_signo), si.si_code);
-			return 0;
+			return 1;
 		}
-		return 1;
+		return 0;
 	}
 
 	if (!probe_store(p, 0x5a, &si)) {
 		tst_res(TFAIL, "%s: store to read-only %s succeeded", who, what);
-		return 0;
+		return 1;
 	}
 	if (si.si_signo != SIGSEGV || si.si_code != SEGV_ACCERR ||
 	    si.si_addr != (void *)p) {
 		tst_res(TFAIL, "%s: store to %s raised %s si_code %d si_addr %p",
 			who, what, tst_strsig(si.si_signo), si.si_code, si.si_addr);
-		return 0;
+		return 1;
 	}
 	if (mprotect(p, len, PROT_READ | PROT_WRITE) != -1 || errno != EACCES) {
 		tst_res(TFAIL | TERRNO, "%s: mprotect(RW) of read-only %s", who,
 			what);
-		return 0;
+		return 1;
 	}
-	return 1;
+	return 0;
 }
 
 /* the parent's side of every live region but skip's; returns bad count */
-static int others_ok(int skip, const char *who, unsigned int *seen)
+static int count_others_wrong(int skip, const char *who, unsigned int *seen)
 {
 	char what[64];
 	int t, bad = 0;
@@ -144,7 +151,7 @@ static int others_ok(int skip, const char *who, unsigned int *seen)
 			continue;
 		snprintf(what, sizeof(what), "%s region of thread %d",
 			 sfork_dir_name(s->flags), t);
-		bad += !view_ok(s->addr, s->len, sfork_parent_writes(s->flags),
+		bad += check_view(s->addr, s->len, sfork_parent_writes(s->flags),
 				who, what);
 		if (seen)
 			(*seen)++;
@@ -165,16 +172,16 @@ static void sfork_child(int t, int it, unsigned char *p, size_t len,
 	int bad = 0;
 
 	if (sfork_child_writes(flags)) {
-		if (view_ok(p, len, 1, who, "its own region")) {
+		if (!check_view(p, len, 1, who, "its own region")) {
 			for (i = 0; i < len - 1; i++)
 				p[i] = pattern(i, t, it);
 		} else {
 			bad++;
 		}
 	} else {
-		bad += !view_ok(p, len, 0, who, "its own region");
+		bad += check_view(p, len, 0, who, "its own region");
 	}
-	bad += others_ok(t, who, NULL);
+	bad += count_others_wrong(t, who, NULL);
 	_exit(bad ? 1 : 0);
 }
 
@@ -217,8 +224,8 @@ static void *sfork_thread(void *arg)
 		s->flags = flags;
 		__atomic_store_n(&s->live, 1, __ATOMIC_RELEASE);
 
-		if (!view_ok(addr, len, sfork_parent_writes(flags), "calling thread",
-			     "its own region"))
+		if (check_view(addr, len, sfork_parent_writes(flags), "calling thread",
+				"its own region"))
 			r->bad_parent++;
 
 		SAFE_WAITPID(pid, &status, 0);
@@ -256,7 +263,7 @@ static void *forker_thread(void *arg)
 			tst_brk(TBROK | TERRNO, "fork in the forking thread");
 		if (!pid) {
 			seen = 0;
-			bad = others_ok(-1, "fork child of the forking thread", &seen);
+			bad = count_others_wrong(-1, "fork child of the forking thread", &seen);
 			_exit(bad ? 2 : seen ? 1 : 0);
 		}
 		SAFE_WAITPID(pid, &status, 0);
@@ -273,11 +280,10 @@ static void run(void)
 {
 	pthread_t thr[NTHREADS], forker;
 	unsigned int calls = 0, fails = 0, bad_children = 0, bad_data = 0, bad_parent = 0;
-	long long base_regions, base_pages, regions, pages;
+	struct sfork_counters before;
 	long t;
 
-	base_regions = sfork_stat("regions_live");
-	base_pages = sfork_stat("pages_live");
+	sfork_counters_save(&before);
 	memset(results, 0, sizeof(results));
 	memset(slots, 0, sizeof(slots));
 	stop_forker = 0;
@@ -324,14 +330,7 @@ static void run(void)
 		tst_res(TPASS, "%u children of the fork loop, %u of them with live regions: parent's side only",
 			forker_children, forker_hits);
 
-	regions = sfork_stat_wait("regions_live", base_regions, 2000);
-	pages = sfork_stat_wait("pages_live", base_pages, 2000);
-	if (regions == base_regions && pages == base_pages)
-		tst_res(TPASS, "regions_live %lld and pages_live %lld back to their values before",
-			regions, pages);
-	else
-		tst_res(TFAIL, "2 s after the end: regions_live %lld (before %lld), pages_live %lld (before %lld)",
-			regions, base_regions, pages, base_pages);
+	sfork_check_settled(&before, "after the end");
 }
 
 static void setup(void)
@@ -353,14 +352,16 @@ static void setup(void)
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Ignored: the calls use their own sizes"},
+		{"d:", &sfork_str_dir, "Ignored: the calls cycle through all directions"},
+		{"a:", &sfork_str_alloc, "Ignored: the calls cycle through all allocations"},
+		{"n:", &str_n, "sfork calls per thread (default 25)"},
+		{}
+	},
 	.setup = setup,
 	.test_all = run,
 	.forks_child = 1,
 	.needs_root = 1,
-	.options = (struct tst_option []) {
-		SFORK_TEST_OPTIONS,
-		{"n:", &str_n, "sfork calls per thread (default 25)"},
-		{}
-	},
 	.timeout = 300,
 };

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork14 - no region, page or memory leaks over many sfork/exit cycles;
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * No region, page or memory leaks over many sfork/exit cycles;
  * pages_live counts exactly the allocated pages.
  *
  * Adapts LTP's fork14 (many forks with memory mapped, nothing may leak) to
@@ -53,9 +57,6 @@ static const unsigned int alloc_of[] = { SFORK_LAZY, SFORK_EAGER, 0 };
 static char *str_n, *str_big;
 static int cycles = DEFAULT_CYCLES;
 static long long big = DEFAULT_BIG;
-static unsigned int dirs[3];
-static unsigned int dirs_cnt;
-
 static void touch(unsigned char *p, size_t len, int writes)
 {
 	volatile unsigned char *q;
@@ -103,21 +104,6 @@ static int cycle(int i)
 	return 0;
 }
 
-static void counters_back(long long base_regions, long long base_pages,
-			  const char *when)
-{
-	long long regions, pages;
-
-	regions = sfork_stat_wait("regions_live", base_regions, 2000);
-	pages = sfork_stat_wait("pages_live", base_pages, 2000);
-	if (regions == base_regions && pages == base_pages)
-		tst_res(TPASS, "%s: regions_live %lld and pages_live %lld back to their start values",
-			when, regions, pages);
-	else
-		tst_res(TFAIL, "%s: 2 s later regions_live %lld (start %lld), pages_live %lld (start %lld)",
-			when, regions, base_regions, pages, base_pages);
-}
-
 /* free pages cached on the per-CPU lists (not in MemFree), in kB */
 static long pcp_kb(void)
 {
@@ -149,18 +135,17 @@ static long mem_available(void)
 
 static void case_cycles(void)
 {
-	long long base_regions, base_pages;
+	struct sfork_counters start;
 	long base_avail, avail = 0;
 	int i, failed = 0;
 
 	for (i = 0; i < WARMUP; i++)
 		cycle(i);
 
-	base_regions = sfork_stat("regions_live");
-	base_pages = sfork_stat("pages_live");
+	sfork_counters_save(&start);
 	base_avail = mem_available();
 	tst_res(TINFO, "start: regions_live %lld, pages_live %lld, MemAvailable + per-CPU free lists %ld kB",
-		base_regions, base_pages, base_avail);
+		start.regions, start.pages, base_avail);
 
 	for (i = 0; i < cycles && failed < 10; i++)
 		failed += cycle(i);
@@ -171,16 +156,17 @@ static void case_cycles(void)
 		tst_res(TPASS, "%d sfork/touch/exit cycles over all 9 flag combinations",
 			cycles);
 
-	counters_back(base_regions, base_pages, "after the cycles");
+	sfork_check_settled(&start, "after the cycles");
 
+	/* a leak lowers it; more available than at the start is no leak */
 	for (i = 0; i < 20; i++) {
 		avail = mem_available();
-		if (labs(avail - base_avail) <= AVAIL_SLACK_KB)
+		if (base_avail - avail <= AVAIL_SLACK_KB)
 			break;
 		usleep(100000);
 	}
-	if (labs(avail - base_avail) <= AVAIL_SLACK_KB)
-		tst_res(TPASS, "MemAvailable (+ per-CPU free lists) %ld kB, start %ld kB (within %d kB)",
+	if (base_avail - avail <= AVAIL_SLACK_KB)
+		tst_res(TPASS, "MemAvailable (+ per-CPU free lists) %ld kB, start %ld kB (at most %d kB less)",
 			avail, base_avail, AVAIL_SLACK_KB);
 	else
 		tst_res(TFAIL, "MemAvailable (+ per-CPU free lists) %ld kB, start %ld kB: %ld kB lost",
@@ -219,19 +205,22 @@ static int load_pages(const unsigned char *p, const char *who)
 	return 0;
 }
 
-static void case_big(unsigned int dir, int eager)
+/* n 1: lazy, 2: eager, whatever -a says */
+static void case_big(unsigned int n, unsigned int dir_flags)
 {
-	unsigned int flags = dir | (eager ? SFORK_EAGER : SFORK_LAZY);
+	int eager = n == 2;
+	unsigned int flags = (dir_flags & SFORK_DIRECTION_MASK) |
+			     (eager ? SFORK_EAGER : SFORK_LAZY);
 	int parent_writes = sfork_parent_writes(flags);
-	long long base_regions, base_pages, pages, npages = big / (long long)sfork_page;
+	long long pages, npages = big / (long long)sfork_page;
+	struct sfork_counters before;
 	long long want_call = eager ? npages : 0;
 	long long want_touched = eager ? npages : TOUCHED;
 	void *addr = NULL;
 	int status;
 	pid_t pid;
 
-	base_regions = sfork_stat("regions_live");
-	base_pages = sfork_stat("pages_live");
+	sfork_counters_save(&before);
 
 	pid = SAFE_SFORK(big, flags, &addr);
 	if (!pid) {
@@ -247,50 +236,47 @@ static void case_big(unsigned int dir, int eager)
 	}
 
 	pages = sfork_stat("pages_live");
-	if (pages - base_pages == want_call)
+	if (pages - before.pages == want_call)
 		tst_res(TPASS, "%s %lld bytes: pages_live +%lld at the call",
-			sfork_flags_desc(flags), big, pages - base_pages);
+			sfork_flags_desc(flags), big, pages - before.pages);
 	else
 		tst_res(TFAIL, "%s %lld bytes: pages_live +%lld at the call, expected +%lld",
-			sfork_flags_desc(flags), big, pages - base_pages, want_call);
+			sfork_flags_desc(flags), big, pages - before.pages, want_call);
 
 	if (parent_writes)
 		store_pages(addr);
 	TST_CHECKPOINT_WAKE(CP_CHILD);
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "child %s", tst_strstatus(status));
+	sfork_check_exit0("child", status);
 	if (!parent_writes && !load_pages(addr, "parent"))
 		tst_res(TPASS, "parent loads the %d pages the child stored to", TOUCHED);
 
 	pages = sfork_stat("pages_live");
-	if (pages - base_pages == want_touched)
+	if (pages - before.pages == want_touched)
 		tst_res(TPASS, "%s: pages_live +%lld after %d pages were stored to and loaded",
-			sfork_flags_desc(flags), pages - base_pages, TOUCHED);
+			sfork_flags_desc(flags), pages - before.pages, TOUCHED);
 	else
 		tst_res(TFAIL, "%s: pages_live +%lld after %d pages were stored to and loaded, expected +%lld",
-			sfork_flags_desc(flags), pages - base_pages, TOUCHED,
+			sfork_flags_desc(flags), pages - before.pages, TOUCHED,
 			want_touched);
 
 	SAFE_MUNMAP(addr, big);
-	counters_back(base_regions, base_pages, "after the big region");
+	sfork_check_settled(&before, "after the big region");
 }
 
 static void run(unsigned int n)
 {
-	unsigned int i;
-
 	if (n == 0) {
 		case_cycles();
 		return;
 	}
-	for (i = 0; i < dirs_cnt; i++)
-		case_big(dirs[i], n == 2);
+	sfork_for_each_dir_case(n, n == 2 ? "big eager region" : "big lazy region",
+				case_big);
 }
 
 static void setup(void)
 {
-	sfork_test_setup();
+	sfork_test_setup_dirs(SFORK_DIRS_ALL);
 
 	if (tst_parse_int(str_n, &cycles, 1, INT_MAX))
 		tst_brk(TBROK, "Invalid -n '%s'", str_n);
@@ -301,30 +287,25 @@ static void setup(void)
 	if (sfork_str_alloc)
 		tst_res(TINFO, "-a ignored: the cycles use all allocations, the big regions lazy and eager");
 
-	if (!sfork_str_dir) {
-		dirs[dirs_cnt++] = SFORK_BIDIRECTIONAL;
-		dirs[dirs_cnt++] = SFORK_PARENT_TO_CHILD;
-		dirs[dirs_cnt++] = SFORK_CHILD_TO_PARENT;
-	} else {
-		dirs[dirs_cnt++] = sfork_flags & SFORK_DIRECTION_MASK;
-	}
 
 	if (sfork_param("max_region_bytes") < (unsigned long long)big)
 		tst_brk(TCONF, "max_region_bytes below %lld (-b)", big);
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default: all three)"},
+		{"a:", &sfork_str_alloc, "Ignored: the cycles use all allocations, the big regions lazy and eager"},
+		{"n:", &str_n, "sfork/exit cycles (default 1000)"},
+		{"b:", &str_big, "Size of the big lazy and eager regions (default 256M)"},
+		{}
+	},
 	.setup = setup,
 	.test = run,
 	.tcnt = 3,
 	.forks_child = 1,
 	.needs_root = 1,
 	.needs_checkpoints = 1,
-	.options = (struct tst_option []) {
-		SFORK_TEST_OPTIONS,
-		{"n:", &str_n, "sfork/exit cycles (default 1000)"},
-		{"b:", &str_big, "Size of the big lazy and eager regions (default 256M)"},
-		{}
-	},
 	.timeout = 900,
 };

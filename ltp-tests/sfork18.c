@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork18 - a region outlives execve() through its descriptor, and the
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * A region outlives execve() through its descriptor, and the
  * direction goes with it.
  *
  * Adapts LTP's execve tests (execve01: a child execs a helper program that
@@ -54,17 +58,6 @@ static const struct {
 	{ S18_OTHER_FD, "reopened, exported again or passed over a socket, the side stays" },
 	{ S18_CLOEXEC, "an O_CLOEXEC descriptor is closed by execve" },
 };
-
-static void publish(struct s18_hdr *h, size_t len, uint32_t round)
-{
-	unsigned char *data = (unsigned char *)(h + 1);
-	size_t i;
-
-	for (i = 0; i < len - sizeof(*h); i++)
-		data[i] = s18_byte(i, round);
-	__atomic_store_n(&h->round, round, __ATOMIC_RELEASE);
-	syscall(SYS_futex, &h->round, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
-}
 
 static int wait_round(struct s18_hdr *h, size_t len, uint32_t round)
 {
@@ -141,11 +134,11 @@ static void run_dir(unsigned int dir)
 	SAFE_CLOSE(sv[1]);
 
 	if (reader_child) {
-		publish(addr, len, 1);
+		s18_publish(addr, len, 1);
 		pfd.fd = sv[0];
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, WAIT_SECONDS * 1000) == 1 && read(sv[0], &c, 1) == 1)
-			publish(addr, len, 2);
+			s18_publish(addr, len, 2);
 		else
 			tst_res(TFAIL, "%s: the exec'd reader never asked for round 2",
 				sfork_dir_name(flags));
@@ -215,9 +208,14 @@ static void setup(void)
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default: all three)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
 	.setup = setup,
 	.test_all = run,
 	.forks_child = 1,
-	.options = sfork_test_opts,
 	.timeout = 240,
 };

@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 #define WAIT_SECONDS	30
 
@@ -52,6 +55,18 @@ static inline int sfork18_maps_perms(const void *addr, char perms[8])
 			ret = 0;
 	fclose(f);
 	return ret;
+}
+
+/* round's data after the header, then round in the futex word, woken */
+static inline void s18_publish(struct s18_hdr *h, size_t len, uint32_t round)
+{
+	unsigned char *data = (unsigned char *)(h + 1);
+	size_t i;
+
+	for (i = 0; i < len - sizeof(*h); i++)
+		data[i] = s18_byte(i, round);
+	__atomic_store_n(&h->round, round, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &h->round, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 }
 
 #endif /* SFORK18_H__ */

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork18_child - the program sfork18's child execs.  Not a test by itself.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*
+ * The program sfork18's child execs.  Not a test by itself.
  *
  * usage: sfork18_child ROLE FD CLOEXEC_FD PIPE_FD
  *   ROLE reader: map the region behind FD (read-only side), read what the
@@ -209,17 +213,6 @@ static int reader(int fd, int pipe_fd)
 	return bits;
 }
 
-static void publish(struct s18_hdr *h, size_t len, uint32_t round)
-{
-	unsigned char *data = (unsigned char *)(h + 1);
-	size_t i;
-
-	for (i = 0; i < len - sizeof(*h); i++)
-		data[i] = s18_byte(i, round);
-	__atomic_store_n(&h->round, round, __ATOMIC_RELEASE);
-	syscall(SYS_futex, &h->round, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
-}
-
 static int writer(int fd, int pipe_fd)
 {
 	struct s18_hdr *h;
@@ -232,10 +225,10 @@ static int writer(int fd, int pipe_fd)
 		return check(0, S18_MAP, "map the inherited descriptor read-write");
 	bits |= check(try_store((volatile char *)h + len - 1) == 0, S18_STORE,
 		      "the writer's descriptor maps writable");
-	publish(h, len, 1);
+	s18_publish(h, len, 1);
 	if (read(pipe_fd, &c, 1) != 1)
 		bits |= S18_READ;
-	publish(h, len, 2);
+	s18_publish(h, len, 2);
 	return bits;
 }
 

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork19 - a region's descriptor is no way around its direction.
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * A region's descriptor is no way around its direction.
  *
  * Adapts LTP's memfd_create01 (seals: F_GET_SEALS, F_ADD_SEALS, and what a
  * seal forbids), ftruncate04 and fallocate tests to the descriptor that
@@ -43,31 +47,10 @@
 #define CP_READER	0
 #define CP_WRITER	1
 
-static unsigned int dirs[2];
-static unsigned int dirs_cnt;
-static size_t region_len;
-
-static void fill(unsigned char *p, unsigned int seed)
+static void intact(const unsigned char *p, unsigned int seed, const char *who)
 {
-	size_t i;
-
-	for (i = 0; i < region_len; i++)
-		p[i] = sfork_pattern(i, seed);
-}
-
-static int intact(const unsigned char *p, unsigned int seed, const char *who)
-{
-	size_t i;
-
-	for (i = 0; i < region_len; i++) {
-		if (p[i] != sfork_pattern(i, seed)) {
-			tst_res(TFAIL, "%s: byte %zu is 0x%02x, expected the writer's 0x%02x",
-				who, i, p[i], sfork_pattern(i, seed));
-			return 0;
-		}
-	}
-	tst_res(TPASS, "%s: the writer's data is intact", who);
-	return 1;
+	if (!sfork_check_fill(p, 0, sfork_region_size, seed, who))
+		tst_res(TPASS, "%s: the writer's data is intact", who);
 }
 
 /*
@@ -82,11 +65,11 @@ static void fixed_file(int fd, const char *who)
 	TST_EXP_FAIL(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), EINVAL,
 		     "%s: F_ADD_SEALS(F_SEAL_WRITE)", who);
 	TST_EXP_FAIL(ftruncate(fd, 0), EINVAL, "%s: ftruncate(0)", who);
-	TST_EXP_FAIL(ftruncate(fd, 2 * region_len), EINVAL,
+	TST_EXP_FAIL(ftruncate(fd, 2 * sfork_region_size), EINVAL,
 		     "%s: ftruncate(2 x size)", who);
 	TST_EXP_FAIL(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			       0, region_len), ENODEV, "%s: fallocate(PUNCH_HOLE)", who);
-	TST_EXP_FAIL(fallocate(fd, 0, region_len, region_len), ENODEV,
+			       0, sfork_region_size), ENODEV, "%s: fallocate(PUNCH_HOLE)", who);
+	TST_EXP_FAIL(fallocate(fd, 0, sfork_region_size, sfork_region_size), ENODEV,
 		     "%s: fallocate() beyond the end", who);
 	TST_EXP_FAIL2_ARR(pwrite(fd, "x", 1, 0), write_errs, 2, "%s: pwrite()", who);
 }
@@ -95,17 +78,17 @@ static void no_writable_map(int fd, const char *what)
 {
 	void *p;
 
-	p = mmap(NULL, region_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, sfork_region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p != MAP_FAILED) {
 		tst_res(TFAIL, "%s: mmap(PROT_WRITE, MAP_SHARED) succeeded", what);
-		SAFE_MUNMAP(p, region_len);
+		SAFE_MUNMAP(p, sfork_region_size);
 	} else {
 		tst_res(TPASS | TERRNO, "%s: mmap(PROT_WRITE, MAP_SHARED) refused", what);
 	}
-	p = mmap(NULL, region_len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	p = mmap(NULL, sfork_region_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	if (p != MAP_FAILED) {
 		tst_res(TFAIL, "%s: mmap(MAP_PRIVATE) succeeded", what);
-		SAFE_MUNMAP(p, region_len);
+		SAFE_MUNMAP(p, sfork_region_size);
 	} else {
 		tst_res(TPASS | TERRNO, "%s: mmap(MAP_PRIVATE) refused", what);
 	}
@@ -140,8 +123,8 @@ static void reader(unsigned char *p)
 	no_writable_map(fd, "reader: its descriptor");
 	reopen(fd, O_RDWR, "read-write");
 	reopen(fd, O_RDONLY, "read-only");
-	TST_EXP_PASS(msync(p, region_len, MS_SYNC), "reader: msync(MS_SYNC)");
-	TST_EXP_FAIL(madvise(p, region_len, MADV_REMOVE), EOPNOTSUPP, "reader: MADV_REMOVE");
+	TST_EXP_PASS(msync(p, sfork_region_size, MS_SYNC), "reader: msync(MS_SYNC)");
+	TST_EXP_FAIL(madvise(p, sfork_region_size, MADV_REMOVE), EOPNOTSUPP, "reader: MADV_REMOVE");
 	SAFE_CLOSE(fd);
 
 	intact(p, 1, "reader");
@@ -152,7 +135,7 @@ static void writer(unsigned char *p)
 {
 	int fd;
 
-	fill(p, 1);
+	sfork_fill(p, 0, sfork_region_size, 1);
 	fd = sfork_region_fd(p, O_CLOEXEC);
 	if (fd < 0)
 		tst_brk(TBROK | TERRNO, "sfork_region_fd() on the writing side");
@@ -166,24 +149,19 @@ static void writer(unsigned char *p)
 
 static void run(void)
 {
-	unsigned int i;
-
-	for (i = 0; i < dirs_cnt; i++)
-		sfork_run_sides(dirs[i], region_len, reader, writer);
-}
-
-static void setup(void)
-{
-	sfork_test_setup();
-	region_len = sfork_region_size;
-	dirs_cnt = sfork_readonly_dirs(dirs);
+	sfork_run_sides_each_dir(reader, writer, 0);
 }
 
 static struct tst_test test = {
-	.setup = setup,
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Read-only side p2c|c2p (default: both)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
+	.setup = sfork_setup_readonly_dirs,
 	.test_all = run,
 	.forks_child = 1,
 	.needs_checkpoints = 1,
-	.options = sfork_test_opts,
 	.timeout = 120,
 };

@@ -1,43 +1,46 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
+ * Copyright (c) 2026 sfork developers
+ *
  * sfork_test.h - helpers shared by the sfork LTP tests (sforkNN.c).
  *
  * Only LTP API (tst_test.h) and <sfork.h> are used, so the tests build the
  * same in ltp-tests/ and inside an LTP tree.  Everything is static inline.
+ * Checks return 0 when what they check holds, else report TFAIL and
+ * return 1.
  *
  * Matrix options (HACKING.md): -s SIZE (K/M/G suffixes; default 2 pages),
- * -d bi|p2c|c2p (default bi), -a lazy|eager|auto (default auto).
+ * -d bi|p2c|c2p (default bi), -a lazy|eager|auto (default auto).  Each test
+ * lists them in its own .options (LTP's metadata parser reads literal
+ * initializers only):
  *
- *   #include "tst_test.h"
- *   #include "sfork_test.h"
+ *   .options = (struct tst_option[]) {
+ *           {"s:", &sfork_str_size, "Region size ..."},
+ *           {"d:", &sfork_str_dir, "Direction ..."},
+ *           {"a:", &sfork_str_alloc, "Allocation ..."},
+ *           {}
+ *   },
  *
- *   static void setup(void)
- *   {
- *           sfork_test_setup();     // TCONF without the module; parses -s -d -a
- *   }
+ * Setup: sfork_test_setup() (TCONF without the module; parses -s -d -a into
+ * sfork_size, sfork_flags = direction | allocation flag, sfork_page,
+ * sfork_region_size = sfork_size rounded up to pages),
+ * sfork_test_setup_dirs(SFORK_DIRS_ALL or SFORK_DIRS_READONLY) (also the
+ * directions the test runs, sfork_dirs[]: without -d bi, p2c and c2p or
+ * only the two with a read-only side; as a .setup: sfork_setup_all_dirs,
+ * sfork_setup_readonly_dirs), sfork_region_at_least(pages, why).
  *
- *   static void run(void)
- *   {
- *           void *addr;
- *           pid_t pid = SAFE_SFORK(sfork_size, sfork_flags, &addr);
- *           if (!pid) {
- *                   ... child: side sfork_child_writes(sfork_flags) ...
- *                   exit(0);
- *           }
- *           ...
- *           SAFE_WAITPID(pid, &status, 0);
- *   }
+ * Running: sfork_for_each_dir(fn) calls fn(flags) for each of sfork_dirs[]
+ * (flags = direction | -a), sfork_for_each_dir_case(n, what, fn) calls
+ * fn(n, flags) for case n of a .test; sfork_run_sides() runs a reader and
+ * a writer on a region's two sides, sfork_run_sides_each_dir() that for
+ * each of sfork_dirs[]; SAFE_SFORK().
  *
- *   static struct tst_test test = {
- *           .setup = setup,
- *           .test_all = run,
- *           .forks_child = 1,
- *           .options = sfork_test_opts,   // or { SFORK_TEST_OPTIONS, {"x:", ...}, {} }
- *   };
- *
- * After sfork_test_setup(): sfork_size (bytes as given, before rounding),
- * sfork_flags (direction | allocation flag, none for auto),
- * sfork_page (page size), sfork_region_size (sfork_size rounded up to pages).
+ * Checks: sfork_check_exit0(who, status), sfork_check_killed(who, status, sig),
+ * sfork_check_fill() and
+ * sfork_check_pages() (data, as sfork_fill() and sfork_fill_pages() wrote it),
+ * sfork_check_read_only(), sfork_check_store(), sfork_check_unmapped()
+ * (a side's mapping), sfork_counters_save()/sfork_check_settled()/
+ * sfork_check_alive() (the module's regions_live and pages_live).
  *
  * Other helpers:
  *   sfork_parent_writes(f) / sfork_child_writes(f) / sfork_reader_is_child(f)
@@ -51,6 +54,7 @@
  *   sfork_param("max_region_bytes")   /sys/module/sfork/parameters/<name>
  *   sfork_count_maps()            lines of /proc/self/maps
  *   sfork_count_fds()             open fds (entries of /proc/self/fd)
+ *   sfork_maps_find(addr, &line)  the /proc/self/maps line of addr
  *   sfork_maps_perms(addr, perms) the "rw-s"-style perms of addr's mapping
  *   sfork_try_store(addr, val, &si)   a store that may fault: 0 when it
  *                                 succeeded, 1 when SIGSEGV was caught (si
@@ -58,6 +62,7 @@
  *                                 call only
  *   sfork_try_load(addr, &val, &si)   the same for a load
  *   sfork_pattern(off, seed)      a byte pattern depending on offset and seed
+ *   sfork_fill(p, off, len, seed) that pattern into p[0, len)
  */
 #ifndef SFORK_TEST_H__
 #define SFORK_TEST_H__
@@ -71,6 +76,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -81,17 +87,8 @@
 #define SFORK_STATS_PATH	"/sys/kernel/debug/sfork/stats"
 #define SFORK_PARAMS_DIR	"/sys/module/sfork/parameters"
 
+/* -s, -d, -a as given (the tests' .options point here) */
 static char *sfork_str_size, *sfork_str_dir, *sfork_str_alloc;
-
-#define SFORK_TEST_OPTIONS \
-	{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"}, \
-	{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"}, \
-	{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"}
-
-static struct tst_option sfork_test_opts[] __attribute__((unused)) = {
-	SFORK_TEST_OPTIONS,
-	{}
-};
 
 static size_t sfork_size;		/* -s, bytes */
 static size_t sfork_region_size;	/* sfork_size rounded up to pages */
@@ -224,6 +221,89 @@ static inline unsigned int sfork_readonly_dirs(unsigned int dirs[2])
 	return 1;
 }
 
+/* which directions a test runs without -d */
+#define SFORK_DIRS_ALL		0	/* bi, p2c and c2p */
+#define SFORK_DIRS_READONLY	1	/* p2c and c2p (the read-only sides) */
+
+static unsigned int sfork_dirs[3];
+static unsigned int sfork_dirs_cnt;
+
+/* sfork_test_setup(), and sfork_dirs[] as -d and which ask */
+static inline void sfork_test_setup_dirs(int which)
+{
+	sfork_test_setup();
+	if (which == SFORK_DIRS_READONLY) {
+		sfork_dirs_cnt = sfork_readonly_dirs(sfork_dirs);
+		return;
+	}
+	if (sfork_str_dir) {
+		sfork_dirs[0] = sfork_flags & SFORK_DIRECTION_MASK;
+		sfork_dirs_cnt = 1;
+		return;
+	}
+	sfork_dirs[0] = SFORK_BIDIRECTIONAL;
+	sfork_dirs_cnt = 1 + sfork_readonly_dirs(sfork_dirs + 1);
+}
+
+/* the flags of sfork_dirs[i]: the direction and -a */
+static inline unsigned int sfork_dir_flags(unsigned int i)
+{
+	return sfork_dirs[i] | (sfork_flags & SFORK_ALLOC_MASK);
+}
+
+/* fn(direction | -a) for each of sfork_dirs[] */
+static inline void sfork_for_each_dir(void (*fn)(unsigned int flags))
+{
+	unsigned int i;
+
+	for (i = 0; i < sfork_dirs_cnt; i++)
+		fn(sfork_dir_flags(i));
+}
+
+/* case n of a .test: a TINFO line "what, direction X", fn(n, flags) for each */
+static inline void sfork_for_each_dir_case(unsigned int n, const char *what,
+					   void (*fn)(unsigned int n,
+						      unsigned int flags))
+{
+	unsigned int i;
+
+	for (i = 0; i < sfork_dirs_cnt; i++) {
+		tst_res(TINFO, "%s, direction %s", what,
+			sfork_dir_name(sfork_dir_flags(i)));
+		fn(n, sfork_dir_flags(i));
+	}
+}
+
+/* .setup of a test of every direction, or of the read-only sides only */
+static inline void sfork_setup_all_dirs(void)
+{
+	sfork_test_setup_dirs(SFORK_DIRS_ALL);
+}
+
+static inline void sfork_setup_readonly_dirs(void)
+{
+	sfork_test_setup_dirs(SFORK_DIRS_READONLY);
+}
+
+/* sfork_region_size raised to pages when smaller (why: for the message) */
+static inline void sfork_region_at_least(unsigned int pages, const char *why)
+{
+	if (sfork_region_size >= pages * sfork_page)
+		return;
+	sfork_region_size = pages * sfork_page;
+	tst_res(TINFO, "region raised to %u pages (%zu bytes) %s", pages,
+		sfork_region_size, why);
+}
+
+/* 0 when a child exited 0, else TFAIL "who <how it ended>" and 1 */
+static inline int sfork_check_exit0(const char *who, int status)
+{
+	if (WIFEXITED(status) && !WEXITSTATUS(status))
+		return 0;
+	tst_res(TFAIL, "%s %s", who, tst_strstatus(status));
+	return 1;
+}
+
 /* sfork() or TBROK | TERRNO at the caller's line */
 #define SAFE_SFORK(len, flags, addrp) \
 	({ \
@@ -234,15 +314,10 @@ static inline unsigned int sfork_readonly_dirs(unsigned int dirs[2])
 		sfork_pid__; \
 	})
 
-/*
- * One region of @len with the read-only side of direction @dir (the
- * allocation from -a): @reader runs on the read-only side and @writer on
- * the other, in whichever of parent and child they are; then the child is
- * reaped (TFAIL unless it exited 0) and the region unmapped.
- */
-static inline void sfork_run_sides(unsigned int dir, size_t len,
-				   void (*reader)(unsigned char *),
-				   void (*writer)(unsigned char *))
+static inline void sfork_run_sides_(unsigned int dir, size_t len,
+				    void (*reader)(unsigned char *),
+				    void (*writer)(unsigned char *),
+				    int reader_unmaps)
 {
 	unsigned int flags = dir | (sfork_flags & SFORK_ALLOC_MASK);
 	int reader_is_child = sfork_reader_is_child(flags);
@@ -261,10 +336,43 @@ static inline void sfork_run_sides(unsigned int dir, size_t len,
 	(reader_is_child ? writer : reader)(addr);
 
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "%s child %s", reader_is_child ? "reader" : "writer",
-			tst_strstatus(status));
-	SAFE_MUNMAP(addr, len);
+	sfork_check_exit0(reader_is_child ? "reader child" : "writer child",
+			  status);
+	if (reader_is_child || !reader_unmaps)
+		SAFE_MUNMAP(addr, len);
+}
+
+/*
+ * One region of @len with the read-only side of direction @dir (the
+ * allocation from -a): @reader runs on the read-only side and @writer on
+ * the other, in whichever of parent and child they are; then the child is
+ * reaped (TFAIL unless it exited 0) and the region unmapped.
+ */
+static inline void sfork_run_sides(unsigned int dir, size_t len,
+				   void (*reader)(unsigned char *),
+				   void (*writer)(unsigned char *))
+{
+	sfork_run_sides_(dir, len, reader, writer, 0);
+}
+
+/* The same for a reader() that unmaps (or moves) the region itself. */
+static inline void sfork_run_sides_reader_unmaps(unsigned int dir, size_t len,
+						 void (*reader)(unsigned char *),
+						 void (*writer)(unsigned char *))
+{
+	sfork_run_sides_(dir, len, reader, writer, 1);
+}
+
+/* sfork_run_sides() (or _reader_unmaps) on sfork_region_size bytes for each dir */
+static inline void sfork_run_sides_each_dir(void (*reader)(unsigned char *),
+					    void (*writer)(unsigned char *),
+					    int reader_unmaps)
+{
+	unsigned int i;
+
+	for (i = 0; i < sfork_dirs_cnt; i++)
+		sfork_run_sides_(sfork_dirs[i], sfork_region_size, reader, writer,
+				 reader_unmaps);
 }
 
 /* ---- module counters and parameters ---- */
@@ -332,6 +440,51 @@ static inline unsigned long long sfork_param(const char *name)
 	return v;
 }
 
+/* regions_live and pages_live, to compare with later */
+struct sfork_counters {
+	long long regions, pages;
+};
+
+static inline void sfork_counters_save(struct sfork_counters *c)
+{
+	c->regions = sfork_stat("regions_live");
+	c->pages = sfork_stat("pages_live");
+}
+
+/* 0 when regions_live and pages_live are back to c within 2 s */
+static inline int sfork_check_settled(const struct sfork_counters *c,
+				      const char *when)
+{
+	long long regions, pages;
+
+	regions = sfork_stat_wait("regions_live", c->regions, 2000);
+	pages = sfork_stat_wait("pages_live", c->pages, 2000);
+	if (regions == c->regions && pages == c->pages) {
+		tst_res(TPASS, "%s: regions_live %lld and pages_live %lld back to their values before",
+			when, regions, pages);
+		return 0;
+	}
+	tst_res(TFAIL, "%s: after 2 s regions_live %lld (before %lld), pages_live %lld (before %lld)",
+		when, regions, c->regions, pages, c->pages);
+	return 1;
+}
+
+/* 0 when exactly one region more than at c lives */
+static inline int sfork_check_alive(const struct sfork_counters *c,
+				    const char *when)
+{
+	long long regions = sfork_stat("regions_live");
+
+	if (regions == c->regions + 1) {
+		tst_res(TPASS, "%s: the region still lives (regions_live %lld)",
+			when, regions);
+		return 0;
+	}
+	tst_res(TFAIL, "%s: regions_live %lld, expected %lld", when, regions,
+		c->regions + 1);
+	return 1;
+}
+
 /* ---- process state ---- */
 
 static inline int sfork_count_maps(void)
@@ -362,27 +515,54 @@ static inline int sfork_count_fds(void)
 	return n - 1;
 }
 
-/* perms ("rw-s"...) of the mapping holding addr into perms[5]; -1 if none */
-static inline int sfork_maps_perms(const void *addr, char perms[5])
+/* one line of /proc/PID/maps */
+struct sfork_maps_line {
+	unsigned long start, end, inode;
+	char perms[5];
+	unsigned int dev_major, dev_minor;
+	char path[256];		/* "" for an anonymous mapping */
+};
+
+/* 0 and *m when line is a maps line, -1 otherwise */
+static inline int sfork_maps_parse(const char *line, struct sfork_maps_line *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (sscanf(line, "%lx-%lx %4s %*x %x:%x %lu %255s", &m->start, &m->end,
+		   m->perms, &m->dev_major, &m->dev_minor, &m->inode,
+		   m->path) < 6)
+		return -1;
+	return 0;
+}
+
+/* the /proc/self/maps line of the mapping holding addr; -1 if none */
+static inline int sfork_maps_find(const void *addr, struct sfork_maps_line *m)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
-	unsigned long start, end, a = (unsigned long)addr;
-	char line[512], p[5];
+	unsigned long a = (unsigned long)addr;
+	char line[512];
 	int ret = -1;
 
 	if (!f)
 		tst_brk(TBROK | TERRNO, "fopen(/proc/self/maps) failed");
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx %4s", &start, &end, p) != 3)
-			continue;
-		if (a >= start && a < end) {
-			memcpy(perms, p, 5);
+		if (!sfork_maps_parse(line, m) && a >= m->start && a < m->end) {
 			ret = 0;
 			break;
 		}
 	}
 	fclose(f);
 	return ret;
+}
+
+/* perms ("rw-s"...) of the mapping holding addr into perms[5]; -1 if none */
+static inline int sfork_maps_perms(const void *addr, char perms[5])
+{
+	struct sfork_maps_line m;
+
+	if (sfork_maps_find(addr, &m))
+		return -1;
+	memcpy(perms, m.perms, 5);
+	return 0;
 }
 
 /* ---- accesses that may fault ---- */
@@ -418,51 +598,218 @@ static inline void sfork_fault_disarm(struct sigaction *old_segv,
 	SAFE_SIGACTION(SIGBUS, old_bus, NULL);
 }
 
+/* *addr = *val (store) or *val = *addr; 0, or 1 when it faulted (*si) */
+static inline int sfork_try_access(volatile char *addr, char *val, int store,
+				   siginfo_t *si)
+{
+	struct sigaction old_segv, old_bus;
+	volatile int faulted = 0;
+
+	memset(&sfork_fault_info, 0, sizeof(sfork_fault_info));
+	sfork_fault_arm(&old_segv, &old_bus);
+	if (sigsetjmp(sfork_fault_jmp, 1) == 0) {
+		if (store)
+			*addr = *val;
+		else
+			*val = *addr;
+	} else {
+		faulted = 1;
+	}
+	sfork_fault_disarm(&old_segv, &old_bus);
+
+	if (faulted && si)
+		*si = sfork_fault_info;
+	return faulted;
+}
+
 /*
  * Stores val at addr.  Returns 0 when the store completed, 1 when it raised
  * SIGSEGV or SIGBUS (*si, if not NULL, holds the signal's siginfo).
  */
 static inline int sfork_try_store(volatile char *addr, char val, siginfo_t *si)
 {
-	struct sigaction old_segv, old_bus;
-	volatile int faulted = 0;
-
-	memset(&sfork_fault_info, 0, sizeof(sfork_fault_info));
-	sfork_fault_arm(&old_segv, &old_bus);
-	if (sigsetjmp(sfork_fault_jmp, 1) == 0)
-		*addr = val;
-	else
-		faulted = 1;
-	sfork_fault_disarm(&old_segv, &old_bus);
-
-	if (faulted && si)
-		*si = sfork_fault_info;
-	return faulted;
+	return sfork_try_access(addr, &val, 1, si);
 }
 
 /* Loads *addr into *val; 0, or 1 when the load faulted (as above). */
 static inline int sfork_try_load(volatile char *addr, char *val, siginfo_t *si)
 {
-	struct sigaction old_segv, old_bus;
-	volatile int faulted = 0;
-
-	memset(&sfork_fault_info, 0, sizeof(sfork_fault_info));
-	sfork_fault_arm(&old_segv, &old_bus);
-	if (sigsetjmp(sfork_fault_jmp, 1) == 0)
-		*val = *addr;
-	else
-		faulted = 1;
-	sfork_fault_disarm(&old_segv, &old_bus);
-
-	if (faulted && si)
-		*si = sfork_fault_info;
-	return faulted;
+	return sfork_try_access(addr, val, 0, si);
 }
 
 /* A byte that depends on the offset and a seed (never constant over a page). */
 static inline unsigned char sfork_pattern(size_t off, unsigned int seed)
 {
 	return (unsigned char)((off * 131u + (off >> 12) * 7u + seed * 29u + 1u) & 0xff);
+}
+
+/* 0 when a child was killed by sig, else TFAIL "who <how it ended>" and 1 */
+static inline int sfork_check_killed(const char *who, int status, int sig)
+{
+	if (WIFSIGNALED(status) && WTERMSIG(status) == sig)
+		return 0;
+	tst_res(TFAIL, "%s %s, expected killed by %s", who,
+		tst_strstatus(status), tst_strsig(sig));
+	return 1;
+}
+
+/* ---- data ---- */
+
+/* above this region size, data checks sample SFORK_SAMPLE bytes per page end */
+#define SFORK_FULL_CHECK_MAX	(4UL << 20)
+#define SFORK_SAMPLE		64
+
+/*
+ * The next offset of a page-aligned range to write or check after k: every
+ * byte, or with sample in a region above SFORK_FULL_CHECK_MAX the first and
+ * last SFORK_SAMPLE bytes of each page.
+ */
+static inline size_t sfork_next_off(size_t k, int sample)
+{
+	k++;
+	if (sample && sfork_region_size > SFORK_FULL_CHECK_MAX &&
+	    k % sfork_page == SFORK_SAMPLE)
+		k += sfork_page - 2 * SFORK_SAMPLE;
+	return k;
+}
+
+/* p[k] = sfork_pattern(off + k, seed) for k in [0, len) (sample: above) */
+static inline void sfork_fill_sample(unsigned char *p, size_t off, size_t len,
+				     unsigned int seed, int sample)
+{
+	size_t k;
+
+	for (k = 0; k < len; k = sfork_next_off(k, sample))
+		p[k] = sfork_pattern(off + k, seed);
+}
+
+static inline void sfork_fill(unsigned char *p, size_t off, size_t len,
+			      unsigned int seed)
+{
+	sfork_fill_sample(p, off, len, seed, 0);
+}
+
+/*
+ * 0 when p[0, len) holds what sfork_fill(p, off, len, seed) wrote (seed 0:
+ * zeroes), else TFAIL "<what>: region byte N (at P) is X, expected Y".
+ */
+static inline int sfork_check_fill_sample(const unsigned char *p, size_t off,
+					  size_t len, unsigned int seed,
+					  int sample, const char *what)
+{
+	unsigned char want;
+	size_t k;
+
+	for (k = 0; k < len; k = sfork_next_off(k, sample)) {
+		want = seed ? sfork_pattern(off + k, seed) : 0;
+		if (p[k] != want) {
+			tst_res(TFAIL, "%s: region byte %zu (at %p) is 0x%02x, expected 0x%02x",
+				what, off + k, (const void *)(p + k), p[k], want);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static inline int sfork_check_fill(const unsigned char *p, size_t off,
+				   size_t len, unsigned int seed,
+				   const char *what)
+{
+	return sfork_check_fill_sample(p, off, len, seed, 0, what);
+}
+
+/* pages [pg0, pg1) of the region at p, sampled above 4 MiB */
+static inline void sfork_fill_pages(unsigned char *p, size_t pg0, size_t pg1,
+				    unsigned int seed)
+{
+	sfork_fill_sample(p + pg0 * sfork_page, pg0 * sfork_page,
+			  (pg1 - pg0) * sfork_page, seed, 1);
+}
+
+static inline int sfork_check_pages(const unsigned char *p, size_t pg0,
+				    size_t pg1, unsigned int seed,
+				    const char *what)
+{
+	return sfork_check_fill_sample(p + pg0 * sfork_page, pg0 * sfork_page,
+				       (pg1 - pg0) * sfork_page, seed, 1, what);
+}
+
+/* ---- a side's mapping ---- */
+
+/* stores to at most this many pages of a read-only range are tried */
+#define SFORK_MAX_PROBES	64
+
+/*
+ * 0 when [p, p + len) is read-only: a store to each of up to
+ * SFORK_MAX_PROBES pages raises SIGSEGV / SEGV_ACCERR at its address and
+ * mprotect(PROT_READ | PROT_WRITE) of the range fails with EACCES.
+ */
+static inline int sfork_check_read_only(unsigned char *p, size_t len,
+					const char *what)
+{
+	size_t npages = len / sfork_page, step, i;
+	volatile char *where;
+	siginfo_t si;
+
+	step = npages > SFORK_MAX_PROBES ? npages / SFORK_MAX_PROBES : 1;
+	for (i = 0; i < npages; i += step) {
+		where = (volatile char *)p + i * sfork_page + (i % 3) * 8;
+		if (!sfork_try_store(where, 0x5a, &si)) {
+			tst_res(TFAIL, "%s: store to page %zu (at %p) succeeded",
+				what, i, (void *)where);
+			return 1;
+		}
+		if (si.si_signo != SIGSEGV || si.si_code != SEGV_ACCERR ||
+		    si.si_addr != (void *)where) {
+			tst_res(TFAIL, "%s: store to %p raised %s si_code %d si_addr %p, expected SIGSEGV/SEGV_ACCERR at the store",
+				what, (void *)where, tst_strsig(si.si_signo),
+				si.si_code, si.si_addr);
+			return 1;
+		}
+	}
+
+	TST_EXP_FAIL_SILENT(mprotect(p, len, PROT_READ | PROT_WRITE), EACCES,
+			    "%s: mprotect(%p, %zu, RW)", what, (void *)p, len);
+	return !TST_PASS;
+}
+
+/* 0 when storing val at p succeeds */
+static inline int sfork_check_store(unsigned char *p, unsigned char val,
+				    const char *what)
+{
+	siginfo_t si;
+
+	if (!sfork_try_store((volatile char *)p, (char)val, &si))
+		return 0;
+	tst_res(TFAIL, "%s: store to %p raised %s si_code %d", what, (void *)p,
+		tst_strsig(si.si_signo), si.si_code);
+	return 1;
+}
+
+/* 0 when [p, p + len) is read-only (ro) or a store to p succeeds (!ro) */
+static inline int sfork_check_side(unsigned char *p, size_t len, int ro,
+				   const char *what)
+{
+	return ro ? sfork_check_read_only(p, len, what) :
+		    sfork_check_store(p, *p, what);
+}
+
+/* 0 when a load from p raises SIGSEGV / SEGV_MAPERR (nothing mapped) */
+static inline int sfork_check_unmapped(unsigned char *p, const char *what)
+{
+	siginfo_t si;
+	char c;
+
+	if (!sfork_try_load((volatile char *)p, &c, &si)) {
+		tst_res(TFAIL, "%s: %p still readable", what, (void *)p);
+		return 1;
+	}
+	if (si.si_signo != SIGSEGV || si.si_code != SEGV_MAPERR) {
+		tst_res(TFAIL, "%s: load from %p raised %s si_code %d, expected SEGV_MAPERR",
+			what, (void *)p, tst_strsig(si.si_signo), si.si_code);
+		return 1;
+	}
+	return 0;
 }
 
 #endif /* SFORK_TEST_H__ */

@@ -68,6 +68,36 @@ static void join(char *out, size_t size, const char *a, const char *b)
 
 /* ---- small file helpers (TBROK at the caller's file:line) ---- */
 
+/*
+ * The files LTP's cgroup API knows for the core and the memory controller
+ * (lib/tst_cgroup.c there): any other cgroup.* or memory.* file is TBROK,
+ * as it is in LTP, so that a test that works here also works there.
+ */
+static const char *const known_files[] = {
+	"cgroup.procs", "cgroup.controllers", "cgroup.subtree_control",
+	"cgroup.clone_children", "cgroup.kill",
+	"memory.current", "memory.events", "memory.low", "memory.min",
+	"memory.max", "memory.stat", "memory.swappiness", "memory.swap.current",
+	"memory.swap.max", "memory.kmem.usage_in_bytes",
+	"memory.kmem.limit_in_bytes", NULL
+};
+
+static void check_known(const char *file, const int lineno,
+			const char *file_name)
+{
+	const char *dot = strchr(file_name, '.');
+	int i;
+
+	if (strncmp(file_name, "cgroup.", 7) && strncmp(file_name, "memory.", 7))
+		return;
+	for (i = 0; known_files[i]; i++) {
+		if (!strcmp(known_files[i], file_name))
+			return;
+	}
+	tst_brk_(file, lineno, TBROK, "Did not find '%s' in '%.*s'", file_name,
+		 (int)(dot - file_name), file_name);
+}
+
 static ssize_t read_file(const char *file, const int lineno, const char *dir,
 			 const char *name, char *buf, size_t len)
 {
@@ -75,6 +105,7 @@ static ssize_t read_file(const char *file, const int lineno, const char *dir,
 	ssize_t n;
 	int fd;
 
+	check_known(file, lineno, name);
 	join(path, sizeof(path), dir, name);
 	fd = open(path, O_RDONLY);
 	if (fd < 0) {
@@ -408,9 +439,7 @@ int safe_cg_has(const char *const file, const int lineno,
 {
 	char path[PATH_MAX];
 
-	(void)file;
-	(void)lineno;
-
+	check_known(file, lineno, file_name);
 	join(path, sizeof(path), cg->path, file_name);
 	return access(path, F_OK) == 0;
 }
@@ -430,6 +459,7 @@ void safe_cg_printf(const char *const file, const int lineno,
 	char buf[1024];
 	va_list va;
 
+	check_known(file, lineno, file_name);
 	va_start(va, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, va);
 	va_end(va);

@@ -43,11 +43,7 @@ static int check_id(unsigned int id)
 	return 0;
 }
 
-/*
- * Checkpoint timeouts scale with LTP_TIMEOUT_MUL like the test's own (LTP
- * leaves them alone): a debug kernel under TCG runs the same steps several
- * times slower, and the harness says so.
- */
+/* As in LTP, checkpoint timeouts go through tst_multiply_timeout(). */
 static unsigned int scaled(unsigned int msec)
 {
 	return msec ? tst_multiply_timeout(msec) : 0;

@@ -10,13 +10,11 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 
 #define TST_NO_DEFAULT_MAIN
@@ -34,45 +32,28 @@ static int try_path(char *buf, size_t size, const char *dir,
 	return access(buf, F_OK) == 0;
 }
 
+/* Where LTP looks: the cwd, $LTPROOT/testcases/bin, the start directory. */
 void tst_module_exists_(void (cleanup_fn)(void), const char *mod_name,
 			char **mod_path)
 {
-	char path[PATH_MAX], exe[PATH_MAX], dir[PATH_MAX];
-	struct utsname uts;
-	ssize_t n;
+	char path[PATH_MAX], dir[PATH_MAX];
 	int found;
 
 	(void)cleanup_fn;
 
-	/* 1. the current directory */
 	found = access(mod_name, F_OK) == 0;
 	if (found)
 		snprintf(path, sizeof(path), "%s", mod_name);
 
-	/* 2. $LTPROOT/testcases/bin */
 	if (!found && getenv("LTPROOT")) {
 		if (snprintf(dir, sizeof(dir), "%s/testcases/bin",
 			     getenv("LTPROOT")) < (int)sizeof(dir))
 			found = try_path(path, sizeof(path), dir, mod_name);
 	}
 
-	/* 3. the directory of the test binary, 4. where the test started */
-	if (!found) {
-		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n > 0) {
-			exe[n] = '\0';
-			found = try_path(path, sizeof(path), dirname(exe),
-					 mod_name);
-		}
-	}
-	if (!found)
+	/* the test's cwd is the temporary directory when there is one */
+	if (!found && tst_tmpdir_created())
 		found = try_path(path, sizeof(path), tst_get_startwd(), mod_name);
-
-	/* 5. /lib/modules/$(uname -r)/extra */
-	if (!found && !uname(&uts)) {
-		snprintf(dir, sizeof(dir), "/lib/modules/%s/extra", uts.release);
-		found = try_path(path, sizeof(path), dir, mod_name);
-	}
 
 	if (!found) {
 		tst_brk(TCONF, "Failed to find module '%s'", mod_name);

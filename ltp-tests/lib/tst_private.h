@@ -18,4 +18,7 @@ extern struct tst_test *tst_test;
 /* the directory the test was started from */
 const char *tst_get_startwd(void);
 
+/* 1 when the library made the test's temporary directory */
+int tst_tmpdir_created(void);
+
 #endif /* TST_PRIVATE_H__ */

@@ -83,15 +83,6 @@ int safe_mprotect(const char *file, const int lineno, void *addr,
 	return ret;
 }
 
-int safe_madvise(const char *file, const int lineno, void *addr,
-		 size_t length, int advice)
-{
-	int ret = madvise(addr, length, advice);
-
-	CHECK_RET(ret, "madvise(%p,%zu,%d)", addr, length, advice);
-	return ret;
-}
-
 int safe_msync(const char *file, const int lineno, void *addr,
 	       size_t length, int flags)
 {

@@ -52,11 +52,6 @@ int safe_mprotect(const char *file, const int lineno, void *addr,
 #define SAFE_MPROTECT(addr, len, prot) \
 	safe_mprotect(__FILE__, __LINE__, (addr), (len), (prot))
 
-int safe_madvise(const char *file, const int lineno, void *addr,
-		 size_t length, int advice);
-#define SAFE_MADVISE(addr, length, advice) \
-	safe_madvise(__FILE__, __LINE__, (addr), (length), (advice))
-
 int safe_msync(const char *file, const int lineno, void *addr,
 	       size_t length, int flags);
 #define SAFE_MSYNC(addr, length, flags) \

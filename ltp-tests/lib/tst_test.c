@@ -498,11 +498,9 @@ const char *tst_get_startwd(void)
 	return startwd;
 }
 
-char *tst_get_tmpdir(void)
+int tst_tmpdir_created(void)
 {
-	if (!tmpdir)
-		tst_brk(TBROK, "no temporary directory (set .needs_tmpdir)");
-	return strdup(tmpdir);
+	return tmpdir != NULL;
 }
 
 static void make_tmpdir(void)
@@ -614,22 +612,133 @@ static void do_exit(int ret)
 
 /* ---- timeout ---- */
 
-unsigned int tst_multiply_timeout(unsigned int timeout)
+/*
+ * Kernel options LTP's lib/tst_kconfig.c names as slowing tests down: with
+ * any of them =y, every timeout is multiplied by 4 (as tst_multiply_timeout()
+ * there does).
+ */
+static const char *const slow_kconfigs[] = {
+	"CONFIG_PROVE_LOCKING", "CONFIG_LOCKDEP", "CONFIG_DEBUG_SPINLOCK",
+	"CONFIG_DEBUG_RT_MUTEXES", "CONFIG_DEBUG_MUTEXES", "CONFIG_KASAN",
+	"CONFIG_SLUB_RCU_DEBUG", "CONFIG_TRACE_IRQFLAGS", "CONFIG_DEBUG_NET",
+	"CONFIG_EXT4_DEBUG", "CONFIG_QUOTA_DEBUG", "CONFIG_FAULT_INJECTION",
+	"CONFIG_DEBUG_OBJECTS", NULL
+};
+
+/* The kernel config file, searched as LTP does; NULL when there is none. */
+static const char *kconfig_path(char *buf, size_t size)
 {
-	const char *env = getenv("LTP_TIMEOUT_MUL");
+	const char *env = getenv("KCONFIG_PATH");
+	static const char *const fmts[] = {
+		"/lib/modules/%s/build/.config", "/lib/modules/%s/config",
+		"/boot/config-%s", "/lib/kernel/config-%s", NULL
+	};
+	struct utsname un;
+	int i;
+
+	if (env) {
+		if (!access(env, F_OK))
+			return env;
+		tst_res(TWARN, "KCONFIG_PATH='%s' does not exist", env);
+	}
+	if (!access("/proc/config.gz", F_OK))
+		return "/proc/config.gz";
+	uname(&un);
+	for (i = 0; fmts[i]; i++) {
+		snprintf(buf, size, fmts[i], un.release);
+		if (!access(buf, F_OK))
+			return buf;
+	}
+	tst_res(TINFO, "Couldn't locate kernel config!");
+	return NULL;
+}
+
+/* The first slow option set to y, or NULL; a gzipped config through zcat. */
+static const char *find_slow_kconfig(const char *path)
+{
+	char cmd[PATH_MAX + 16], line[256];
+	const char *found = NULL;
+	size_t len = strlen(path);
+	int gz = len > 3 && !strcmp(path + len - 3, ".gz");
+	FILE *f;
+	int i;
+
+	snprintf(cmd, sizeof(cmd), "zcat '%s'", path);
+	f = gz ? popen(cmd, "r") : fopen(path, "r");
+	if (!f) {
+		tst_res(TWARN | TERRNO, "Cannot read kernel config %s", path);
+		return NULL;
+	}
+	while (!found && fgets(line, sizeof(line), f)) {
+		for (i = 0; slow_kconfigs[i]; i++) {
+			len = strlen(slow_kconfigs[i]);
+			if (!strncmp(line, slow_kconfigs[i], len) &&
+			    !strcmp(line + len, "=y\n")) {
+				found = slow_kconfigs[i];
+				break;
+			}
+		}
+	}
+	if (gz)
+		pclose(f);
+	else
+		fclose(f);
+	return found;
+}
+
+static int has_slow_kconfig(void)
+{
+	static int cached = -1;
+	const char *path, *opt;
+	char buf[PATH_MAX];
+
+	if (cached >= 0)
+		return cached;
+	cached = 0;
+	path = kconfig_path(buf, sizeof(buf));
+	opt = path ? find_slow_kconfig(path) : NULL;
+	if (opt) {
+		tst_res(TINFO,
+			"%s kernel option detected which might slow the execution",
+			opt);
+		cached = 1;
+	}
+	return cached;
+}
+
+static float parse_mul(const char *name, float min, float max)
+{
+	const char *env = getenv(name);
 	float mul = 1;
 	int ret;
 
 	if (env) {
-		ret = tst_parse_float(env, &mul, 0.099, 10000);
+		ret = tst_parse_float(env, &mul, min, max);
 		if (ret)
-			tst_brk(TBROK, "Failed to parse LTP_TIMEOUT_MUL: %s",
+			tst_brk(TBROK, "Failed to parse %s: %s", name,
 				tst_strerrno(ret));
 	}
+	return mul;
+}
+
+unsigned int tst_multiply_timeout(unsigned int timeout)
+{
+	float mul = parse_mul("LTP_TIMEOUT_MUL", 0.099, 10000);
+
 	if (timeout < 1)
 		tst_brk(TBROK, "timeout must to be >= 1! (%d)", timeout);
+	if (has_slow_kconfig())
+		timeout *= 4;
 
 	return (unsigned int)((float)timeout * mul);
+}
+
+/* .runtime times $LTP_RUNTIME_MUL, at least 1 s */
+static int multiply_runtime(int runtime)
+{
+	float r = (float)runtime * parse_mul("LTP_RUNTIME_MUL", 0.0099, 100);
+
+	return r < 1 ? 1 : (int)r;
 }
 
 static void set_overall_timeout(void)
@@ -872,7 +981,8 @@ void tst_run_tcases(int argc, char *argv[], struct tst_test *self)
 
 	if (tst_test->runtime < 0)
 		tst_brk(TBROK, "Invalid runtime value %i", tst_test->runtime);
-	ipc->runtime = tst_test->runtime;
+	if (tst_test->runtime)
+		ipc->runtime = multiply_runtime(tst_test->runtime);
 
 	if (tst_test->needs_tmpdir || tst_test->needs_checkpoints)
 		make_tmpdir();

@@ -154,11 +154,8 @@ void tst_run_tcases(int argc, char *argv[], struct tst_test *self)
 /* seconds left of .runtime (TBROK when .runtime is not set) */
 unsigned int tst_remaining_runtime(void);
 
-/* timeout multiplied by $LTP_TIMEOUT_MUL */
+/* timeout times $LTP_TIMEOUT_MUL, and times 4 on a slow kernel config */
 unsigned int tst_multiply_timeout(unsigned int timeout);
-
-/* the test's temporary directory (malloc()ed), with .needs_tmpdir */
-char *tst_get_tmpdir(void);
 
 #ifndef TST_NO_DEFAULT_MAIN
 

@@ -35,13 +35,6 @@ extern void *TST_RET_PTR;
 		TST_ERR = errno; \
 	} while (0)
 
-#define TEST_VOID(SCALL) \
-	do { \
-		errno = 0; \
-		SCALL; \
-		TST_ERR = errno; \
-	} while (0)
-
 #define TESTPTR(SCALL) \
 	do { \
 		errno = 0; \

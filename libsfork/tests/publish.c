@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sfork17 - the libsfork publish channel (sfork_channel.h) on one-way
+ * Copyright (c) 2026 sfork developers
+ */
+
+/*\
+ * Verify the libsfork publish channel (sfork_channel.h) on one-way
  * regions: the writing side publishes snapshots, the read-only side reads
  * consistent copies in order and sleeps in sfork_pub_wait() between them,
  * without ever storing to the region.
@@ -12,25 +16,27 @@
  * parent writes) and c2p (the child writes; both when -d is not given; bi
  * also works, with the parent writing), -a and -s (default 2 pages: the
  * channel gets 2 slots of 4016 bytes, so the writer reuses a slot while
- * the reader may be copying it):
+ * the reader may be copying it).
  *
- *  0. the reader's mapping is read-only (maps "r--s", a store faults with
- *     SEGV_ACCERR) and every channel call it makes only reads: a store
- *     would kill it.  Before the first publish sfork_pub_read() fails with
- *     EAGAIN and sfork_pub_wait(0) with ETIMEDOUT; init with a snapshot
- *     that leaves no room for 2 slots is EINVAL, a publish above the
- *     maximum EMSGSIZE, a read into a too small buffer EMSGSIZE.  Then -n
- *     snapshots (default 100000) of 16 bytes up to the maximum, each with
- *     its sequence number, length and a checksum: the reader sees strictly
- *     increasing sequence numbers (it may skip, never go back), each
- *     snapshot consistent (checksum), and sees the last one.  The writer
- *     pauses 10 ms 9 times, so the reader must sleep in sfork_pub_wait()
- *     (its voluntary context switches are > 0).
- *  1. writer death: the reader has seen the 10th snapshot; sfork_pub_wait
- *     with a 200 ms timeout fails with ETIMEDOUT while the writer is alive;
- *     then the writer gets SIGKILL while the reader sleeps in
- *     sfork_pub_wait() with a 30 s timeout, which must fail with EPIPE
- *     within 3 s of the kill; the last snapshot stays readable and intact.
+ * [Algorithm]
+ *
+ * - the reader's mapping is read-only (maps "r--s", a store faults with
+ *   SEGV_ACCERR) and every channel call it makes only reads: a store
+ *   would kill it.  Before the first publish sfork_pub_read() fails with
+ *   EAGAIN and sfork_pub_wait(0) with ETIMEDOUT; init with a snapshot
+ *   that leaves no room for 2 slots is EINVAL, a publish above the
+ *   maximum EMSGSIZE, a read into a too small buffer EMSGSIZE.  Then -n
+ *   snapshots (default 100000) of 16 bytes up to the maximum, each with
+ *   its sequence number, length and a checksum: the reader sees strictly
+ *   increasing sequence numbers (it may skip, never go back), each
+ *   snapshot consistent (checksum), and sees the last one.  The writer
+ *   pauses 10 ms 9 times, so the reader must sleep in sfork_pub_wait()
+ *   (its voluntary context switches are > 0).
+ * - writer death: the reader has seen the 10th snapshot; sfork_pub_wait
+ *   with a 200 ms timeout fails with ETIMEDOUT while the writer is alive;
+ *   then the writer gets SIGKILL while the reader sleeps in
+ *   sfork_pub_wait() with a 30 s timeout, which must fail with EPIPE
+ *   within 3 s of the kill; the last snapshot stays readable and intact.
  */
 
 #include <signal.h>
@@ -42,97 +48,37 @@
 #include <time.h>
 
 #include "tst_test.h"
-#include "sfork_test.h"
-#include <sfork_channel.h>
+#include "channel_test.h"
 
 #define DEFAULT_N	100000
 #define CP_READER	0
 #define PAUSES		10
 #define PAUSE_US	10000
 #define DEATH_SNAPS	10
-#define DEATH_BOUND_NS	3000000000LL
-
-struct snap_hdr {
-	uint64_t seq;
-	uint32_t len;
-	uint32_t csum;
-};
 
 static char *str_n;
 static int n_snaps = DEFAULT_N;
-static unsigned int dirs[3];
-static unsigned int dirs_cnt;
 static size_t max_snap;
 
 static const struct timespec t30s = { .tv_sec = 30 };
 static const struct timespec t200ms = { .tv_nsec = 200000000 };
 
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static uint32_t checksum(const unsigned char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL, w;
-	size_t i;
-
-	for (i = 0; i + 8 <= n; i += 8) {
-		memcpy(&w, p + i, 8);
-		h = (h ^ w) * 0x100000001b3ULL;
-	}
-	for (; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
-	return (uint32_t)(h ^ (h >> 32));
-}
-
 /* snapshot n's length: 16 bytes .. max_snap */
 static size_t snap_len(uint64_t n)
 {
-	return sizeof(struct snap_hdr) +
-	       (size_t)((n * 2654435761ULL >> 5) % (max_snap - sizeof(struct snap_hdr) + 1));
+	return sizeof(struct payload_hdr) +
+	       (size_t)((n * 2654435761ULL >> 5) % (max_snap - sizeof(struct payload_hdr) + 1));
 }
 
 static void snap_fill(unsigned char *buf, uint64_t n)
 {
-	struct snap_hdr *h = (struct snap_hdr *)buf;
-	size_t len = snap_len(n), off, j;
-	uint64_t w;
-
-	for (off = sizeof(*h), j = 0; off < len; off += 8, j++) {
-		w = (n + 1) * 0x9e3779b97f4a7c15ULL ^ (j * 0xbf58476d1ce4e5b9ULL);
-		memcpy(buf + off, &w, len - off < 8 ? len - off : 8);
-	}
-	h->seq = n;
-	h->len = (uint32_t)len;
-	h->csum = checksum(buf + sizeof(*h), len - sizeof(*h));
+	payload_fill(buf, n, snap_len(n), 0);
 }
 
 /* NULL when snapshot n (got bytes) is consistent, else what is wrong */
 static const char *snap_check(const unsigned char *buf, ssize_t got, uint64_t n)
 {
-	const struct snap_hdr *h = (const struct snap_hdr *)buf;
-
-	if (got < (ssize_t)sizeof(*h) || (size_t)got != snap_len(n))
-		return "wrong length";
-	if (h->seq != n)
-		return "sequence number inside differs";
-	if (h->len != (uint32_t)got)
-		return "length field differs";
-	if (h->csum != checksum(buf + sizeof(*h), got - sizeof(*h)))
-		return "checksum mismatch (torn snapshot)";
-	return NULL;
-}
-
-static long vol_switches(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_nvcsw;
+	return payload_check(buf, got, n, snap_len(n));
 }
 
 static int writer_is_child(unsigned int flags)
@@ -210,7 +156,7 @@ static void stream_reader(void *addr, unsigned int flags, const char *who)
 	TST_CHECKPOINT_WAKE(CP_READER);
 
 	t0 = now_ns();
-	v0 = vol_switches();
+	v0 = vol_switches(RUSAGE_SELF);
 	while (last < (uint64_t)n_snaps) {
 		if (sfork_pub_wait(addr, last, &t30s)) {
 			tst_res(TFAIL | TERRNO, "%s: sfork_pub_wait(%llu)", who,
@@ -237,7 +183,7 @@ static void stream_reader(void *addr, unsigned int flags, const char *who)
 		last = seq;
 		reads++;
 	}
-	sleeps = vol_switches() - v0;
+	sleeps = vol_switches(RUSAGE_SELF) - v0;
 
 	if (last == (uint64_t)n_snaps)
 		tst_res(TPASS, "%s: read %llu of %d snapshots, each consistent, in strictly increasing order up to the last (%.2f s)",
@@ -248,9 +194,9 @@ static void stream_reader(void *addr, unsigned int flags, const char *who)
 	else
 		tst_res(TFAIL, "%s: never slept in sfork_pub_wait()", who);
 
-	TST_EXP_FAIL2(sfork_pub_read(addr, buf, sizeof(struct snap_hdr) - 1, &seq),
+	TST_EXP_FAIL2(sfork_pub_read(addr, buf, sizeof(struct payload_hdr) - 1, &seq),
 		      EMSGSIZE, "%s: sfork_pub_read() into %zu bytes", who,
-		      sizeof(struct snap_hdr) - 1);
+		      sizeof(struct payload_hdr) - 1);
 	if (seq != (uint64_t)n_snaps)
 		tst_res(TFAIL, "%s: EMSGSIZE gave sequence %llu", who,
 			(unsigned long long)seq);
@@ -279,28 +225,13 @@ static void case_stream(unsigned int flags)
 		stream_writer(addr, "writing parent");
 
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "child %s", tst_strstatus(status));
+	sfork_check_exit0("child", status);
 	SAFE_MUNMAP(addr, sfork_region_size);
 }
 
 /* ---- case 1: writer death ---- */
 
-struct death {
-	volatile int writer_ready, reader_ready, done, reported;
-	volatile pid_t child;
-	volatile long long t_ret;
-	volatile int ret, err;
-};
-
-static struct death *dres;
-
-static int poll_flag(volatile int *flag, int ms)
-{
-	while (!__atomic_load_n(flag, __ATOMIC_SEQ_CST) && ms-- > 0)
-		usleep(1000);
-	return *flag;
-}
+static struct peer_death *dres;
 
 static void death_writer(void *addr)
 {
@@ -314,7 +245,7 @@ static void death_writer(void *addr)
 		if (sfork_pub_publish(addr, buf, snap_len(n)))
 			tst_brk(TBROK | TERRNO, "sfork_pub_publish()");
 	}
-	__atomic_store_n(&dres->writer_ready, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&dres->victim_ready, 1, __ATOMIC_SEQ_CST);
 	for (;;)
 		pause();
 }
@@ -339,11 +270,8 @@ static void death_reader(void *addr, const char *who)
 		     "%s: sfork_pub_wait(%d, 200 ms) with the writer alive and idle",
 		     who, DEATH_SNAPS);
 
-	__atomic_store_n(&dres->reader_ready, 1, __ATOMIC_SEQ_CST);
-	dres->ret = sfork_pub_wait(addr, DEATH_SNAPS, &t30s);
-	dres->err = errno;
-	dres->t_ret = now_ns();
-	__atomic_store_n(&dres->done, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&dres->survivor_ready, 1, __ATOMIC_SEQ_CST);
+	peer_death_done(dres, sfork_pub_wait(addr, DEATH_SNAPS, &t30s));
 
 	got = sfork_pub_read(addr, buf, max_snap, &seq);
 	bad = got < 0 ? "read failed" : snap_check(buf, got, seq);
@@ -362,7 +290,6 @@ static void case_death(unsigned int flags)
 	int child_writes = writer_is_child(flags);
 	const char *reader = child_writes ? "reading parent" : "reading child";
 	const char *writer = child_writes ? "writing child" : "writing parent";
-	long long t_kill, dt;
 	pid_t helper, child;
 	void *addr = NULL;
 	int status;
@@ -385,31 +312,10 @@ static void case_death(unsigned int flags)
 		exit(0);
 	}
 
-	if (!poll_flag(&dres->writer_ready, 30000) ||
-	    !poll_flag(&dres->reader_ready, 30000))
-		tst_brk(TBROK, "the sides did not get ready");
-	usleep(300000);		/* let the reader fall asleep */
-	if (__atomic_load_n(&dres->done, __ATOMIC_SEQ_CST))
-		tst_res(TFAIL, "%s: sfork_pub_wait() returned before the kill: %d (%s)",
-			reader, dres->ret, tst_strerrno(dres->err));
-
-	t_kill = now_ns();
-	SAFE_KILL(child_writes ? dres->child : helper, SIGKILL);
-	if (!poll_flag(&dres->done, 40000)) {
-		tst_res(TFAIL, "%s: sfork_pub_wait() still blocked 40 s after the %s was killed",
-			reader, writer);
-		SAFE_KILL(child_writes ? helper : dres->child, SIGKILL);
-	} else {
-		dt = dres->t_ret - t_kill;
-		if (dres->ret == -1 && dres->err == EPIPE && dt >= 0 &&
-		    dt < DEATH_BOUND_NS)
-			tst_res(TPASS, "%s: blocked sfork_pub_wait() failed with EPIPE %lld ms after the %s got SIGKILL",
-				reader, dt / 1000000, writer);
-		else
-			tst_res(TFAIL, "%s: blocked sfork_pub_wait() returned %d (%s) %lld ms after the %s got SIGKILL",
-				reader, dres->ret, tst_strerrno(dres->err),
-				dt / 1000000, writer);
-	}
+	peer_death_ready(dres);
+	peer_death_check(dres, child_writes ? dres->child : helper,
+			 child_writes ? helper : dres->child, reader, writer,
+			 "sfork_pub_wait()");
 	/* the reader reports after the kill: wait for it */
 	SAFE_WAITPID(helper, &status, 0);
 	if (!child_writes) {
@@ -418,25 +324,23 @@ static void case_death(unsigned int flags)
 		/* the reading child was reparented: wait for its report */
 		if (!poll_flag(&dres->reported, 10000))
 			tst_res(TFAIL, "%s did not report", reader);
-	} else if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		tst_res(TFAIL, "reading parent %s", tst_strstatus(status));
+	} else {
+		sfork_check_exit0("reading parent", status);
 	}
+}
+
+static void run_case(unsigned int n, unsigned int flags)
+{
+	if (n)
+		case_death(flags);
+	else
+		case_stream(flags);
 }
 
 static void run(unsigned int n)
 {
-	unsigned int i, flags;
-
-	for (i = 0; i < dirs_cnt; i++) {
-		flags = dirs[i] | (sfork_flags & SFORK_ALLOC_MASK);
-		tst_res(TINFO, "%s, direction %s",
-			n ? "writer death" : "stream of snapshots",
-			sfork_dir_name(flags));
-		if (n)
-			case_death(flags);
-		else
-			case_stream(flags);
-	}
+	sfork_for_each_dir_case(n, n ? "writer death" : "stream of snapshots",
+				run_case);
 }
 
 static void setup(void)
@@ -453,26 +357,27 @@ static void setup(void)
 	slot = ((sfork_region_size - SFORK_PUB_HEADER) / 2) & ~(size_t)63;
 	max_snap = slot - 16;
 
-	if (!sfork_str_dir) {
-		dirs[dirs_cnt++] = SFORK_PARENT_TO_CHILD;
-		dirs[dirs_cnt++] = SFORK_CHILD_TO_PARENT;
-	} else {
-		dirs[dirs_cnt++] = sfork_flags & SFORK_DIRECTION_MASK;
-	}
+	/* without -d the one-way directions; -d bi also works */
+	if (sfork_str_dir)
+		sfork_dirs[sfork_dirs_cnt++] = sfork_flags & SFORK_DIRECTION_MASK;
+	else
+		sfork_dirs_cnt = sfork_readonly_dirs(sfork_dirs);
 	dres = SAFE_MMAP(NULL, sizeof(*dres), PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{"n:", &str_n, "Snapshots (default 100000)"},
+		{}
+	},
 	.setup = setup,
 	.test = run,
 	.tcnt = 2,
 	.forks_child = 1,
 	.needs_checkpoints = 1,
-	.options = (struct tst_option []) {
-		SFORK_TEST_OPTIONS,
-		{"n:", &str_n, "Snapshots (default 100000)"},
-		{}
-	},
 	.timeout = 300,
 };
