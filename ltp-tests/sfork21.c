@@ -211,10 +211,15 @@ static void setup(void)
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Read-only side p2c|c2p (default: both)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
 	.setup = setup,
 	.test_all = run,
 	.needs_root = 1,
 	.forks_child = 1,
-	.options = sfork_test_opts,
 	.needs_cgroup_ctrls = (const char *const []){ "pids", NULL },
 };

@@ -130,11 +130,16 @@ static void cleanup(void)
 }
 
 static struct tst_test test = {
+	.options = (struct tst_option[]) {
+		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
+		{"d:", &sfork_str_dir, "Read-only side p2c|c2p (default: both)"},
+		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{}
+	},
 	.setup = setup,
 	.cleanup = cleanup,
 	.test_all = run,
 	.needs_root = 1,
 	.forks_child = 1,
-	.options = sfork_test_opts,
 	.needs_cgroup_ctrls = (const char *const []){ "memory", NULL },
 };
