@@ -5,7 +5,7 @@ headers as the real module:
 
 * ``mprotect``: ``sfork_vm_mprotect()`` always returns 0, so a read-only side can
   mprotect() itself writable again.  sfork03 must fail.
-* ``direction``: ``side_writable()`` gives the child write access in
+* ``direction``: ``sfork_side_may_write()`` gives the child write access in
   PARENT_TO_CHILD.  ``sfork02 -d p2c`` must fail.
 
 A pristine copy built the same way is the control: both binaries pass against it.
@@ -41,7 +41,7 @@ class Break:
 BREAKS = {
     "mprotect": Break("sfork_vm_mprotect", "return -EACCES;", "return 0;", "sfork03"),
     "direction": Break(
-        "side_writable", "return id == SFORK_CREATOR;", "return true;", "sfork02 -d p2c"
+        "sfork_side_may_write", "return id == SFORK_CREATOR;", "return true;", "sfork02 -d p2c"
     ),
 }
 COMMANDS = sorted({b.command for b in BREAKS.values()})
