@@ -68,9 +68,6 @@ static const char *const creds_name[] = {
 	[CREDS_ROOT_NO_SYSADMIN] = "root without CAP_SYS_ADMIN",
 };
 
-static unsigned int dirs[2];
-static unsigned int dirs_cnt;
-
 static void set_caps(uint64_t caps)
 {
 	struct __user_cap_header_struct hdr = {
@@ -245,16 +242,8 @@ static void attacker(unsigned char *p, enum creds creds)
 
 static void check_unchanged(const unsigned char *p, const char *who)
 {
-	size_t i;
-
-	for (i = 0; i < sfork_region_size; i++) {
-		if (p[i] != sfork_pattern(i, SEED)) {
-			tst_res(TFAIL, "%s: byte %zu is 0x%02x, the writer wrote 0x%02x",
-				who, i, p[i], sfork_pattern(i, SEED));
-			return;
-		}
-	}
-	tst_res(TPASS, "%s: every byte is as the writer wrote it", who);
+	if (!sfork_check_fill(p, 0, sfork_region_size, SEED, who))
+		tst_res(TPASS, "%s: every byte is as the writer wrote it", who);
 }
 
 static void reader(unsigned char *p)
@@ -271,9 +260,7 @@ static void reader(unsigned char *p)
 			exit(0);
 		}
 		SAFE_WAITPID(pid, &status, 0);
-		if (!WIFEXITED(status) || WEXITSTATUS(status))
-			tst_res(TFAIL, "attacker (%s) %s", creds_name[creds],
-				tst_strstatus(status));
+		sfork_check_exit0(creds_name[creds], status);
 	}
 	check_unchanged(p, "read-only side");
 	TST_CHECKPOINT_WAKE(CP_CHECKED);
@@ -281,10 +268,7 @@ static void reader(unsigned char *p)
 
 static void writer(unsigned char *p)
 {
-	size_t i;
-
-	for (i = 0; i < sfork_region_size; i++)
-		p[i] = sfork_pattern(i, SEED);
+	sfork_fill(p, 0, sfork_region_size, SEED);
 	TST_CHECKPOINT_WAKE(CP_FILLED);
 	TST_CHECKPOINT_WAIT2(CP_CHECKED, 120000);
 	check_unchanged(p, "writer");
@@ -292,16 +276,7 @@ static void writer(unsigned char *p)
 
 static void run(void)
 {
-	unsigned int i;
-
-	for (i = 0; i < dirs_cnt; i++)
-		sfork_run_sides(dirs[i], sfork_size, reader, writer);
-}
-
-static void setup(void)
-{
-	sfork_test_setup();
-	dirs_cnt = sfork_readonly_dirs(dirs);
+	sfork_run_sides_each_dir(reader, writer, 0);
 }
 
 static struct tst_test test = {
@@ -311,7 +286,7 @@ static struct tst_test test = {
 		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
 		{}
 	},
-	.setup = setup,
+	.setup = sfork_setup_readonly_dirs,
 	.test_all = run,
 	.needs_root = 1,
 	.forks_child = 1,

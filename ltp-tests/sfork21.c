@@ -54,8 +54,6 @@ static const char *const way_name[] = {
 	[FAIL_PIDFD_PTR] = "CLONE_PIDFD into a read-only page",
 };
 
-static unsigned int dirs[2];
-static unsigned int dirs_cnt;
 static void *ro_page;
 
 /* SFORK_IOC_CREATE alone: the region is mapped and armed, no fork yet */
@@ -118,25 +116,13 @@ static void fail_fork(enum way way)
 	}
 }
 
-/* TPASS when a store at p works exactly when the side may write */
-static void check_side(unsigned char *p, int may_write, unsigned char val,
-		       const char *who)
+/* 0 when a store at p works exactly when the side may write */
+static int check_side(unsigned char *p, int may_write, unsigned char val,
+		      const char *who)
 {
-	siginfo_t si;
-	int faulted = sfork_try_store((volatile char *)p, (char)val, &si);
-
-	if (!faulted && may_write)
-		tst_res(TPASS, "%s stores, as its side may", who);
-	else if (!faulted)
-		tst_res(TFAIL, "%s stored into the region: it should be read-only",
-			who);
-	else if (may_write)
-		tst_res(TFAIL, "%s cannot store: it has the read-only side", who);
-	else if (si.si_code == SEGV_ACCERR && si.si_addr == p)
-		tst_res(TPASS, "%s: a store faults with SEGV_ACCERR", who);
-	else
-		tst_res(TFAIL, "%s: a store faults with signal %d code %d at %p",
-			who, si.si_signo, si.si_code, si.si_addr);
+	if (may_write)
+		return sfork_check_store(p, val, who);
+	return sfork_check_store_faults(p, who);
 }
 
 static void reap(pid_t pid, const char *who)
@@ -144,13 +130,11 @@ static void reap(pid_t pid, const char *who)
 	int status;
 
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "%s %s", who, tst_strstatus(status));
+	sfork_check_exit0(who, status);
 }
 
-static void run_way(unsigned int dir, enum way way)
+static void run_way(unsigned int flags, enum way way)
 {
-	unsigned int flags = dir | (sfork_flags & SFORK_ALLOC_MASK);
 	int parent_writes = sfork_parent_writes(flags);
 	int child_writes = sfork_child_writes(flags);
 	unsigned char *p;
@@ -167,7 +151,8 @@ static void run_way(unsigned int dir, enum way way)
 
 	pid = SAFE_FORK();
 	if (!pid) {
-		check_side(p, child_writes, CHILD_MARK, "the retry's child");
+		if (!check_side(p, child_writes, CHILD_MARK, "the retry's child"))
+			tst_res(TPASS, "the retry's child has the child's side");
 		TST_EXP_EXPR(!parent_writes || p[1] == PARENT_MARK,
 			     "the retry's child sees the writing parent's store");
 		exit(0);
@@ -176,35 +161,39 @@ static void run_way(unsigned int dir, enum way way)
 	if (child_writes)
 		TST_EXP_EXPR(p[0] == CHILD_MARK,
 			     "the parent sees the writing child's store");
-	check_side(p + size - 1, parent_writes, PARENT_MARK, "the parent");
+	if (!check_side(p + size - 1, parent_writes, PARENT_MARK, "the parent"))
+		tst_res(TPASS, "the parent has the parent's side");
 
 	fail_fork(way);
 	pid = SAFE_FORK();
 	if (!pid) {
-		check_side(p + sfork_page, parent_writes, PARENT_MARK,
-			   "a later fork's child");
+		if (!check_side(p + sfork_page, parent_writes, PARENT_MARK,
+				"a later fork's child"))
+			tst_res(TPASS, "a later fork's child has the parent's side");
 		exit(0);
 	}
 	reap(pid, "a later fork's child");
 	SAFE_MUNMAP(p, size);
 }
 
-static void run(void)
+static void run_dir(unsigned int flags)
 {
-	unsigned int i;
 	enum way way;
 
-	for (i = 0; i < dirs_cnt; i++)
-		for (way = FAIL_PIDS_MAX; way < FAIL_WAYS; way++)
-			run_way(dirs[i], way);
+	for (way = FAIL_PIDS_MAX; way < FAIL_WAYS; way++)
+		run_way(flags, way);
+}
+
+static void run(void)
+{
+	sfork_for_each_dir(run_dir);
 }
 
 static void setup(void)
 {
-	sfork_test_setup();
+	sfork_setup_readonly_dirs();
 	if (sfork_region_size < 2 * sfork_page)
 		tst_brk(TCONF, "needs a region of two pages or more");
-	dirs_cnt = sfork_readonly_dirs(dirs);
 	ro_page = SAFE_MMAP(NULL, sfork_page, PROT_READ,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	SAFE_CG_PRINTF(tst_cg, "cgroup.procs", "%d", getpid());

@@ -28,46 +28,18 @@
 
 #include "tst_test.h"
 #include "sfork_test.h"
+#include "sfork_huge.h"
 
 #define CP_FILLED	0
 #define CP_READ		1
 
 #define SEED		22
-#define HUGE_SIZE	(2UL << 20)
-#define HUGE_PARAM	SFORK_PARAMS_DIR "/huge_pages"
-
-static unsigned int dirs[3];
-static unsigned int dirs_cnt;
-static long long saved_policy = -1;
-
-/* ShmemPmdMapped of the mapping that holds addr, in kB; -1 if none */
-static long long pmd_mapped_kb(const void *addr)
-{
-	unsigned long start, end, a = (unsigned long)addr;
-	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[256];
-	long long kb = -1;
-	int inside = 0;
-
-	if (!f)
-		tst_brk(TBROK | TERRNO, "fopen(/proc/self/smaps)");
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
-			inside = a >= start && a < end;
-			continue;
-		}
-		if (inside && sscanf(line, "ShmemPmdMapped: %lld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
-}
 
 static void check_pmd_mapped(const void *p, const char *who)
 {
-	long long kb = pmd_mapped_kb(p);
+	long long kb = sfork_pmd_mapped_kb(p);
 
-	if (kb >= (long long)(HUGE_SIZE >> 10))
+	if (kb >= (long long)(SFORK_HUGE_SIZE >> 10))
 		tst_res(TPASS, "%s: ShmemPmdMapped %lld kB of %zu kB", who, kb,
 			sfork_region_size >> 10);
 	else
@@ -75,35 +47,21 @@ static void check_pmd_mapped(const void *p, const char *who)
 			kb);
 }
 
-static int bytes_as_written(const unsigned char *p, size_t from)
+/* 0 when p[from, region end) is as the writer wrote it */
+static int check_written(const unsigned char *p, size_t from, const char *what)
 {
-	size_t i;
-
-	for (i = from; i < sfork_region_size; i++)
-		if (p[i] != sfork_pattern(i, SEED))
-			return 0;
-	return 1;
-}
-
-static void check_store_faults(unsigned char *p, const char *who)
-{
-	siginfo_t si;
-
-	if (!sfork_try_store((volatile char *)p, 0x5a, &si))
-		tst_res(TFAIL, "%s: a store at %p worked", who, (void *)p);
-	else if (si.si_code == SEGV_ACCERR)
-		tst_res(TPASS, "%s: a store faults with SEGV_ACCERR", who);
-	else
-		tst_res(TFAIL, "%s: a store faults with code %d", who, si.si_code);
+	return sfork_check_fill(p + from, from, sfork_region_size - from, SEED,
+				what);
 }
 
 static void read_only_checks(unsigned char *p)
 {
-	unsigned char *mid = p + HUGE_SIZE / 2;
+	unsigned char *mid = p + SFORK_HUGE_SIZE / 2;
 	char bad = 0x5a;
 	int fd;
 
-	check_store_faults(mid, "read-only side, inside a PMD");
+	if (!sfork_check_store_faults(mid, "read-only side, inside a PMD"))
+		tst_res(TPASS, "read-only side, inside a PMD: a store faults with SEGV_ACCERR");
 	TST_EXP_FAIL(mprotect(mid, sfork_page, PROT_READ | PROT_WRITE), EACCES,
 		     "mprotect(RW) of one page inside a PMD");
 
@@ -116,22 +74,22 @@ static void read_only_checks(unsigned char *p)
 	SAFE_CLOSE(fd);
 
 	TST_EXP_PASS(madvise(mid, sfork_page, MADV_DONTNEED));
-	TST_EXP_EXPR(bytes_as_written(p, 0),
-		     "after MADV_DONTNEED of one page inside a PMD the data stays");
+	if (!check_written(p, 0, "after MADV_DONTNEED of one page inside a PMD"))
+		tst_res(TPASS, "after MADV_DONTNEED of one page inside a PMD the data stays");
 
 	SAFE_MUNMAP(p, sfork_page);
-	TST_EXP_EXPR(bytes_as_written(p, sfork_page),
-		     "after munmap() of the first page the rest reads as written");
-	check_store_faults(p + sfork_page, "read-only side, after the partial munmap");
+	if (!check_written(p, sfork_page, "after munmap() of the first page"))
+		tst_res(TPASS, "after munmap() of the first page the rest reads as written");
+	if (!sfork_check_store_faults(p + sfork_page,
+				      "read-only side, after the partial munmap"))
+		tst_res(TPASS, "read-only side, after the partial munmap: a store faults with SEGV_ACCERR");
 }
 
 static void writer(unsigned char *p, long long live0)
 {
 	long long live;
-	size_t i;
 
-	for (i = 0; i < sfork_region_size; i++)
-		p[i] = sfork_pattern(i, SEED);
+	sfork_fill(p, 0, sfork_region_size, SEED);
 	live = sfork_stat("pages_live");
 	TST_EXP_EXPR(live - live0 == (long long)(sfork_region_size / sfork_page),
 		     "pages_live grew by %zu pages (%lld)",
@@ -144,16 +102,16 @@ static void writer(unsigned char *p, long long live0)
 static void reader(unsigned char *p, int read_only)
 {
 	TST_CHECKPOINT_WAIT2(CP_FILLED, 60000);
-	TST_EXP_EXPR(bytes_as_written(p, 0), "the other side reads every byte as written");
+	if (!check_written(p, 0, "the other side"))
+		tst_res(TPASS, "the other side reads every byte as written");
 	check_pmd_mapped(p, read_only ? "read-only side" : "second writer");
 	if (read_only)
 		read_only_checks(p);
 	TST_CHECKPOINT_WAKE(CP_READ);
 }
 
-static void run_dir(unsigned int dir)
+static void run_dir(unsigned int flags)
 {
-	unsigned int flags = dir | (sfork_flags & SFORK_ALLOC_MASK);
 	int child_reads = !sfork_child_writes(flags) || (flags & SFORK_BIDIRECTIONAL);
 	long long live0 = sfork_stat("pages_live");
 	void *addr = NULL;
@@ -174,8 +132,7 @@ static void run_dir(unsigned int dir)
 	else
 		reader(addr, 1);
 	SAFE_WAITPID(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		tst_res(TFAIL, "child %s", tst_strstatus(status));
+	sfork_check_exit0("child", status);
 	if (sfork_reader_is_parent(flags))
 		SAFE_MUNMAP((char *)addr + sfork_page, sfork_region_size - sfork_page);
 	else
@@ -191,26 +148,23 @@ static void run_policy_off(void)
 	pid_t pid;
 	size_t i;
 
-	SAFE_FILE_PRINTF(HUGE_PARAM, "0");
+	SAFE_FILE_PRINTF(SFORK_HUGE_PARAM, "0");
 	pid = SAFE_SFORK(sfork_size, flags, &addr);
 	if (!pid)
 		exit(0);
 	p = addr;
 	for (i = 0; i < sfork_region_size; i += sfork_page)
 		p[i] = 1;
-	TST_EXP_EXPR(pmd_mapped_kb(p) == 0, "huge_pages 0: ShmemPmdMapped %lld kB",
-		     pmd_mapped_kb(p));
+	TST_EXP_EXPR(sfork_pmd_mapped_kb(p) == 0, "huge_pages 0: ShmemPmdMapped %lld kB",
+		     sfork_pmd_mapped_kb(p));
 	SAFE_WAITPID(pid, NULL, 0);
 	SAFE_MUNMAP(addr, sfork_region_size);
-	SAFE_FILE_PRINTF(HUGE_PARAM, "2");
+	SAFE_FILE_PRINTF(SFORK_HUGE_PARAM, "2");
 }
 
 static void run(void)
 {
-	unsigned int i;
-
-	for (i = 0; i < dirs_cnt; i++)
-		run_dir(dirs[i]);
+	sfork_for_each_dir(run_dir);
 	run_policy_off();
 }
 
@@ -218,28 +172,10 @@ static void setup(void)
 {
 	if (!sfork_str_size)
 		sfork_str_size = "4M";
-	sfork_test_setup();
-	if (sfork_region_size % HUGE_SIZE)
+	sfork_setup_all_dirs();
+	if (sfork_region_size % SFORK_HUGE_SIZE)
 		tst_brk(TCONF, "-s %s is not a multiple of 2 MiB", sfork_str_size);
-	if (access(HUGE_PARAM, W_OK))
-		tst_brk(TCONF | TERRNO, "no %s", HUGE_PARAM);
-	saved_policy = (long long)sfork_param("huge_pages");
-	SAFE_FILE_PRINTF(HUGE_PARAM, "2");
-	if (sfork_str_dir) {
-		dirs[0] = sfork_flags & SFORK_DIRECTION_MASK;
-		dirs_cnt = 1;
-	} else {
-		dirs[0] = SFORK_BIDIRECTIONAL;
-		dirs[1] = SFORK_PARENT_TO_CHILD;
-		dirs[2] = SFORK_CHILD_TO_PARENT;
-		dirs_cnt = 3;
-	}
-}
-
-static void cleanup(void)
-{
-	if (saved_policy >= 0)
-		SAFE_FILE_PRINTF(HUGE_PARAM, "%lld", saved_policy);
+	sfork_huge_setup(2);
 }
 
 static struct tst_test test = {
@@ -250,7 +186,7 @@ static struct tst_test test = {
 		{}
 	},
 	.setup = setup,
-	.cleanup = cleanup,
+	.cleanup = sfork_huge_cleanup,
 	.test_all = run,
 	.needs_root = 1,
 	.forks_child = 1,

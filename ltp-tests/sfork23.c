@@ -22,35 +22,11 @@
 
 #include "tst_test.h"
 #include "sfork_test.h"
+#include "sfork_huge.h"
 
-#define HUGE_SIZE	(2UL << 20)
-#define REGION		(2 * HUGE_SIZE)
+#define REGION		(2 * SFORK_HUGE_SIZE)
 #define SMALL_PAGES	64
-#define HUGE_PARAM	SFORK_PARAMS_DIR "/huge_pages"
-
-static long long saved_policy = -1;
-
-static long long pmd_mapped_kb(const void *addr)
-{
-	unsigned long start, end, a = (unsigned long)addr;
-	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[256];
-	long long kb = -1;
-	int inside = 0;
-
-	if (!f)
-		tst_brk(TBROK | TERRNO, "fopen(/proc/self/smaps)");
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
-			inside = a >= start && a < end;
-			continue;
-		}
-		if (inside && sscanf(line, "ShmemPmdMapped: %lld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
-}
+#define SEED		23
 
 static long long cg_value(const char *file)
 {
@@ -74,8 +50,7 @@ static void run(void)
 	unsigned char *p;
 	void *addr = NULL;
 	pid_t pid;
-	size_t i;
-	int ok = 1;
+	size_t huge_pages = SFORK_HUGE_SIZE / sfork_page, i;
 
 	live0 = sfork_stat("pages_live");
 	pid = SAFE_SFORK(REGION, SFORK_BIDIRECTIONAL | SFORK_LAZY, &addr);
@@ -83,26 +58,24 @@ static void run(void)
 		exit(0);
 	SAFE_WAITPID(pid, NULL, 0);
 	p = addr;
-	if ((uintptr_t)p % HUGE_SIZE)
+	if ((uintptr_t)p % SFORK_HUGE_SIZE)
 		tst_res(TFAIL, "the region at %p is not 2 MiB-aligned", addr);
 
 	kills0 = oom_kills();
-	limit = cg_value("memory.current") + (long long)(HUGE_SIZE + HUGE_SIZE / 4);
+	limit = cg_value("memory.current") + (long long)(SFORK_HUGE_SIZE + SFORK_HUGE_SIZE / 4);
 	SAFE_CG_PRINTF(tst_cg, "memory.max", "%lld", limit);
 
-	for (i = 0; i < HUGE_SIZE; i += sfork_page)
+	for (i = 0; i < SFORK_HUGE_SIZE; i += sfork_page)
 		p[i] = 1;
-	TST_EXP_EQ_LI(pmd_mapped_kb(p), (long long)(HUGE_SIZE >> 10));
+	TST_EXP_EQ_LI(sfork_pmd_mapped_kb(p), (long long)(SFORK_HUGE_SIZE >> 10));
 
-	for (i = 0; i < SMALL_PAGES; i++)
-		p[HUGE_SIZE + i * sfork_page] = (unsigned char)(i + 2);
-	for (i = 0; i < SMALL_PAGES; i++)
-		if (p[HUGE_SIZE + i * sfork_page] != (unsigned char)(i + 2))
-			ok = 0;
-	TST_EXP_EXPR(ok, "the 4 KiB pages past the limit's room read back");
+	sfork_fill_pages(p, huge_pages, huge_pages + SMALL_PAGES, SEED);
+	if (!sfork_check_pages(p, huge_pages, huge_pages + SMALL_PAGES, SEED,
+			       "the 4 KiB pages past the limit's room"))
+		tst_res(TPASS, "the 4 KiB pages past the limit's room read back");
 	TST_EXP_EQ_LI(sfork_stat("pages_live") - live0,
-		      (long long)(HUGE_SIZE / sfork_page + SMALL_PAGES));
-	TST_EXP_EQ_LI(pmd_mapped_kb(p), (long long)(HUGE_SIZE >> 10));
+		      (long long)(huge_pages + SMALL_PAGES));
+	TST_EXP_EQ_LI(sfork_pmd_mapped_kb(p), (long long)(SFORK_HUGE_SIZE >> 10));
 	TST_EXP_EXPR(cg_value("memory.current") <= limit,
 		     "memory.current within memory.max");
 	TST_EXP_EQ_LI(oom_kills() - kills0, 0);
@@ -114,19 +87,10 @@ static void run(void)
 static void setup(void)
 {
 	sfork_test_setup();
-	if (access(HUGE_PARAM, W_OK))
-		tst_brk(TCONF | TERRNO, "no %s", HUGE_PARAM);
-	saved_policy = (long long)sfork_param("huge_pages");
-	SAFE_FILE_PRINTF(HUGE_PARAM, "2");
+	sfork_huge_setup(2);
 	SAFE_CG_PRINTF(tst_cg, "cgroup.procs", "%d", getpid());
 	if (SAFE_CG_HAS(tst_cg, "memory.swap.max"))
 		SAFE_CG_PRINT(tst_cg, "memory.swap.max", "0");
-}
-
-static void cleanup(void)
-{
-	if (saved_policy >= 0)
-		SAFE_FILE_PRINTF(HUGE_PARAM, "%lld", saved_policy);
 }
 
 static struct tst_test test = {
@@ -137,7 +101,7 @@ static struct tst_test test = {
 		{}
 	},
 	.setup = setup,
-	.cleanup = cleanup,
+	.cleanup = sfork_huge_cleanup,
 	.test_all = run,
 	.needs_root = 1,
 	.forks_child = 1,

@@ -38,7 +38,8 @@
  * Checks: sfork_check_exit0(who, status), sfork_check_killed(who, status, sig),
  * sfork_check_fill() and
  * sfork_check_pages() (data, as sfork_fill() and sfork_fill_pages() wrote it),
- * sfork_check_read_only(), sfork_check_store(), sfork_check_unmapped()
+ * sfork_check_read_only(), sfork_check_store(), sfork_check_store_faults(),
+ * sfork_check_unmapped()
  * (a side's mapping), sfork_counters_save()/sfork_check_settled()/
  * sfork_check_alive() (the module's regions_live and pages_live).
  *
@@ -736,6 +737,25 @@ static inline int sfork_check_pages(const unsigned char *p, size_t pg0,
 
 /* ---- a side's mapping ---- */
 
+/* 0 when a store at p raises SIGSEGV / SEGV_ACCERR at p (a read-only page) */
+static inline int sfork_check_store_faults(unsigned char *p, const char *what)
+{
+	siginfo_t si;
+
+	if (!sfork_try_store((volatile char *)p, 0x5a, &si)) {
+		tst_res(TFAIL, "%s: store to %p succeeded", what, (void *)p);
+		return 1;
+	}
+	if (si.si_signo != SIGSEGV || si.si_code != SEGV_ACCERR ||
+	    si.si_addr != (void *)p) {
+		tst_res(TFAIL, "%s: store to %p raised %s si_code %d si_addr %p, expected SIGSEGV/SEGV_ACCERR at the store",
+			what, (void *)p, tst_strsig(si.si_signo), si.si_code,
+			si.si_addr);
+		return 1;
+	}
+	return 0;
+}
+
 /* stores to at most this many pages of a read-only range are tried */
 #define SFORK_MAX_PROBES	64
 
@@ -748,25 +768,12 @@ static inline int sfork_check_read_only(unsigned char *p, size_t len,
 					const char *what)
 {
 	size_t npages = len / sfork_page, step, i;
-	volatile char *where;
-	siginfo_t si;
 
 	step = npages > SFORK_MAX_PROBES ? npages / SFORK_MAX_PROBES : 1;
-	for (i = 0; i < npages; i += step) {
-		where = (volatile char *)p + i * sfork_page + (i % 3) * 8;
-		if (!sfork_try_store(where, 0x5a, &si)) {
-			tst_res(TFAIL, "%s: store to page %zu (at %p) succeeded",
-				what, i, (void *)where);
+	for (i = 0; i < npages; i += step)
+		if (sfork_check_store_faults(p + i * sfork_page + (i % 3) * 8,
+					     what))
 			return 1;
-		}
-		if (si.si_signo != SIGSEGV || si.si_code != SEGV_ACCERR ||
-		    si.si_addr != (void *)where) {
-			tst_res(TFAIL, "%s: store to %p raised %s si_code %d si_addr %p, expected SIGSEGV/SEGV_ACCERR at the store",
-				what, (void *)where, tst_strsig(si.si_signo),
-				si.si_code, si.si_addr);
-			return 1;
-		}
-	}
 
 	TST_EXP_FAIL_SILENT(mprotect(p, len, PROT_READ | PROT_WRITE), EACCES,
 			    "%s: mprotect(%p, %zu, RW)", what, (void *)p, len);
