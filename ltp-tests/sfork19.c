@@ -74,24 +74,25 @@ static void fixed_file(int fd, const char *who)
 	TST_EXP_FAIL2_ARR(pwrite(fd, "x", 1, 0), write_errs, 2, "%s: pwrite()", who);
 }
 
-static void no_writable_map(int fd, const char *what)
+/* TPASS when mmap(PROT_READ | PROT_WRITE, mflags) of fd is refused */
+static void check_map_refused(int fd, int mflags, const char *how,
+			      const char *what)
 {
 	void *p;
 
-	p = mmap(NULL, sfork_region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, sfork_region_size, PROT_READ | PROT_WRITE, mflags, fd, 0);
 	if (p != MAP_FAILED) {
-		tst_res(TFAIL, "%s: mmap(PROT_WRITE, MAP_SHARED) succeeded", what);
+		tst_res(TFAIL, "%s: mmap(%s) succeeded", what, how);
 		SAFE_MUNMAP(p, sfork_region_size);
 	} else {
-		tst_res(TPASS | TERRNO, "%s: mmap(PROT_WRITE, MAP_SHARED) refused", what);
+		tst_res(TPASS | TERRNO, "%s: mmap(%s) refused", what, how);
 	}
-	p = mmap(NULL, sfork_region_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-	if (p != MAP_FAILED) {
-		tst_res(TFAIL, "%s: mmap(MAP_PRIVATE) succeeded", what);
-		SAFE_MUNMAP(p, sfork_region_size);
-	} else {
-		tst_res(TPASS | TERRNO, "%s: mmap(MAP_PRIVATE) refused", what);
-	}
+}
+
+static void no_writable_map(int fd, const char *what)
+{
+	check_map_refused(fd, MAP_SHARED, "PROT_WRITE, MAP_SHARED", what);
+	check_map_refused(fd, MAP_PRIVATE, "MAP_PRIVATE", what);
 }
 
 static void reopen(int fd, int oflags, const char *how)

@@ -181,7 +181,7 @@ static void setup(void)
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
-		{"d:", &sfork_str_dir, "Read-only side p2c|c2p (default: both)"},
+		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default: all three)"},
 		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
 		{}
 	},
