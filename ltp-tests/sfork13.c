@@ -335,20 +335,13 @@ static void run(void)
 
 static void setup(void)
 {
-	struct sigaction sa;
-
 	sfork_test_setup();
 	if (tst_parse_int(str_n, &iterations, 1, 100000))
 		tst_brk(TBROK, "Invalid -n '%s'", str_n);
 	if (sfork_str_dir || sfork_str_alloc || sfork_str_size)
 		tst_res(TINFO, "-s/-d/-a ignored: the calls cycle through all directions and allocations");
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = probe_handler;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	SAFE_SIGACTION(SIGSEGV, &sa, NULL);
-	SAFE_SIGACTION(SIGBUS, &sa, NULL);
+	sfork_catch_faults(probe_handler, NULL, NULL);
 }
 
 static struct tst_test test = {

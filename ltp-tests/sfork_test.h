@@ -62,6 +62,8 @@
  *                                 filled); the handler is installed for the
  *                                 call only
  *   sfork_try_load(addr, &val, &si)   the same for a load
+ *   sfork_catch_faults(handler, &old_segv, &old_bus)  handler for SIGSEGV
+ *                                 and SIGBUS (SA_SIGINFO)
  *   sfork_pattern(off, seed)      a byte pattern depending on offset and seed
  *   sfork_fill(p, off, len, seed) that pattern into p[0, len)
  */
@@ -579,17 +581,25 @@ static inline void sfork_fault_handler(int sig, siginfo_t *si, void *uc)
 	siglongjmp(sfork_fault_jmp, 1);
 }
 
-static inline void sfork_fault_arm(struct sigaction *old_segv,
-				   struct sigaction *old_bus)
+/* handler (SA_SIGINFO) for SIGSEGV and SIGBUS; the old actions, if asked */
+static inline void sfork_catch_faults(void (*handler)(int, siginfo_t *, void *),
+				      struct sigaction *old_segv,
+				      struct sigaction *old_bus)
 {
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = sfork_fault_handler;
+	sa.sa_sigaction = handler;
 	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	SAFE_SIGACTION(SIGSEGV, &sa, old_segv);
 	SAFE_SIGACTION(SIGBUS, &sa, old_bus);
+}
+
+static inline void sfork_fault_arm(struct sigaction *old_segv,
+				   struct sigaction *old_bus)
+{
+	sfork_catch_faults(sfork_fault_handler, old_segv, old_bus);
 }
 
 static inline void sfork_fault_disarm(struct sigaction *old_segv,
