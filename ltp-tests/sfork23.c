@@ -87,6 +87,8 @@ static void run(void)
 static void setup(void)
 {
 	sfork_test_setup();
+	if (sfork_str_dir || sfork_str_alloc || sfork_str_size)
+		tst_res(TINFO, "-s/-d/-a ignored: the region is a lazy bidirectional 4 MiB one");
 	sfork_huge_setup(2);
 	SAFE_CG_PRINTF(tst_cg, "cgroup.procs", "%d", getpid());
 	if (SAFE_CG_HAS(tst_cg, "memory.swap.max"))
@@ -95,9 +97,9 @@ static void setup(void)
 
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
-		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
-		{"d:", &sfork_str_dir, "Read-only side p2c|c2p (default: both)"},
-		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
+		{"s:", &sfork_str_size, "Ignored: the region is 4 MiB"},
+		{"d:", &sfork_str_dir, "Ignored: the region is bidirectional"},
+		{"a:", &sfork_str_alloc, "Ignored: the region is lazy"},
 		{}
 	},
 	.setup = setup,
