@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 SFORK_VARIANTS = ("sfork_lazy", "sfork_eager", "sfork_auto")
+# SFORK_LAZY with the module's huge_pages=2 (set around its runs): region workloads only
+SFORK_HUGE_VARIANTS = ("sfork_lazy_huge",)
 # Shared-memory peers as a user gets them on a stock system (default-configured)...
 SHM_VARIANTS = ("shm_anon", "sysv_shm", "posix_shm", "memfd", "file")
 # ... and the best a user with root can configure (tuned): THP for shmem
@@ -33,17 +35,18 @@ TUNED_VARIANTS = THP_VARIANTS + HUGETLB_VARIANTS
 REGION_VARIANTS = SFORK_VARIANTS + SHM_VARIANTS
 CHANNEL_VARIANTS = (*REGION_VARIANTS, "pipe", "socketpair")
 PEERED = (*REGION_VARIANTS, *TUNED_VARIANTS)
+REGION_PEERED = (*SFORK_VARIANTS, *SFORK_HUGE_VARIANTS, *SHM_VARIANTS, *TUNED_VARIANTS)
 
 # Which variants each workload must have (the C program's default sets).
 WORKLOADS: dict[str, tuple[str, ...]] = {
-    "abundant": PEERED,
-    "sparse": PEERED,
-    "random": PEERED,
-    "multilevel": PEERED,
+    "abundant": REGION_PEERED,
+    "sparse": REGION_PEERED,
+    "random": REGION_PEERED,
+    "multilevel": REGION_PEERED,
     "latency": (*PEERED, "fork"),
-    "fault": (*PEERED, "private", "private_thp"),
+    "fault": (*REGION_PEERED, "private", "private_thp"),
     "zerofill": ("sfork_eager", "sfork_lazy", "memset", "populate"),
-    "teardown": (*PEERED, "private"),
+    "teardown": (*REGION_PEERED, "private"),
     "publish": CHANNEL_VARIANTS,
     "pingpong": CHANNEL_VARIANTS,
     "publish_spin": CHANNEL_VARIANTS,

@@ -202,6 +202,7 @@ def make_plan(mode: str, profiles: tuple[Profile, ...] | None = None) -> Plan:
         # and at 16 MiB and more the 16 MiB-per-CPU trace buffer overflows (seen: a
         # quarter to two thirds of the records lost, self times inflated).
         default = (parse_profile("fault:sfork_lazy:4M"), parse_profile("fault:private:4M"),
+                   parse_profile("fault:sfork_lazy_huge:4M"),
                    parse_profile("latency:sfork_auto:4K"), parse_profile("latency:fork:4K"),
                    parse_profile("zerofill:sfork_eager:4M"),
                    parse_profile("abundant:sfork_lazy:4M"), *CHANNEL_PROFILES)

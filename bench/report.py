@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import stats
-from bench.check_results import SFORK_VARIANTS, SHM_VARIANTS, TUNED_VARIANTS, WORKLOADS
-from bench.stats import Summary, Table, fmt_value, human_size
+from bench.check_results import SHM_VARIANTS, TUNED_VARIANTS, WORKLOADS
+from bench.stats import ALL_SFORK, Summary, Table, fmt_value, human_size
 
 REGION_WORKLOADS = ("abundant", "sparse", "random", "multilevel")
 CHANNEL_LAT = ("publish", "pingpong", "publish_spin", "pingpong_spin")
@@ -26,6 +26,7 @@ STYLE: dict[str, tuple[str, str, str]] = {  # colour, line style, marker
     "sfork_lazy": ("#d62728", "-", "o"),
     "sfork_eager": ("#1f77b4", "-", "s"),
     "sfork_auto": ("#9467bd", "-", "^"),
+    "sfork_lazy_huge": ("#d62728", "-", "*"),
     "shm_anon": ("#2ca02c", "--", "v"),
     "sysv_shm": ("#ff7f0e", "--", "D"),
     "posix_shm": ("#8c564b", "--", "P"),
@@ -50,6 +51,10 @@ VARIANT_TEXT = {
     "sfork_eager": "sfork(SFORK_EAGER): every page allocated during the call",
     "sfork_auto": "sfork() without an allocation flag: the module picks eager up to "
                   "`eager_threshold`, lazy above",
+    "sfork_lazy_huge": "sfork(SFORK_LAZY) with the module's `huge_pages=2` (set by "
+                       "sforkbench around these runs only): a lazy region of 2 MiB or more "
+                       "gets 2 MiB pages, the policy the default (`huge_pages=1`) keeps for "
+                       "eager regions",
     "shm_anon": "mmap(MAP_SHARED|MAP_ANONYMOUS) then fork()",
     "sysv_shm": "shmget(IPC_PRIVATE)+shmat then fork(); shmdt+IPC_RMID to destroy",
     "posix_shm": "shm_open+ftruncate+mmap (/dev/shm, tmpfs) then fork(); shm_unlink",
@@ -120,7 +125,7 @@ def _plot_ratio(t: Table, w: str, path: Path) -> bool:
     fig = Figure(figsize=(7.5, 4.8))
     ax = fig.add_subplot()
     drawn = False
-    for v in SFORK_VARIANTS:
+    for v in ALL_SFORK:
         for peers, label, ls in ((SHM_VARIANTS, "best default", "-"),
                                  (TUNED_VARIANTS, "best tuned", "--")):
             xs, ys = [], []
@@ -274,13 +279,13 @@ def _ratio_table(results: dict[str, Any], largest_only: bool = False) -> list[st
                  else "-")
         rows.append([r["workload"], size, f"{r['sfork']} {fmt_value(r['sfork_value'], unit)}",
                      f"{r['shm']} {fmt_value(r['shm_value'], unit)}", _ratio(r["speedup"]),
-                     *(_ratio(r.get(f"speedup_{v}")) for v in SFORK_VARIANTS),
+                     *(_ratio(r.get(f"speedup_{v}")) for v in ALL_SFORK),
                      "yes" if r.get("separated") else "no", tuned,
                      _ratio(r.get("speedup_tuned")),
-                     *(_ratio(r.get(f"speedup_tuned_{v}")) for v in SFORK_VARIANTS)])
+                     *(_ratio(r.get(f"speedup_tuned_{v}")) for v in ALL_SFORK)])
     return _table(["workload", "size", "best sfork", "best default peer", "vs default",
-                   "lazy", "eager", "auto", "beyond noise", "best tuned peer", "vs tuned",
-                   "lazy", "eager", "auto"], rows)
+                   "lazy", "eager", "auto", "lazy huge", "beyond noise", "best tuned peer",
+                   "vs tuned", "lazy", "eager", "auto", "lazy huge"], rows)
 
 
 # --------------------------------------------------------------------------- analysis
@@ -411,7 +416,7 @@ def why(results: dict[str, Any]) -> list[str]:
         big = max(sizes)
         np_ = big // 4096
         parts = []
-        for v in (*SFORK_VARIANTS, *SHM_VARIANTS):
+        for v in (*ALL_SFORK, *SHM_VARIANTS):
             s = t.get("abundant", v, big)
             if s and "median" in s:
                 ph = s.get("phases") or {}
@@ -437,15 +442,15 @@ def why(results: dict[str, Any]) -> list[str]:
                        f"`eager_threshold` ({_threshold(results)}).")
     fs = t.sizes("fault")
     if fs and t.get("fault", "sfork_eager", max(fs)):
-        out.append("- **eager regions** are mapped into the creator by MAP_POPULATE during "
-                   "the call, so the creator's first touch takes no fault (the fault "
-                   "workload's sfork_eager row): that cost moved into the call, see "
-                   "zerofill.")
+        out.append("- **eager regions** have every page allocated during the call, so the "
+                   "creator's first touch only maps a page that is there (the fault "
+                   "workload's sfork_eager row, one fault per 16 pages with fault-around or "
+                   "per 2 MiB with huge pages): that cost moved into the call, see zerofill.")
     if fs:
         big = max(fs)
         parts = []
-        for v in ("sfork_lazy", "sfork_eager", "shm_anon", "memfd", "sysv_shm", "private",
-                  "private_thp"):
+        for v in ("sfork_lazy", "sfork_lazy_huge", "sfork_eager", "shm_anon", "memfd",
+                  "sysv_shm", "private", "private_thp"):
             s = t.get("fault", v, big)
             if s and "median" in s:
                 c = s.get("counters") or {}
@@ -550,7 +555,20 @@ LIMITS = {
                       "page is one fault in each process to map the page. The limit is the "
                       "kernel's per-page path (allocation, clear_page, rmap/page-cache "
                       "insertion), not the stores (see the zero-fill row).",
-    "abundant_lazy_default": "lazy does what tmpfs-backed shared memory does (allocate+zero on the "
+    "abundant_lazy_huge_default": "with huge_pages=2 a lazy region faults 2 MiB folios: one "
+                                  "fault per 2 MiB per process; what is left is zeroing 2 MiB "
+                                  "(twice with init_on_alloc=1).",
+    "abundant_lazy_huge_tuned": "the tuned peers and a huge lazy region take the same path "
+                                "(a 2 MiB shmem folio or hugetlb page per fault): parity is "
+                                "the most a fault path can give.",
+    "lazy_huge_fault": "a 2 MiB first touch allocates and zeroes the whole folio; with "
+                       "init_on_alloc=1 it is zeroed twice (by the allocator and by shmem), "
+                       "and that zeroing, not the fault, is the time per 4 KiB (DESIGN.md).",
+    "sparse_lazy_huge": "each of the 6 touches allocates and zeroes a 2 MiB folio: the price "
+                        "of huge pages on a sparse region, which is why huge_pages=1 keeps "
+                        "lazy regions on 4 KiB pages.",
+    "abundant_lazy_default": "by default (huge_pages=1) a lazy region has 4 KiB pages: it "
+                     "does what tmpfs-backed shared memory does (allocate+zero on the "
                      "first fault, map on the second process's fault): per-page costs are "
                      "of the same kind, so large speed-ups over shm are not available "
                      "from the fault path alone.",
@@ -566,8 +584,9 @@ LIMITS = {
                   "shorter anonymous path. The profiles below show where the time of one "
                   "fault goes.",
     "eager_zerofill": "eager allocation goes page by page through shmem (allocate, "
-                      "clear_page, page-cache insert, memcg charge), then MAP_POPULATE maps "
-                      "the creator's side; "
+                      "clear_page, page-cache insert, memcg charge), 2 MiB at a time with "
+                      "huge pages, and the allocator zeroes each page before shmem does "
+                      "(init_on_alloc=1 on Debian, see DESIGN.md); "
                       "under TCG each of those steps costs far more than the stores "
                       "themselves, which is why both eager and MAP_POPULATE stay far below "
                       "memset bandwidth.",
@@ -611,6 +630,9 @@ def _profile_matches(tid: str, label: str) -> bool:
             "abundant_lazy_default": w in ("abundant", "fault"),
             "abundant_lazy_tuned": w in ("abundant", "fault"), "latency_4k": w == "latency",
             "sparse_lazy": w == "sparse", "idle_cpu": w == "idle",
+            "abundant_lazy_huge_default": w in ("abundant", "fault"),
+            "abundant_lazy_huge_tuned": w in ("abundant", "fault"),
+            "lazy_huge_fault": w == "fault", "sparse_lazy_huge": w == "sparse",
             }.get(tid, w in tid)
 
 

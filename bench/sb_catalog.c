@@ -13,7 +13,8 @@
 
 const char *const variant_names[VAR_COUNT] = {
 	[VAR_SFORK_LAZY] = "sfork_lazy", [VAR_SFORK_EAGER] = "sfork_eager",
-	[VAR_SFORK_AUTO] = "sfork_auto", [VAR_SHM_ANON] = "shm_anon",
+	[VAR_SFORK_AUTO] = "sfork_auto",
+	[VAR_SFORK_LAZY_HUGE] = "sfork_lazy_huge", [VAR_SHM_ANON] = "shm_anon",
 	[VAR_SYSV_SHM] = "sysv_shm", [VAR_POSIX_SHM] = "posix_shm",
 	[VAR_MEMFD] = "memfd", [VAR_FILE] = "file",
 	[VAR_SHM_ANON_THP] = "shm_anon_thp", [VAR_MEMFD_THP] = "memfd_thp",
@@ -27,7 +28,8 @@ const char *const variant_names[VAR_COUNT] = {
 /* sfork, a default-configured or a tuned peer, or a baseline */
 const char *const variant_class[VAR_COUNT] = {
 	[VAR_SFORK_LAZY] = "sfork", [VAR_SFORK_EAGER] = "sfork",
-	[VAR_SFORK_AUTO] = "sfork", [VAR_SHM_ANON] = "default",
+	[VAR_SFORK_AUTO] = "sfork", [VAR_SFORK_LAZY_HUGE] = "sfork",
+	[VAR_SHM_ANON] = "default",
 	[VAR_SYSV_SHM] = "default", [VAR_POSIX_SHM] = "default",
 	[VAR_MEMFD] = "default", [VAR_FILE] = "default",
 	[VAR_SHM_ANON_THP] = "tuned", [VAR_MEMFD_THP] = "tuned",
@@ -39,30 +41,30 @@ const char *const variant_class[VAR_COUNT] = {
 };
 
 const struct workload_desc workloads[WL_COUNT] = {
-	[WL_ABUNDANT] = { "abundant", VS_REGION | VS_TUNED, "ns",
+	[WL_ABUNDANT] = { "abundant", VS_PEERED, "ns",
 		"create+fork, parent and child write every page, wait, destroy",
 		SIZE_AS_GIVEN, run_region },
-	[WL_SPARSE] = { "sparse", VS_REGION | VS_TUNED, "ns",
+	[WL_SPARSE] = { "sparse", VS_PEERED, "ns",
 		"create+fork, parent and child write 3 pages each, wait, destroy",
 		SIZE_AS_GIVEN, run_region },
-	[WL_RANDOM] = { "random", VS_REGION | VS_TUNED, "ns",
+	[WL_RANDOM] = { "random", VS_PEERED, "ns",
 		"create+fork, each side writes a random quarter of the pages",
 		SIZE_AS_GIVEN, run_region },
-	[WL_MULTILEVEL] = { "multilevel", VS_REGION | VS_TUNED, "ns",
+	[WL_MULTILEVEL] = { "multilevel", VS_PEERED, "ns",
 		"child forks twice more: 5 processes each write a random quarter",
 		SIZE_AS_GIVEN, run_region },
 	[WL_LATENCY] = { "latency", VS_REGION | VS_TUNED | VB(VAR_FORK), "ns",
 		"one create+fork+child exit+wait+destroy cycle",
 		SIZE_AS_GIVEN, run_latency },
 	[WL_FAULT] = { "fault",
-		VS_REGION | VS_TUNED | VB(VAR_PRIVATE) | VB(VAR_PRIVATE_THP),
+		VS_PEERED | VB(VAR_PRIVATE) | VB(VAR_PRIVATE_THP),
 		"ns/page", "parent's first write to every 4 KiB of the region, per 4 KiB",
 		SIZE_AS_GIVEN, run_region },
 	[WL_ZEROFILL] = { "zerofill", VB(VAR_SFORK_EAGER) | VB(VAR_SFORK_LAZY) |
 		VB(VAR_MEMSET) | VB(VAR_POPULATE), "ns",
 		"sfork call until it returns in the parent; memset of a faulted buffer; mmap(MAP_POPULATE)",
 		SIZE_AS_GIVEN, run_zerofill },
-	[WL_TEARDOWN] = { "teardown", VS_REGION | VS_TUNED | VB(VAR_PRIVATE), "ns",
+	[WL_TEARDOWN] = { "teardown", VS_PEERED | VB(VAR_PRIVATE), "ns",
 		"destroying a region whose every page the parent wrote, child gone",
 		SIZE_AS_GIVEN, run_region },
 	[WL_PUBLISH] = { "publish", VS_CHANNEL, "ns",

@@ -2,7 +2,7 @@
 /*
  * sb_region.c: the variants, i.e. how each one makes its shared region.
  *
- * sfork_{lazy,eager,auto} get theirs from sfork(); shm_anon, sysv_shm,
+ * sfork_{lazy,eager,auto,lazy_huge} get theirs from sfork(); shm_anon, sysv_shm,
  * posix_shm, memfd and file (default-configured) and shm_anon_thp,
  * memfd_thp, memfd_hugetlb, sysv_hugetlb (tuned) create a mapping and
  * then fork(); private,
@@ -215,7 +215,7 @@ pid_t region_fork(struct bench *b, struct region *r, enum variant var,
 		r->var = var;
 		r->len = len;
 		r->shmid = -1;
-		if (var == VAR_SFORK_LAZY)
+		if (var == VAR_SFORK_LAZY || var == VAR_SFORK_LAZY_HUGE)
 			fl |= SFORK_LAZY;
 		else if (var == VAR_SFORK_EAGER)
 			fl |= SFORK_EAGER;

@@ -39,30 +39,52 @@
 #define MARK_END "@@SFORKBENCH-JSON-END@@"
 #define SCHEMA "sforkbench/1"
 #define SHMEM_ENABLED "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+#define HUGE_PAGES "/sys/module/sfork/parameters/huge_pages"
 
 /* ------------------------------------------------------------------ */
 /* Driver loop                                                         */
 
+/*
+ * A variant's system setting around its runs only: shmem_enabled for the
+ * THP peers (-H), sfork's huge_pages=2 for sfork_lazy_huge.  NULL: none.
+ */
+static const char *run_setting(const struct bench *b, enum variant v,
+			       const char **val, const char **was)
+{
+	if (v == VAR_SFORK_LAZY_HUGE) {
+		*val = "2";
+		*was = b->huge_pages_was;
+		return HUGE_PAGES;
+	}
+	if (b->cfg.thp_shmem && (VS_THP & VARIANT_BIT(v))) {
+		*val = b->cfg.thp_shmem;
+		*was = b->thp_shmem_was;
+		return SHMEM_ENABLED;
+	}
+	return NULL;
+}
+
 static void run_one(struct bench *b, enum workload w, enum variant v,
 		    size_t size, int rep, bool warm, const struct lists *l)
 {
+	const char *val = NULL, *was = NULL;
+	const char *knob = run_setting(b, v, &val, &was);
 	struct result r;
 
-	bool tune = b->cfg.thp_shmem && (VS_THP & VARIANT_BIT(v));
-
 	result_init(&r);
-	/* Only the tuned THP peers run with the tuned shmem_enabled. */
-	if (tune) {
-		if (sysfs_write(SHMEM_ENABLED, b->cfg.thp_shmem) < 0)
-			result_fail(&r, "shmem_enabled", errno);
-		r.tuning = b->cfg.thp_shmem;
+	if (knob) {
+		if (!*was)
+			result_fail(&r, knob, ENOENT);
+		else if (sysfs_write(knob, val) < 0)
+			result_fail(&r, knob, errno);
+		r.tuning = v == VAR_SFORK_LAZY_HUGE ? "huge_pages=2" : val;
 	}
 	watchdog_arm(&b->dog, b->cfg.timeout_s);
 	if (r.ok)
 		workloads[w].run(b, w, v, size, l, warm || b->cfg.verify_all, &r);
 	watchdog_disarm(&b->dog);
-	if (tune && sysfs_write(SHMEM_ENABLED, b->thp_shmem_was) < 0)
-		result_fail(&r, "restoring shmem_enabled", errno);
+	if (knob && *was && sysfs_write(knob, was) < 0)
+		result_fail(&r, "restoring a setting", errno);
 	json_result(&b->out, w, v, size, rep, warm, &r);
 }
 
@@ -316,6 +338,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sforkbench: -H: cannot read %s\n", SHMEM_ENABLED);
 		return 1;
 	}
+
+	/* without the module (or an older one) sfork_lazy_huge runs fail */
+	if (read_file(HUGE_PAGES, b->huge_pages_was,
+		      sizeof(b->huge_pages_was)) > 0)
+		b->huge_pages_was[strcspn(b->huge_pages_was, "\n")] = '\0';
+	else
+		b->huge_pages_was[0] = '\0';
 
 	watchdog_install(&b->dog);
 	signal(SIGPIPE, SIG_IGN);

@@ -42,7 +42,8 @@
  * reserves with vm.nr_hugepages).
  */
 enum variant {
-	VAR_SFORK_LAZY, VAR_SFORK_EAGER, VAR_SFORK_AUTO, VAR_SHM_ANON,
+	VAR_SFORK_LAZY, VAR_SFORK_EAGER, VAR_SFORK_AUTO, VAR_SFORK_LAZY_HUGE,
+	VAR_SHM_ANON,
 	VAR_SYSV_SHM, VAR_POSIX_SHM, VAR_MEMFD, VAR_FILE,
 	VAR_SHM_ANON_THP, VAR_MEMFD_THP, VAR_MEMFD_HUGETLB, VAR_SYSV_HUGETLB,
 	VAR_PRIVATE,
@@ -68,6 +69,14 @@ typedef unsigned int variant_set;
 #define VS_HUGETLB (VARIANT_BIT(VAR_MEMFD_HUGETLB) | \
 		    VARIANT_BIT(VAR_SYSV_HUGETLB))
 #define VS_TUNED (VS_THP | VS_HUGETLB)
+/*
+ * sfork_lazy_huge: SFORK_LAZY with the module's huge_pages=2 (every region
+ * of 2 MiB or more gets 2 MiB pages), set around its runs only; the other
+ * sfork variants run with the module's default policy.  Only the region
+ * workloads run it: a one-page channel never gets a huge page.
+ */
+#define VS_SFORK_HUGE VARIANT_BIT(VAR_SFORK_LAZY_HUGE)
+#define VS_PEERED (VS_REGION | VS_TUNED | VS_SFORK_HUGE)
 #define VS_REGION (VS_SFORK | VS_SHM)
 #define VS_CHANNEL (VS_REGION | VARIANT_BIT(VAR_PIPE) | \
 		    VARIANT_BIT(VAR_SOCKETPAIR))
@@ -106,7 +115,7 @@ extern const struct workload_desc workloads[WL_COUNT];
 static inline bool is_sfork(enum variant v)
 {
 	return v == VAR_SFORK_LAZY || v == VAR_SFORK_EAGER ||
-	       v == VAR_SFORK_AUTO;
+	       v == VAR_SFORK_AUTO || v == VAR_SFORK_LAZY_HUGE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -304,6 +313,7 @@ struct membuf {
 struct bench {
 	struct config cfg;
 	char thp_shmem_was[32];		/* shmem_enabled to restore */
+	char huge_pages_was[16];	/* sfork's huge_pages, "" if absent */
 	size_t page_size;
 	struct watchdog dog;
 	struct json_out out;

@@ -10,7 +10,11 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
-from bench.check_results import SFORK_VARIANTS, SHM_VARIANTS, TUNED_VARIANTS
+from bench.check_results import SFORK_HUGE_VARIANTS, SFORK_VARIANTS, SHM_VARIANTS, TUNED_VARIANTS
+
+# every sfork variant: the module's default policy, and SFORK_LAZY under huge_pages=2
+ALL_SFORK = (*SFORK_VARIANTS, *SFORK_HUGE_VARIANTS)
+LAZY = ("sfork_lazy", "sfork_lazy_huge")
 
 Summary = dict[str, Any]
 Target = dict[str, Any]
@@ -220,15 +224,17 @@ def targets(summary: list[Summary], runs: list[dict[str, Any]] | None = None) ->
     sizes = t.sizes("abundant")
     if sizes:
         big = max(sizes)
-        for v in ("sfork_lazy", "sfork_eager"):
-            mode = v.split("_")[1]
+        for v in ("sfork_lazy", "sfork_eager", "sfork_lazy_huge"):
+            mode = v.removeprefix("sfork_")
             m = t.med("abundant", v, big)
+            if m is None and v in SFORK_HUGE_VARIANTS:
+                continue
             for cls, peers, thr in (("default", SHM_VARIANTS, 3.0),
                                     ("tuned", TUNED_VARIANTS, 0.95)):
                 best = t.best("abundant", peers, big)
                 out.append(_target(
                     f"abundant_{mode}_{cls}",
-                    f"abundant 1 GiB: {mode} ≥ {thr} x the best {cls}"
+                    f"abundant 1 GiB: {_mode_text(mode)} ≥ {thr} x the best {cls}"
                     f"{'-configured' if cls == 'default' else ''} peer",
                     thr, ">=", best[1] / m if best and m else None, human_size(big),
                     f"{v} {_ms(m)} ({_spread(t, 'abundant', v, big)}) vs best {cls} "
@@ -239,14 +245,20 @@ def targets(summary: list[Summary], runs: list[dict[str, Any]] | None = None) ->
     fs = t.sizes("fault")
     if fs:
         big = max(fs)
-        lz, pv = t.med("fault", "sfork_lazy", big), t.med("fault", "private", big)
-        out.append(_target(
-            "lazy_fault", "lazy first touch per 4 KiB ≤ 0.5 x a private anonymous 4 KiB fault",
-            0.5, "<=", lz / pv if lz and pv else None, human_size(big),
-            f"sfork_lazy {_us(lz)} per 4 KiB ({_spread(t, 'fault', 'sfork_lazy', big)}) vs "
-            f"private (MADV_NOHUGEPAGE) {_us(pv)} per 4 KiB fault "
-            f"({_spread(t, 'fault', 'private', big)})",
-            paired=t.paired("fault", "sfork_lazy", "private", big)))
+        pv = t.med("fault", "private", big)
+        for v in LAZY:
+            lz = t.med("fault", v, big)
+            if lz is None and v in SFORK_HUGE_VARIANTS:
+                continue
+            mode = v.removeprefix("sfork_")
+            out.append(_target(
+                "lazy_fault" if v == "sfork_lazy" else f"{mode}_fault",
+                f"{_mode_text(mode)} first touch per 4 KiB ≤ 0.5 x a private anonymous "
+                "4 KiB fault", 0.5, "<=", lz / pv if lz and pv else None, human_size(big),
+                f"{v} {_us(lz)} per 4 KiB ({_spread(t, 'fault', v, big)}) vs "
+                f"private (MADV_NOHUGEPAGE) {_us(pv)} per 4 KiB fault "
+                f"({_spread(t, 'fault', 'private', big)})",
+                paired=t.paired("fault", v, "private", big)))
     # eager zero-fill vs memset
     zs = t.sizes("zerofill")
     if zs:
@@ -312,15 +324,26 @@ def targets(summary: list[Summary], runs: list[dict[str, Any]] | None = None) ->
     ss = t.sizes("sparse")
     if ss:
         big = max(ss)
-        lz, sh = t.med("sparse", "sfork_lazy", big), t.med("sparse", "shm_anon", big)
-        out.append(_target(
-            "sparse_lazy", "sparse 1 GiB (6 pages touched): lazy within 1.5 x shm_anon",
-            1.5, "<=", lz / sh if lz and sh else None, human_size(big),
-            f"sfork_lazy {_ms(lz)}, {_mem(t, 'sparse', 'sfork_lazy', big)} "
-            f"({_spread(t, 'sparse', 'sfork_lazy', big)}) vs shm_anon {_ms(sh)}, "
-            f"{_mem(t, 'sparse', 'shm_anon', big)} ({_spread(t, 'sparse', 'shm_anon', big)})",
-            big >= GIB, paired=t.paired("sparse", "sfork_lazy", "shm_anon", big)))
+        sh = t.med("sparse", "shm_anon", big)
+        for v in LAZY:
+            lz = t.med("sparse", v, big)
+            if lz is None and v in SFORK_HUGE_VARIANTS:
+                continue
+            mode = v.removeprefix("sfork_")
+            out.append(_target(
+                "sparse_lazy" if v == "sfork_lazy" else f"sparse_{mode}",
+                f"sparse 1 GiB (6 pages touched): {_mode_text(mode)} within 1.5 x shm_anon",
+                1.5, "<=", lz / sh if lz and sh else None, human_size(big),
+                f"{v} {_ms(lz)}, {_mem(t, 'sparse', v, big)} "
+                f"({_spread(t, 'sparse', v, big)}) vs shm_anon {_ms(sh)}, "
+                f"{_mem(t, 'sparse', 'shm_anon', big)} ({_spread(t, 'sparse', 'shm_anon', big)})",
+                big >= GIB, paired=t.paired("sparse", v, "shm_anon", big)))
     return out
+
+
+def _mode_text(mode: str) -> str:
+    """A target's name for an sfork variant: "lazy", "eager", "lazy (huge_pages=2)"."""
+    return "lazy (huge_pages=2)" if mode == "lazy_huge" else mode
 
 
 def _us(ns: float | None) -> str:
@@ -359,7 +382,7 @@ def sfork_vs_shm(summary: list[Summary],
     for w in ("abundant", "sparse", "random", "multilevel", "latency", "fault", "teardown",
               "publish", "pingpong", "publish_spin", "pingpong_spin", "bulk"):
         # first touch of an eager region was paid in the call: compare lazy only
-        sv = ("sfork_lazy",) if w == "fault" else SFORK_VARIANTS
+        sv = LAZY if w == "fault" else ALL_SFORK
         for size in t.sizes(w):
             bs, bh = t.best(w, sv, size), t.best(w, SHM_VARIANTS, size)
             if not bs or not bh:
@@ -377,7 +400,7 @@ def sfork_vs_shm(summary: list[Summary],
                                    "paired": pr,
                                    "sfork_spread": ss.get("spread") if ss else None,
                                    "shm_spread": sh.get("spread") if sh else None}
-            for v in SFORK_VARIANTS:
+            for v in ALL_SFORK:
                 m = t.med(w, v, size)
                 row[f"speedup_{v}"] = bh[1] / m if m else None
             bt = t.best(w, TUNED_VARIANTS, size)
@@ -386,7 +409,7 @@ def sfork_vs_shm(summary: list[Summary],
             row["speedup_tuned"] = bt[1] / bs[1] if bt else None
             pt = t.paired(w, bt[0], bs[0], size) if bt else None
             row["paired_tuned"] = pt
-            for v in SFORK_VARIANTS:
+            for v in ALL_SFORK:
                 m = t.med(w, v, size)
                 row[f"speedup_tuned_{v}"] = bt[1] / m if bt and m else None
             rows.append(row)

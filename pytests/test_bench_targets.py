@@ -61,3 +61,20 @@ def test_ratio_plot_beside_the_absolute_one(tmp_path: Path) -> None:
     files = report.make_plots({"summary": stats.summarize(runs), "catalog": {}}, tmp_path)
     assert files["abundant-ratio"] == "plot-abundant-ratio.png"
     assert (tmp_path / "plot-abundant-ratio.png").stat().st_size > 0
+
+
+def test_lazy_huge_rows_follow_their_own_runs() -> None:
+    """sfork_lazy_huge (huge_pages=2) gets its own target rows, computed from its runs
+    and never mixed with the default-policy sfork_lazy; without its runs there are none."""
+    runs = _runs({"sfork_lazy": 4.0e9, "sfork_lazy_huge": 1.2e9, "shm_anon": 4.0e9,
+                  "memfd_thp": 1.2e9})
+    d = _target(runs, "abundant_lazy_huge_default")
+    assert abs(d["ratio"] - 4.0e9 / 1.2e9) < 0.01 and d["passed"] is True
+    assert "huge_pages=2" in d["what"] and "sfork_lazy_huge" in d["detail"]
+    assert _target(runs, "abundant_lazy_default")["passed"] is False
+    sparse = _runs({"sfork_lazy": 3e6, "sfork_lazy_huge": 60e6, "shm_anon": 3e6},
+                   workload="sparse")
+    assert _target(sparse, "sparse_lazy")["passed"] is True
+    assert _target(sparse, "sparse_lazy_huge")["passed"] is False
+    ids = {t["id"] for t in stats.targets(stats.summarize(_runs({"sfork_lazy": 1e9})))}
+    assert "abundant_lazy_huge_default" not in ids and "lazy_huge_fault" not in ids
