@@ -22,9 +22,11 @@ def boot(
     say: Say = to_stderr,
     log: Path | None = None,
     snapshots: bool = True,
+    cmdline: tuple[str, ...] = (),
 ) -> Guest:
     """Provision (build, image) and boot one guest (restored from its snapshot when
-    there is one; ``snapshots=False`` boots).  Use as a context manager or call close()."""
+    there is one; ``snapshots=False`` boots); ``cmdline``: extra guest kernel command-line
+    words after the config's.  Use as a context manager or call close()."""
     cfg = config.load(root)
     prov = Provisioner(
         cfg,
@@ -37,6 +39,7 @@ def boot(
             build=build,
             modules=modules,
             snapshots=snapshots,
+            cmdline=tuple(cmdline),
         ),
         say,
         worker="api",

@@ -78,6 +78,9 @@ class ProjectConfig:
     root: Path
     build_command: tuple[str, ...] = ("make", "build")
     modules: tuple[str, ...] = ()
+    # the guest kernel's own modules (with their dependencies) put into the initramfs
+    # for tests to modprobe (e.g. "zram"); not loaded at boot
+    kernel_modules: tuple[str, ...] = ()
     bin_dirs: tuple[str, ...] = ()
     scenario_dir: str = "scenarios"
     build_dir: str = "build/kguest"
@@ -131,7 +134,7 @@ _SCALARS: dict[str, type] = {
     "max_output_bytes": int,
     "allowed_taint": str,
 }
-_LISTS = ("build_command", "modules", "bin_dirs", "cmdline")
+_LISTS = ("build_command", "modules", "kernel_modules", "bin_dirs", "cmdline")
 _TABLES = ("kernels", "matrix", "module_params")
 
 

@@ -6,7 +6,9 @@ binaries into a cpio archive, cached in build/ by a hash of its content.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
+import lzma
 import os
 import shutil
 import struct
@@ -35,6 +37,9 @@ class ImageContent:
     kernel: Kernel
     modules: tuple[Path, ...]
     bin_dirs: tuple[tuple[Path, str], ...]  # (host dir, guest dir)
+    # the kernel's own modules the image carries (paths relative to modules_dir, in
+    # load order): the project modules' dependencies and [tool.kguest] kernel_modules
+    kernel_modules: tuple[str, ...] = ()
 
     @property
     def module_names(self) -> list[str]:
@@ -59,7 +64,11 @@ def content_for(cfg: ProjectConfig, kernel: Kernel, modules: list[Path]) -> Imag
         (p, f"{GUEST_BIN_ROOT}/{d.strip('/')}")
         for p, d in zip(cfg.bin_paths(), cfg.bin_dirs, strict=True)
     )
-    return ImageContent(kernel, mods, dirs)
+    wanted = [n for m in mods for n in _depends(m)]
+    own = _dep_closure(kernel, wanted, f"{', '.join(m.name for m in mods)} depend(s) on")
+    extra = _dep_closure(kernel, list(cfg.kernel_modules), f"{cfg.source} kernel_modules names",
+                         strict=True)
+    return ImageContent(kernel, mods, dirs, tuple(dict.fromkeys([*own, *extra])))
 
 
 def check_vermagic(module: Path, kernel: Kernel, build: str = "the build") -> None:
@@ -97,43 +106,78 @@ def _files(d: Path) -> list[Path]:
     return sorted(p for p in d.iterdir() if p.is_file() and os.access(p, os.X_OK))
 
 
-def _module_deps(kernel: Kernel, module: Path) -> list[str]:
-    """Paths (relative to /lib/modules/VER) of in-tree modules ``module`` needs, in load order."""
+def _depends(module: Path) -> list[str]:
+    """The module names ``module`` needs (modinfo's depends)."""
     try:
         out = subprocess.run(
             ["modinfo", "-F", "depends", str(module)], capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError) as e:
         raise ImageError(f"modinfo {module} failed: {e}", "install kmod (modinfo)") from e
-    names = [n for n in out.replace(",", " ").split() if n]
+    return [n for n in out.replace(",", " ").split() if n]
+
+
+def _mod_key(name: str) -> str:
+    return Path(name).name.split(".ko")[0].replace("-", "_")
+
+
+def _dep_closure(kernel: Kernel, names: list[str], who: str, strict: bool = False) -> list[str]:
+    """Paths (relative to /lib/modules/VER) of the kernel's modules ``names`` and what they
+    need, in load order.  A name the kernel has built in needs nothing; with ``strict``,
+    a name it has neither built in nor as a module is an error."""
     if not names:
         return []
     depfile = kernel.modules_dir / "modules.dep"
     if not depfile.is_file():
         raise ImageError(
-            f"{module.name} depends on {names} but {depfile} is missing",
+            f"{who} {names} but {depfile} is missing",
             f"install linux-image-{kernel.version} (its modules) on the host",
         )
     table: dict[str, tuple[str, list[str]]] = {}
     for line in depfile.read_text().splitlines():
         path, _, deps = line.partition(":")
-        key = Path(path).name.split(".ko")[0].replace("-", "_")
-        table[key] = (path, deps.split())
+        table[_mod_key(path)] = (path, deps.split())
+    builtin = kernel.modules_dir / "modules.builtin"
+    built_in = {_mod_key(ln) for ln in builtin.read_text().split()} if builtin.is_file() else set()
     order: list[str] = []
 
     def visit(name: str) -> None:
-        key = name.replace("-", "_")
+        key = _mod_key(name)
         if key not in table:
+            if strict and key not in built_in:
+                raise ImageError(
+                    f"{who} {name!r}, which kernel {kernel.version} has neither as a module "
+                    "nor built in",
+                    f"check the name against {depfile}",
+                )
             return  # built in
         path, deps = table[key]
         for d in deps:
-            visit(Path(d).name.split(".ko")[0])
+            visit(d)
         if path not in order:
             order.append(path)
 
     for n in names:
         visit(n)
     return order
+
+
+def _copy_module(src: Path, dest_dir: Path) -> None:
+    """Copy a kernel module into the image uncompressed (busybox's modprobe may lack the
+    decompressor Debian's .ko.xz needs; depmod -b indexes the .ko)."""
+    name = src.name
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    if name.endswith(".ko"):
+        shutil.copy2(src, dest_dir / name)
+        return
+    if src.suffix == ".xz":
+        data = lzma.decompress(src.read_bytes())
+    elif src.suffix == ".gz":
+        data = gzip.decompress(src.read_bytes())
+    else:
+        raise ImageError(f"{src}: cannot unpack a {src.suffix} module",
+                         "use a kernel whose modules are plain, .xz or .gz")
+    (dest_dir / src.stem).write_bytes(data)
 
 
 def recipe(name: str) -> bytes:
@@ -168,6 +212,8 @@ def _digest(content: ImageContent, recipes: dict[str, bytes]) -> str:
         add(f"recipe/{name}", data)
     for m in content.modules:
         add(f"module/{m.name}", m.read_bytes())
+    for rel in content.kernel_modules:
+        add(f"kernel-module/{rel}", (content.kernel.modules_dir / rel).read_bytes())
     for host, guest in content.bin_dirs:
         for f in _files(host):
             add(f"{guest}/{f.name}:{f.stat().st_mode & 0o777:o}", f.read_bytes())
@@ -275,10 +321,9 @@ def build_initramfs(cfg: ProjectConfig, content: ImageContent, say: Say) -> Path
                     shutil.copy2(p, mdir / name)
             for m in content.modules:
                 shutil.copy2(m, mdir / "extra" / m.name)
-                for rel in _module_deps(content.kernel, m):
-                    (mdir / rel).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(content.kernel.modules_dir / rel, mdir / rel)
-            if content.modules:
+            for rel in content.kernel_modules:
+                _copy_module(content.kernel.modules_dir / rel, (mdir / rel).parent)
+            if content.modules or content.kernel_modules:
                 r = subprocess.run(
                     ["depmod", "-b", str(root), kver], capture_output=True, text=True
                 )

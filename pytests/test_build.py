@@ -39,3 +39,39 @@ def test_image_digest_ignores_where_the_module_was_found(tmp_path: Path) -> None
 def test_recipes_are_package_data() -> None:
     assert image.recipe("init").startswith(b"#!/bin/sh")
     assert b"KGUEST" in image.recipe("kguest.rc")
+
+
+def _fake_modules(d: Path) -> Kernel:
+    """A kernel whose modules dir has zram (needing zsmalloc and lz4) as .ko.xz."""
+    import lzma
+
+    mods = d / "lib/modules/6.1.0-x"
+    for rel in ("kernel/drivers/block/zram/zram.ko.xz", "kernel/mm/zsmalloc.ko.xz",
+                "kernel/lib/lz4/lz4_compress.ko.xz"):
+        (mods / rel).parent.mkdir(parents=True, exist_ok=True)
+        (mods / rel).write_bytes(lzma.compress(rel.encode()))
+    (mods / "modules.dep").write_text(
+        "kernel/drivers/block/zram/zram.ko.xz: kernel/mm/zsmalloc.ko.xz "
+        "kernel/lib/lz4/lz4_compress.ko.xz\n"
+        "kernel/mm/zsmalloc.ko.xz:\nkernel/lib/lz4/lz4_compress.ko.xz:\n")
+    (mods / "modules.builtin").write_text("kernel/drivers/block/loop.ko\n")
+    return Kernel("default", d / "vmlinuz", d, "6.1.0-x", modules=mods)
+
+
+def test_kernel_modules_bring_their_dependencies_unpacked(tmp_path: Path) -> None:
+    """[tool.kguest] kernel_modules: the named module after what it needs, a built-in name
+    needs nothing, an unknown name is a one-line error; the image holds plain .ko files."""
+    k = _fake_modules(tmp_path)
+    cfg = from_table(tmp_path, {"kernel_modules": ["zram", "loop"]}, "p.toml")
+    content = image.content_for(cfg, k, [])
+    assert content.kernel_modules == ("kernel/mm/zsmalloc.ko.xz",
+                                      "kernel/lib/lz4/lz4_compress.ko.xz",
+                                      "kernel/drivers/block/zram/zram.ko.xz")
+    out = tmp_path / "img"
+    image._copy_module(k.modules_dir / content.kernel_modules[-1], out)
+    assert (out / "zram.ko").read_bytes() == b"kernel/drivers/block/zram/zram.ko.xz"
+    with pytest.raises(image.ImageError, match="'zrm', which kernel 6.1.0-x has neither"):
+        image.content_for(from_table(tmp_path, {"kernel_modules": ["zrm"]}, "p.toml"), k, [])
+    recipes = {"init": image.recipe("init"), "kguest.rc": image.recipe("kguest.rc")}
+    bare = image._digest(image.content_for(from_table(tmp_path, {}, "p.toml"), k, []), recipes)
+    assert image._digest(content, recipes) != bare
