@@ -2,7 +2,7 @@
 /*
  * Copyright (c) 2026 sfork developers
  *
- * sfork_huge.h - what the huge-page tests (sfork22, sfork23) share: the
+ * sfork_huge.h - what the huge-page tests (sfork22, sfork23, sfork24) share: the
  * module parameter huge_pages set for the test and restored afterwards,
  * and a mapping's ShmemPmdMapped.  Include after sfork_test.h.
  */
