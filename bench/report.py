@@ -720,8 +720,8 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
              f"(MemTotal {(g.get('mem_total_kb') or 0) // 1024} MiB), CPU "
              f"`{g.get('cpu_model')}`; THP `{env.get('thp_enabled')}`, shmem "
              f"`{env.get('thp_shmem_enabled')}`; sfork module parameters "
-             f"{_params(results)}. Host load average at start "
-             f"{results['host'].get('loadavg_at_start')}.")
+             f"{_params(results)}; kernel command line `{env.get('cmdline')}`. Host load "
+             f"average at start {results['host'].get('loadavg_at_start')}.")
     L.append("")
     L += _tuning_text(results)
     if str(g["accelerator"]).lower() == "tcg":
