@@ -305,30 +305,15 @@ static void run(void)
 		bad_parent += results[t].bad_parent;
 	}
 
-	if (fails)
-		tst_res(TFAIL, "%u of %u concurrent sfork calls failed or overlapped",
-			fails, calls);
-	else
-		tst_res(TPASS, "%u concurrent sfork calls from %d threads, each its own region",
-			calls, NTHREADS);
-
-	if (bad_children || bad_data)
-		tst_res(TFAIL, "%u sfork children with a wrong view, %u regions without their child's data",
-			bad_children, bad_data);
-	else
-		tst_res(TPASS, "every sfork child: child's side of its region, parent's side of the others");
-
-	if (bad_parent)
-		tst_res(TFAIL, "%u calling threads without the parent's side", bad_parent);
-	else
-		tst_res(TPASS, "every calling thread has the parent's side");
-
-	if (forker_bad)
-		tst_res(TFAIL, "%u of %u children of the fork loop had a wrong view",
-			forker_bad, forker_children);
-	else
-		tst_res(TPASS, "%u children of the fork loop, %u of them with live regions: parent's side only",
-			forker_children, forker_hits);
+	TST_EXP_EXPR(!fails, "%u concurrent sfork calls from %d threads, each its own region (%u failed or overlapped)",
+		     calls, NTHREADS, fails);
+	TST_EXP_EXPR(!bad_children && !bad_data,
+		     "every sfork child: child's side of its region, parent's side of the others (%u wrong views, %u regions without their child's data)",
+		     bad_children, bad_data);
+	TST_EXP_EXPR(!bad_parent, "every calling thread has the parent's side (%u without)",
+		     bad_parent);
+	TST_EXP_EXPR(!forker_bad, "%u children of the fork loop, %u of them with live regions: parent's side only (%u with a wrong view)",
+		     forker_children, forker_hits, forker_bad);
 
 	sfork_check_settled(&before, "after the end");
 }
@@ -338,17 +323,12 @@ static void setup(void)
 	sfork_test_setup();
 	if (tst_parse_int(str_n, &iterations, 1, 100000))
 		tst_brk(TBROK, "Invalid -n '%s'", str_n);
-	if (sfork_str_dir || sfork_str_alloc || sfork_str_size)
-		tst_res(TINFO, "-s/-d/-a ignored: the calls cycle through all directions and allocations");
 
 	sfork_catch_faults(probe_handler, NULL, NULL);
 }
 
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
-		{"s:", &sfork_str_size, "Ignored: the calls use their own sizes"},
-		{"d:", &sfork_str_dir, "Ignored: the calls cycle through all directions"},
-		{"a:", &sfork_str_alloc, "Ignored: the calls cycle through all allocations"},
 		{"n:", &str_n, "sfork calls per thread (default 25)"},
 		{}
 	},

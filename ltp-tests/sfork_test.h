@@ -11,8 +11,9 @@
  *
  * Matrix options (HACKING.md): -s SIZE (K/M/G suffixes; default 2 pages),
  * -d bi|p2c|c2p (default bi), -a lazy|eager|auto (default auto).  Each test
- * lists them in its own .options (LTP's metadata parser reads literal
- * initializers only):
+ * lists those it takes (the ones its scenarios and runtest lines pass) in
+ * its own .options, since LTP's metadata parser reads literal initializers
+ * only; one that takes none gets the defaults:
  *
  *   .options = (struct tst_option[]) {
  *           {"s:", &sfork_str_size, "Region size ..."},
@@ -27,7 +28,9 @@
  * sfork_test_setup_dirs(SFORK_DIRS_ALL or SFORK_DIRS_READONLY) (also the
  * directions the test runs, sfork_dirs[]: without -d bi, p2c and c2p or
  * only the two with a read-only side; as a .setup: sfork_setup_all_dirs,
- * sfork_setup_readonly_dirs), sfork_region_at_least(pages, why).
+ * sfork_setup_readonly_dirs), sfork_region_at_least(pages, why),
+ * sfork_shared_alloc(len) (a zeroed MAP_SHARED block for results passed
+ * between the test's processes; sfork_test_cleanup as .cleanup unmaps it).
  *
  * Running: sfork_for_each_dir(fn) calls fn(flags) for each of sfork_dirs[]
  * (flags = direction | -a), sfork_for_each_dir_case(n, what, fn) calls
@@ -180,7 +183,10 @@ static inline void sfork_require_module(void)
 			SFORK_DEVICE);
 }
 
-/* Parses -s -d -a into sfork_size/sfork_flags, checks the module. */
+/*
+ * Parses -s -d -a into sfork_size/sfork_flags, checks the module.  A test
+ * that takes none of them (its .options leave them out) gets the defaults.
+ */
 static inline void sfork_test_setup(void)
 {
 	long long size;
@@ -189,10 +195,12 @@ static inline void sfork_test_setup(void)
 	sfork_page = (size_t)getpagesize();
 	size = 2 * (long long)sfork_page;
 
-	ret = tst_parse_filesize(sfork_str_size, &size, 1, LLONG_MAX);
-	if (ret)
-		tst_brk(TBROK, "Invalid -s '%s': %s", sfork_str_size,
-			tst_strerrno(ret));
+	if (sfork_str_size) {
+		ret = tst_parse_filesize(sfork_str_size, &size, 1, LLONG_MAX);
+		if (ret)
+			tst_brk(TBROK, "Invalid -s '%s': %s", sfork_str_size,
+				tst_strerrno(ret));
+	}
 
 	sfork_size = (size_t)size;
 	sfork_region_size = (sfork_size + sfork_page - 1) & ~(sfork_page - 1);
@@ -286,6 +294,28 @@ static inline void sfork_setup_all_dirs(void)
 static inline void sfork_setup_readonly_dirs(void)
 {
 	sfork_test_setup_dirs(SFORK_DIRS_READONLY);
+}
+
+/*
+ * A zeroed MAP_SHARED block that a test and its children all see (results,
+ * pids, flags passed between them), mapped in .setup;
+ * sfork_test_cleanup() (as the test's .cleanup) unmaps it.
+ */
+static void *sfork_shared_block;
+static size_t sfork_shared_len;
+
+static inline void *sfork_shared_alloc(size_t len)
+{
+	sfork_shared_block = SAFE_MMAP(NULL, len, PROT_READ | PROT_WRITE,
+				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	sfork_shared_len = len;
+	return sfork_shared_block;
+}
+
+static inline void sfork_test_cleanup(void)
+{
+	if (sfork_shared_block)
+		SAFE_MUNMAP(sfork_shared_block, sfork_shared_len);
 }
 
 /* sfork_region_size raised to pages when smaller (why: for the message) */
