@@ -169,6 +169,22 @@ const char *tst_exp_desc_(char *buf, size_t size, const char *scall, ...);
 /* ---- failure with an errno expected ---- */
 
 /*
+ * The failed call's errno: TST_PASS = 1 when it is one of ERRS[CNT], else
+ * TFAIL "expected ...".  Uses the caller's tst_desc__.
+ */
+#define TST_EXP_ERRNO_(SSCALL, ERRS, CNT, ...) \
+	do { \
+		if (!tst_errno_in_set(TST_ERR, (ERRS), (CNT))) { \
+			char tst_names__[20 * (CNT) + 1]; \
+			TST_EXP_MSG_(TFAIL | TTERRNO, SSCALL, "%s expected %s", \
+				     TST_DESC_(SSCALL, ##__VA_ARGS__), \
+				     tst_errno_names(tst_names__, (ERRS), (CNT))); \
+			break; \
+		} \
+		TST_PASS = 1; \
+	} while (0)
+
+/*
  * SUCCEEDED is the condition (on TST_RET) under which the call counts as
  * having succeeded: TST_RET == 0 for TST_EXP_FAIL, TST_RET >= 0 for
  * TST_EXP_FAIL2.
@@ -189,14 +205,7 @@ const char *tst_exp_desc_(char *buf, size_t size, const char *scall, ...);
 				     TST_DESC_(SSCALL, ##__VA_ARGS__), TST_RET); \
 			break; \
 		} \
-		if (!tst_errno_in_set(TST_ERR, (ERRS), (CNT))) { \
-			char tst_names__[20 * (CNT) + 1]; \
-			TST_EXP_MSG_(TFAIL | TTERRNO, SSCALL, "%s expected %s", \
-				     TST_DESC_(SSCALL, ##__VA_ARGS__), \
-				     tst_errno_names(tst_names__, (ERRS), (CNT))); \
-			break; \
-		} \
-		TST_PASS = 1; \
+		TST_EXP_ERRNO_(SSCALL, ERRS, CNT, ##__VA_ARGS__); \
 	} while (0)
 
 #define TST_EXP_FAIL_REPORT_(SUCCEEDED, SCALL, SSCALL, ERRS, CNT, ...) \
@@ -257,16 +266,10 @@ const char *tst_exp_desc_(char *buf, size_t size, const char *scall, ...);
 				     TST_DESC_(SSCALL, ##__VA_ARGS__)); \
 			break; \
 		} \
-		if (!tst_errno_in_set(TST_ERR, (ERRS), (CNT))) { \
-			char tst_names__[20 * (CNT) + 1]; \
-			TST_EXP_MSG_(TFAIL | TTERRNO, SSCALL, "%s expected %s", \
-				     TST_DESC_(SSCALL, ##__VA_ARGS__), \
-				     tst_errno_names(tst_names__, (ERRS), (CNT))); \
-			break; \
-		} \
-		TST_PASS = 1; \
-		TST_EXP_MSG_(TPASS | TTERRNO, SSCALL, "%s ", \
-			     TST_DESC_(SSCALL, ##__VA_ARGS__)); \
+		TST_EXP_ERRNO_(SSCALL, ERRS, CNT, ##__VA_ARGS__); \
+		if (TST_PASS) \
+			TST_EXP_MSG_(TPASS | TTERRNO, SSCALL, "%s ", \
+				     TST_DESC_(SSCALL, ##__VA_ARGS__)); \
 	} while (0)
 
 #define TST_EXP_FAIL_PTR_NULL(SCALL, EXP_ERR, ...) \
