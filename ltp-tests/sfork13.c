@@ -64,8 +64,6 @@ static char *str_n;
 static int iterations = DEFAULT_ITER;
 static struct slot slots[NTHREADS];
 static struct thread_result results[NTHREADS];
-static volatile int stop_forker;
-static unsigned int forker_children, forker_hits, forker_bad;
 
 /* ---- stores that may fault, usable from any thread ---- */
 
@@ -250,35 +248,20 @@ static void *sfork_thread(void *arg)
 	return NULL;
 }
 
-static void *forker_thread(void *arg)
+/* a fork child of the forking thread: 0 no live region, 1 some, 2 wrong */
+static int forker_child(void)
 {
-	unsigned int seen;
-	int status, bad;
-	pid_t pid;
+	unsigned int seen = 0;
+	int bad = count_others_wrong(-1, "fork child of the forking thread", &seen);
 
-	(void)arg;
-	while (!stop_forker) {
-		pid = fork();
-		if (pid < 0)
-			tst_brk(TBROK | TERRNO, "fork in the forking thread");
-		if (!pid) {
-			seen = 0;
-			bad = count_others_wrong(-1, "fork child of the forking thread", &seen);
-			_exit(bad ? 2 : seen ? 1 : 0);
-		}
-		SAFE_WAITPID(pid, &status, 0);
-		forker_children++;
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 1)
-			forker_hits++;
-		else if (!WIFEXITED(status) || WEXITSTATUS(status))
-			forker_bad++;
-	}
-	return NULL;
+	return bad ? 2 : seen ? 1 : 0;
 }
+
+static struct sfork_fork_loop forker = { .child = forker_child };
 
 static void run(void)
 {
-	pthread_t thr[NTHREADS], forker;
+	pthread_t thr[NTHREADS], forker_thr;
 	unsigned int calls = 0, fails = 0, bad_children = 0, bad_data = 0, bad_parent = 0;
 	struct sfork_counters before;
 	long t;
@@ -286,16 +269,16 @@ static void run(void)
 	sfork_counters_save(&before);
 	memset(results, 0, sizeof(results));
 	memset(slots, 0, sizeof(slots));
-	stop_forker = 0;
-	forker_children = forker_hits = forker_bad = 0;
+	forker.stop = 0;
+	forker.none = forker.seen = forker.bad = 0;
 
-	SAFE_PTHREAD_CREATE(&forker, NULL, forker_thread, NULL);
+	SAFE_PTHREAD_CREATE(&forker_thr, NULL, sfork_fork_loop, &forker);
 	for (t = 0; t < NTHREADS; t++)
 		SAFE_PTHREAD_CREATE(&thr[t], NULL, sfork_thread, (void *)t);
 	for (t = 0; t < NTHREADS; t++)
 		SAFE_PTHREAD_JOIN(thr[t], NULL);
-	stop_forker = 1;
-	SAFE_PTHREAD_JOIN(forker, NULL);
+	forker.stop = 1;
+	SAFE_PTHREAD_JOIN(forker_thr, NULL);
 
 	for (t = 0; t < NTHREADS; t++) {
 		calls += results[t].calls;
@@ -312,8 +295,9 @@ static void run(void)
 		     bad_children, bad_data);
 	TST_EXP_EXPR(!bad_parent, "every calling thread has the parent's side (%u without)",
 		     bad_parent);
-	TST_EXP_EXPR(!forker_bad, "%u children of the fork loop, %u of them with live regions: parent's side only (%u with a wrong view)",
-		     forker_children, forker_hits, forker_bad);
+	TST_EXP_EXPR(!forker.bad, "%u children of the fork loop, %u of them with live regions: parent's side only (%u with a wrong view)",
+		     forker.none + forker.seen + forker.bad, forker.seen,
+		     forker.bad);
 
 	sfork_check_settled(&before, "after the end");
 }

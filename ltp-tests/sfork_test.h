@@ -123,22 +123,43 @@ static inline int sfork_reader_is_parent(unsigned int flags)
 	return !!(flags & SFORK_CHILD_TO_PARENT);
 }
 
+/* the words of -d and of -a, each with its flag; the default first */
+struct sfork_word {
+	unsigned int flag;
+	const char *word;
+};
+
+static const struct sfork_word sfork_dir_words[3] = {
+	{ SFORK_BIDIRECTIONAL, "bi" },
+	{ SFORK_PARENT_TO_CHILD, "p2c" },
+	{ SFORK_CHILD_TO_PARENT, "c2p" },
+};
+
+static const struct sfork_word sfork_alloc_words[3] = {
+	{ 0, "auto" },
+	{ SFORK_LAZY, "lazy" },
+	{ SFORK_EAGER, "eager" },
+};
+
+/* the word of the one of words[1], words[2] that flags has, else words[0]'s */
+static inline const char *sfork_word_of(unsigned int flags,
+					const struct sfork_word words[3])
+{
+	if (flags & words[1].flag)
+		return words[1].word;
+	if (flags & words[2].flag)
+		return words[2].word;
+	return words[0].word;
+}
+
 static inline const char *sfork_dir_name(unsigned int flags)
 {
-	if (flags & SFORK_PARENT_TO_CHILD)
-		return "p2c";
-	if (flags & SFORK_CHILD_TO_PARENT)
-		return "c2p";
-	return "bi";
+	return sfork_word_of(flags, sfork_dir_words);
 }
 
 static inline const char *sfork_alloc_name(unsigned int flags)
 {
-	if (flags & SFORK_LAZY)
-		return "lazy";
-	if (flags & SFORK_EAGER)
-		return "eager";
-	return "auto";
+	return sfork_word_of(flags, sfork_alloc_words);
 }
 
 /* "p2c/eager/8192" (static buffer) */
@@ -151,27 +172,19 @@ static inline const char *sfork_flags_desc(unsigned int flags)
 	return buf;
 }
 
-static inline unsigned int sfork_parse_dir(const char *s)
+/* the flag of -OPT S (the default's when not given); TBROK for another word */
+static inline unsigned int sfork_parse_word(char opt, const char *s,
+					    const struct sfork_word words[3])
 {
-	if (!s || !strcmp(s, "bi"))
-		return SFORK_BIDIRECTIONAL;
-	if (!strcmp(s, "p2c"))
-		return SFORK_PARENT_TO_CHILD;
-	if (!strcmp(s, "c2p"))
-		return SFORK_CHILD_TO_PARENT;
-	tst_brk(TBROK, "Invalid -d '%s' (bi|p2c|c2p)", s);
-	return 0;
-}
+	unsigned int i;
 
-static inline unsigned int sfork_parse_alloc(const char *s)
-{
-	if (!s || !strcmp(s, "auto"))
-		return 0;
-	if (!strcmp(s, "lazy"))
-		return SFORK_LAZY;
-	if (!strcmp(s, "eager"))
-		return SFORK_EAGER;
-	tst_brk(TBROK, "Invalid -a '%s' (lazy|eager|auto)", s);
+	if (!s)
+		return words[0].flag;
+	for (i = 0; i < 3; i++)
+		if (!strcmp(s, words[i].word))
+			return words[i].flag;
+	tst_brk(TBROK, "Invalid -%c '%s' (%s|%s|%s)", opt, s, words[0].word,
+		words[1].word, words[2].word);
 	return 0;
 }
 
@@ -204,8 +217,8 @@ static inline void sfork_test_setup(void)
 
 	sfork_size = (size_t)size;
 	sfork_region_size = (sfork_size + sfork_page - 1) & ~(sfork_page - 1);
-	sfork_flags = sfork_parse_dir(sfork_str_dir) |
-		      sfork_parse_alloc(sfork_str_alloc);
+	sfork_flags = sfork_parse_word('d', sfork_str_dir, sfork_dir_words) |
+		      sfork_parse_word('a', sfork_str_alloc, sfork_alloc_words);
 
 	sfork_require_module();
 
@@ -316,6 +329,42 @@ static inline void sfork_test_cleanup(void)
 {
 	if (sfork_shared_block)
 		SAFE_MUNMAP(sfork_shared_block, sfork_shared_len);
+}
+
+/*
+ * A thread's fork() loop, run while the test's other thread calls sfork():
+ * until loop->stop, forks a child that _exit()s loop->child() (0: it saw no
+ * region, 1: it saw one, as it should, else: what it saw was wrong) and
+ * counts those in none, seen and bad.  Started as
+ * SAFE_PTHREAD_CREATE(&thread, NULL, sfork_fork_loop, &loop).
+ */
+struct sfork_fork_loop {
+	int (*child)(void);
+	volatile int stop;
+	unsigned int none, seen, bad;
+};
+
+static inline void *sfork_fork_loop(void *arg)
+{
+	struct sfork_fork_loop *loop = arg;
+	int status;
+	pid_t pid;
+
+	while (!loop->stop) {
+		pid = fork();
+		if (pid < 0)
+			tst_brk(TBROK | TERRNO, "fork() in the forking thread");
+		if (!pid)
+			_exit(loop->child());
+		SAFE_WAITPID(pid, &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) > 1)
+			loop->bad++;
+		else if (WEXITSTATUS(status))
+			loop->seen++;
+		else
+			loop->none++;
+	}
+	return NULL;
 }
 
 /* sfork_region_size raised to pages when smaller (why: for the message) */
