@@ -36,7 +36,8 @@
  * (flags = direction | -a), sfork_for_each_dir_case(n, what, fn) calls
  * fn(n, flags) for case n of a .test; sfork_run_sides() runs a reader and
  * a writer on a region's two sides, sfork_run_sides_each_dir() that for
- * each of sfork_dirs[]; SAFE_SFORK().
+ * each of sfork_dirs[]; SAFE_SFORK(); sfork_fork_loop() (a thread that
+ * forks while others sfork, counting what its children see).
  *
  * Checks: sfork_check_exit0(who, status), sfork_check_killed(who, status, sig),
  * sfork_check_fill() and
