@@ -233,14 +233,7 @@ static void run(void)
 static void setup(void)
 {
 	sfork_test_setup();
-	ctl = SAFE_MMAP(NULL, sizeof(*ctl), PROT_READ | PROT_WRITE,
-			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-}
-
-static void cleanup(void)
-{
-	if (ctl)
-		SAFE_MUNMAP(ctl, sizeof(*ctl));
+	ctl = sfork_shared_alloc(sizeof(*ctl));
 }
 
 static struct tst_test test = {
@@ -251,7 +244,7 @@ static struct tst_test test = {
 		{}
 	},
 	.setup = setup,
-	.cleanup = cleanup,
+	.cleanup = sfork_test_cleanup,
 	.test_all = run,
 	.forks_child = 1,
 	.needs_checkpoints = 1,

@@ -299,8 +299,6 @@ static void case_thread_fork_armed(unsigned int flags)
 
 static void *race_addr;
 static unsigned int race_flags;
-static volatile int race_stop;
-static unsigned int race_hits, race_misses, race_fails;
 
 static int race_child_check(void)
 {
@@ -330,28 +328,7 @@ static int race_child_check(void)
 				 p[sfork_region_size - 1], who) ? 2 : 1;
 }
 
-static void *race_forker(void *arg)
-{
-	int status;
-	pid_t pid;
-
-	(void)arg;
-	while (!race_stop) {
-		pid = fork();
-		if (pid < 0)
-			tst_brk(TBROK | TERRNO, "fork in a thread failed");
-		if (!pid)
-			_exit(race_child_check());
-		SAFE_WAITPID(pid, &status, 0);
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-			race_misses++;
-		else if (WIFEXITED(status) && WEXITSTATUS(status) == 1)
-			race_hits++;
-		else
-			race_fails++;
-	}
-	return NULL;
-}
+static struct sfork_fork_loop race_loop = { .child = race_child_check };
 
 static void case_thread_fork_race(unsigned int flags)
 {
@@ -364,15 +341,15 @@ static void case_thread_fork_race(unsigned int flags)
 	pid_t pid;
 
 	race_flags = flags;
-	race_stop = 0;
-	race_hits = race_misses = race_fails = 0;
-	SAFE_PTHREAD_CREATE(&thr, NULL, race_forker, NULL);
+	race_loop.stop = 0;
+	race_loop.none = race_loop.seen = race_loop.bad = 0;
+	SAFE_PTHREAD_CREATE(&thr, NULL, sfork_fork_loop, &race_loop);
 
 	for (i = 0; i < RACE_LOOPS; i++) {
 		race_addr = NULL;
 		pid = sfork(sfork_region_size, flags, &race_addr);
 		if (pid < 0) {
-			race_stop = 1;
+			race_loop.stop = 1;
 			tst_brk(TBROK | TERRNO, "sfork failed");
 		}
 		p = race_addr;
@@ -397,7 +374,7 @@ static void case_thread_fork_race(unsigned int flags)
 		SAFE_MUNMAP(p, sfork_region_size);
 	}
 
-	race_stop = 1;
+	race_loop.stop = 1;
 	SAFE_PTHREAD_JOIN(thr, NULL);
 
 	if (bad_children || bad_data)
@@ -407,12 +384,12 @@ static void case_thread_fork_race(unsigned int flags)
 		tst_res(TPASS, "all %d sfork children had the child's side (%s)",
 			RACE_LOOPS, child_ro ? "read-only" : "writable");
 
-	if (race_fails)
+	if (race_loop.bad)
 		tst_res(TFAIL, "%u of %u fork children of the other thread had the wrong view",
-			race_fails, race_hits + race_misses + race_fails);
+			race_loop.bad, race_loop.seen + race_loop.none + race_loop.bad);
 	else
 		tst_res(TPASS, "%u fork children of the other thread caught a region, all with the parent's view (%u caught none)",
-			race_hits, race_misses);
+			race_loop.seen, race_loop.none);
 }
 
 static const char *const case_names[] = {

@@ -271,46 +271,39 @@ static void deadline(struct timespec *ts)
 	ts->tv_sec += 30;
 }
 
+/*
+ * 0 when call succeeded, else TFAIL and 1: ret is what it returned, -1 with
+ * errno for sem_*(), the error number for pthread_*().
+ */
+static int sync_failed(int ret, int use_sem, const char *who, const char *call)
+{
+	if (!ret)
+		return 0;
+	if (use_sem)
+		tst_res(TFAIL | TERRNO, "%s: %s", who, call);
+	else
+		tst_res(TFAIL, "%s: %s: %s", who, call, tst_strerrno(ret));
+	return 1;
+}
+
 static int lock(struct sync_area *s, int use_sem, const char *who)
 {
 	struct timespec ts;
-	int ret;
 
 	deadline(&ts);
-	if (use_sem) {
-		if (sem_timedwait(&s->sem, &ts)) {
-			tst_res(TFAIL | TERRNO, "%s: sem_timedwait", who);
-			return 1;
-		}
-		return 0;
-	}
-	ret = pthread_mutex_timedlock(&s->mutex, &ts);
-	if (ret) {
-		tst_res(TFAIL, "%s: pthread_mutex_timedlock: %s", who,
-			tst_strerrno(ret));
-		return 1;
-	}
-	return 0;
+	if (use_sem)
+		return sync_failed(sem_timedwait(&s->sem, &ts), 1, who,
+				   "sem_timedwait");
+	return sync_failed(pthread_mutex_timedlock(&s->mutex, &ts), 0, who,
+			   "pthread_mutex_timedlock");
 }
 
 static int unlock(struct sync_area *s, int use_sem, const char *who)
 {
-	int ret;
-
-	if (use_sem) {
-		if (sem_post(&s->sem)) {
-			tst_res(TFAIL | TERRNO, "%s: sem_post", who);
-			return 1;
-		}
-		return 0;
-	}
-	ret = pthread_mutex_unlock(&s->mutex);
-	if (ret) {
-		tst_res(TFAIL, "%s: pthread_mutex_unlock: %s", who,
-			tst_strerrno(ret));
-		return 1;
-	}
-	return 0;
+	if (use_sem)
+		return sync_failed(sem_post(&s->sem), 1, who, "sem_post");
+	return sync_failed(pthread_mutex_unlock(&s->mutex), 0, who,
+			   "pthread_mutex_unlock");
 }
 
 static int increment(struct sync_area *s, int use_sem, const char *who)

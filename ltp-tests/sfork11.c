@@ -23,7 +23,7 @@
  *     OOM kill (SIGKILL with oom_kill in memory.events raised) before it
  *     touched 32 MiB; the other side (oom_score_adj -1000) lives on; a
  *     toucher that is still faulting after 120 s is a failure (livelock);
- *  3. a region within the limit (-s if given, else 8 MiB; allocation -a):
+ *  3. an 8 MiB region within the limit (allocation -a):
  *     sfork succeeds, the writer fills every page and the other side reads
  *     it; memory.current grows by at least 90 % of the region (eager: right
  *     after the call), and drops back after both sides are gone.
@@ -49,7 +49,7 @@
 
 #define LIMIT		(32ULL << 20)
 #define BIG		(2 * LIMIT)
-#define WITHIN_DEFAULT	(8ULL << 20)
+#define WITHIN		((size_t)8 << 20)
 #define TOUCH_TIMEOUT_S	120
 
 #define CP_CHILD	1
@@ -63,7 +63,6 @@ struct shared {
 };
 
 static struct shared *sh;
-static size_t within;
 static int has_peak;
 static char peak_path[PATH_MAX];
 
@@ -385,10 +384,20 @@ static void lazy_beyond(unsigned int flags, int child_touches)
 
 /* ---- case 3: within the limit ---- */
 
+/* memory.current has grown by at least 90 % of the region since before */
+static void check_charged(unsigned long long before, const char *when)
+{
+	unsigned long long cur = cg_val("memory.current");
+
+	TST_EXP_EXPR(cur >= before + WITHIN * 9 / 10,
+		     "memory.current %llu -> %llu %s: at least 90 %% of %zu bytes charged here",
+		     before, cur, when, WITHIN);
+}
+
 static void within_limit(unsigned int flags)
 {
-	size_t npages = within / sfork_page;
-	unsigned long long before, cur;
+	size_t npages = WITHIN / sfork_page;
+	unsigned long long before;
 	unsigned char *p;
 	void *addr = NULL;
 	int status;
@@ -396,44 +405,31 @@ static void within_limit(unsigned int flags)
 
 	join_cgroup();
 	before = cg_val("memory.current");
-	pid = SAFE_SFORK(within, flags, &addr);
+	pid = SAFE_SFORK(WITHIN, flags, &addr);
 	p = addr;
 	if (!pid) {
 		TST_CHECKPOINT_WAIT(CP_CHILD);
 		if (sfork_child_writes(flags))
-			sfork_fill(p, 0, within, 3);
+			sfork_fill(p, 0, WITHIN, 3);
 		exit(0);
 	}
 
-	cur = cg_val("memory.current");
-	if (flags & SFORK_EAGER) {
-		if (cur >= before + within * 9 / 10)
-			tst_res(TPASS, "eager: memory.current %llu -> %llu right after the call (charged to the caller's cgroup)",
-				before, cur);
-		else
-			tst_res(TFAIL, "eager: memory.current %llu -> %llu right after sfork of %zu bytes",
-				before, cur, within);
-	}
+	if (flags & SFORK_EAGER)
+		check_charged(before, "right after an eager sfork");
 
 	if (sfork_parent_writes(flags))
-		sfork_fill(p, 0, within, 3);
+		sfork_fill(p, 0, WITHIN, 3);
 	TST_CHECKPOINT_WAKE(CP_CHILD);
 	SAFE_WAITPID(pid, &status, 0);
 	sfork_check_exit0("child", status);
 
-	if (!sfork_check_fill(p, 0, within, 3, "after the writer filled the region"))
+	if (!sfork_check_fill(p, 0, WITHIN, 3, "after the writer filled the region"))
 		tst_res(TPASS, "%zu pages written and read within the limit", npages);
 
-	cur = cg_val("memory.current");
-	if (cur >= before + within * 9 / 10)
-		tst_res(TPASS, "memory.current %llu -> %llu with the region filled",
-			before, cur);
-	else
-		tst_res(TFAIL, "memory.current %llu -> %llu with %zu bytes of region filled: not charged here",
-			before, cur, within);
+	check_charged(before, "with the region filled");
 	check_limits("region within the limit, filled");
 
-	SAFE_MUNMAP(addr, within);
+	SAFE_MUNMAP(addr, WITHIN);
 	exit(0);
 }
 
@@ -463,7 +459,7 @@ static void lazy_beyond_case(unsigned int n, unsigned int flags)
 static void within_case(unsigned int n, unsigned int flags)
 {
 	(void)n;
-	tst_res(TINFO, "region of %zu bytes within memory.max", within);
+	tst_res(TINFO, "region of %zu bytes within memory.max", WITHIN);
 	in_helper(within_limit, flags);
 }
 
@@ -492,20 +488,13 @@ static void setup(void)
 {
 	sfork_test_setup_dirs(SFORK_DIRS_ALL);
 
-	within = sfork_str_size ? sfork_region_size : WITHIN_DEFAULT;
-	if (within > LIMIT / 2)
-		tst_brk(TBROK, "-s %zu: must be at most half of the %llu limit",
-			within, LIMIT);
-
 	if (sfork_param("max_region_bytes") < BIG)
 		tst_brk(TCONF, "max_region_bytes below %llu", BIG);
 
 	SAFE_CG_PRINTF(tst_cg, "memory.max", "%llu", LIMIT);
 	if (SAFE_CG_HAS(tst_cg, "memory.swap.max"))
 		SAFE_CG_PRINT(tst_cg, "memory.swap.max", "0");
-	sh = SAFE_MMAP(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	memset(sh, 0, sizeof(*sh));
+	sh = sfork_shared_alloc(sizeof(*sh));
 	find_peak_file();
 	tst_res(TINFO, "memory.peak: %s", has_peak ? peak_path : "none");
 
@@ -514,21 +503,14 @@ static void setup(void)
 		tst_brk(TBROK | TERRNO, "prctl(PR_SET_CHILD_SUBREAPER)");
 }
 
-static void cleanup(void)
-{
-	if (sh)
-		SAFE_MUNMAP(sh, sizeof(*sh));
-}
-
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
-		{"s:", &sfork_str_size, "Size of the region within memory.max (default 8M)"},
 		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default: all three)"},
 		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
 		{}
 	},
 	.setup = setup,
-	.cleanup = cleanup,
+	.cleanup = sfork_test_cleanup,
 	.test = run,
 	.tcnt = 4,
 	.forks_child = 1,

@@ -289,8 +289,6 @@ static void setup(void)
 
 	if (tst_parse_int(str_n, &n_regions, 1, MAX_N))
 		tst_brk(TBROK, "Invalid -n '%s' (1..%d)", str_n, MAX_N);
-	if (sfork_str_dir || sfork_str_alloc)
-		tst_res(TINFO, "-d/-a ignored: the regions cycle through all directions and allocations");
 	if (sfork_region_size < MARKERS + MAX_N)
 		tst_brk(TBROK, "-s must be at least %d bytes", MARKERS + MAX_N);
 
@@ -301,8 +299,6 @@ static void setup(void)
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
-		{"d:", &sfork_str_dir, "Ignored: the regions cycle through all directions"},
-		{"a:", &sfork_str_alloc, "Ignored: the regions cycle through all allocations"},
 		{"n:", &str_n, "Number of regions (default 64)"},
 		{}
 	},

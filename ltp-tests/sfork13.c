@@ -64,8 +64,6 @@ static char *str_n;
 static int iterations = DEFAULT_ITER;
 static struct slot slots[NTHREADS];
 static struct thread_result results[NTHREADS];
-static volatile int stop_forker;
-static unsigned int forker_children, forker_hits, forker_bad;
 
 /* ---- stores that may fault, usable from any thread ---- */
 
@@ -250,35 +248,20 @@ static void *sfork_thread(void *arg)
 	return NULL;
 }
 
-static void *forker_thread(void *arg)
+/* a fork child of the forking thread: 0 no live region, 1 some, 2 wrong */
+static int forker_child(void)
 {
-	unsigned int seen;
-	int status, bad;
-	pid_t pid;
+	unsigned int seen = 0;
+	int bad = count_others_wrong(-1, "fork child of the forking thread", &seen);
 
-	(void)arg;
-	while (!stop_forker) {
-		pid = fork();
-		if (pid < 0)
-			tst_brk(TBROK | TERRNO, "fork in the forking thread");
-		if (!pid) {
-			seen = 0;
-			bad = count_others_wrong(-1, "fork child of the forking thread", &seen);
-			_exit(bad ? 2 : seen ? 1 : 0);
-		}
-		SAFE_WAITPID(pid, &status, 0);
-		forker_children++;
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 1)
-			forker_hits++;
-		else if (!WIFEXITED(status) || WEXITSTATUS(status))
-			forker_bad++;
-	}
-	return NULL;
+	return bad ? 2 : seen ? 1 : 0;
 }
+
+static struct sfork_fork_loop forker = { .child = forker_child };
 
 static void run(void)
 {
-	pthread_t thr[NTHREADS], forker;
+	pthread_t thr[NTHREADS], forker_thr;
 	unsigned int calls = 0, fails = 0, bad_children = 0, bad_data = 0, bad_parent = 0;
 	struct sfork_counters before;
 	long t;
@@ -286,16 +269,16 @@ static void run(void)
 	sfork_counters_save(&before);
 	memset(results, 0, sizeof(results));
 	memset(slots, 0, sizeof(slots));
-	stop_forker = 0;
-	forker_children = forker_hits = forker_bad = 0;
+	forker.stop = 0;
+	forker.none = forker.seen = forker.bad = 0;
 
-	SAFE_PTHREAD_CREATE(&forker, NULL, forker_thread, NULL);
+	SAFE_PTHREAD_CREATE(&forker_thr, NULL, sfork_fork_loop, &forker);
 	for (t = 0; t < NTHREADS; t++)
 		SAFE_PTHREAD_CREATE(&thr[t], NULL, sfork_thread, (void *)t);
 	for (t = 0; t < NTHREADS; t++)
 		SAFE_PTHREAD_JOIN(thr[t], NULL);
-	stop_forker = 1;
-	SAFE_PTHREAD_JOIN(forker, NULL);
+	forker.stop = 1;
+	SAFE_PTHREAD_JOIN(forker_thr, NULL);
 
 	for (t = 0; t < NTHREADS; t++) {
 		calls += results[t].calls;
@@ -305,30 +288,16 @@ static void run(void)
 		bad_parent += results[t].bad_parent;
 	}
 
-	if (fails)
-		tst_res(TFAIL, "%u of %u concurrent sfork calls failed or overlapped",
-			fails, calls);
-	else
-		tst_res(TPASS, "%u concurrent sfork calls from %d threads, each its own region",
-			calls, NTHREADS);
-
-	if (bad_children || bad_data)
-		tst_res(TFAIL, "%u sfork children with a wrong view, %u regions without their child's data",
-			bad_children, bad_data);
-	else
-		tst_res(TPASS, "every sfork child: child's side of its region, parent's side of the others");
-
-	if (bad_parent)
-		tst_res(TFAIL, "%u calling threads without the parent's side", bad_parent);
-	else
-		tst_res(TPASS, "every calling thread has the parent's side");
-
-	if (forker_bad)
-		tst_res(TFAIL, "%u of %u children of the fork loop had a wrong view",
-			forker_bad, forker_children);
-	else
-		tst_res(TPASS, "%u children of the fork loop, %u of them with live regions: parent's side only",
-			forker_children, forker_hits);
+	TST_EXP_EXPR(!fails, "%u concurrent sfork calls from %d threads, each its own region (%u failed or overlapped)",
+		     calls, NTHREADS, fails);
+	TST_EXP_EXPR(!bad_children && !bad_data,
+		     "every sfork child: child's side of its region, parent's side of the others (%u wrong views, %u regions without their child's data)",
+		     bad_children, bad_data);
+	TST_EXP_EXPR(!bad_parent, "every calling thread has the parent's side (%u without)",
+		     bad_parent);
+	TST_EXP_EXPR(!forker.bad, "%u children of the fork loop, %u of them with live regions: parent's side only (%u with a wrong view)",
+		     forker.none + forker.seen + forker.bad, forker.seen,
+		     forker.bad);
 
 	sfork_check_settled(&before, "after the end");
 }
@@ -338,17 +307,12 @@ static void setup(void)
 	sfork_test_setup();
 	if (tst_parse_int(str_n, &iterations, 1, 100000))
 		tst_brk(TBROK, "Invalid -n '%s'", str_n);
-	if (sfork_str_dir || sfork_str_alloc || sfork_str_size)
-		tst_res(TINFO, "-s/-d/-a ignored: the calls cycle through all directions and allocations");
 
 	sfork_catch_faults(probe_handler, NULL, NULL);
 }
 
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
-		{"s:", &sfork_str_size, "Ignored: the calls use their own sizes"},
-		{"d:", &sfork_str_dir, "Ignored: the calls cycle through all directions"},
-		{"a:", &sfork_str_alloc, "Ignored: the calls cycle through all allocations"},
 		{"n:", &str_n, "sfork calls per thread (default 25)"},
 		{}
 	},

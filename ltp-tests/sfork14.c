@@ -11,7 +11,7 @@
  * sfork's accounting (the counters of /sys/kernel/debug/sfork/stats).
  *
  *  0. after a warm-up, 1000 cycles (-n) over all nine direction x
- *     allocation combinations, sizes -s plus 0-3 pages: sfork, both sides
+ *     allocation combinations, sizes of 2 to 5 pages: sfork, both sides
  *     touch every page (stores where they may write, loads elsewhere), the
  *     child exits, the parent unmaps.  Afterwards (letting the counters
  *     settle for up to 2 s) regions_live and pages_live are back to their
@@ -284,9 +284,6 @@ static void setup(void)
 			       LLONG_MAX))
 		tst_brk(TBROK, "Invalid -b '%s'", str_big);
 	big &= ~((long long)sfork_page - 1);
-	if (sfork_str_alloc)
-		tst_res(TINFO, "-a ignored: the cycles use all allocations, the big regions lazy and eager");
-
 
 	if (sfork_param("max_region_bytes") < (unsigned long long)big)
 		tst_brk(TCONF, "max_region_bytes below %lld (-b)", big);
@@ -294,9 +291,7 @@ static void setup(void)
 
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
-		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
 		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default: all three)"},
-		{"a:", &sfork_str_alloc, "Ignored: the cycles use all allocations, the big regions lazy and eager"},
 		{"n:", &str_n, "sfork/exit cycles (default 1000)"},
 		{"b:", &str_big, "Size of the big lazy and eager regions (default 256M)"},
 		{}

@@ -14,13 +14,14 @@
  *  - while a region lives, delete_module("sfork") (what rmmod does) fails,
  *    also after the process that called sfork exited and only its child
  *    still maps the region, and neither process holds a file descriptor
- *    of /dev/sfork;
+ *    of /dev/sfork (the region has -d and -a; its writer fills it, the
+ *    child checks every byte once the creator is gone);
  *  - once the last process mapping it is gone (regions_live back to its
  *    value before within 2 s), rmmod succeeds (tst_module_unload) and
  *    /dev/sfork and /sys/module/sfork are gone;
  *  - while the module is unloaded, sfork() fails with ENOSYS and creates
  *    nothing: no child, no new mapping or file descriptor, *addr untouched;
- *  - after tst_module_load() the module works again: a p2c region is
+ *  - after tst_module_load() the module works again: a p2c region (-a) is
  *    shared and read-only for the child, regions_live counts it and drops
  *    back.
  *
@@ -103,35 +104,34 @@ static void rmmod_refused(const char *when)
 		tst_res(TPASS | TTERRNO, "%s: rmmod %s refused", when, MODULE_NAME);
 }
 
+/* the region of -d and -a; its writer fills it, the child checks it */
 static void region_holders(int fd)
 {
+	int parent_writes = sfork_parent_writes(sfork_flags);
 	unsigned char *p;
 	void *addr = NULL;
-	size_t i;
 	pid_t pid;
 
-	pid = SAFE_SFORK(sfork_region_size, SFORK_PARENT_TO_CHILD, &addr);
+	pid = SAFE_SFORK(sfork_region_size, sfork_flags, &addr);
 	p = addr;
 	if (!pid) {
 		SAFE_CLOSE(fd);
 		TST_CHECKPOINT_WAIT(CP_CHILD);
+		if (!parent_writes)
+			sfork_fill(p, 0, sfork_region_size, SEED);
 		TST_EXP_EQ_LI(sfork_fds(), 0);
 		TST_CHECKPOINT_WAKE(CP_TEST);
 		/* the test makes us its child (subreaper) when the helper exits */
 		TST_CHECKPOINT_WAIT2(CP_CHILD, 60000);
-		for (i = 0; i < sfork_region_size; i++) {
-			if (p[i] != sfork_pattern(i, SEED)) {
-				tst_res(TFAIL, "child: byte %zu changed after the creator exited",
-					i);
-				exit(1);
-			}
-		}
+		if (sfork_check_fill(p, 0, sfork_region_size, SEED,
+				     "child, after its creator exited"))
+			exit(1);
 		tst_res(TPASS, "child: region intact after its creator exited");
 		exit(0);
 	}
 
-	for (i = 0; i < sfork_region_size; i++)
-		p[i] = sfork_pattern(i, SEED);
+	if (parent_writes)
+		sfork_fill(p, 0, sfork_region_size, SEED);
 	TST_EXP_EQ_LI(sfork_fds(), 0);
 	TST_CHECKPOINT_WAKE(CP_CHILD);
 	TST_CHECKPOINT_WAIT2(CP_HELPER, 60000);
@@ -146,7 +146,7 @@ static void sfork_without_module(void)
 	void *addr = (void *)0x1234;
 	pid_t pid;
 
-	pid = sfork(sfork_region_size, SFORK_BIDIRECTIONAL, &addr);
+	pid = sfork(sfork_region_size, sfork_flags, &addr);
 	if (!pid)
 		exit(0);
 	if (pid > 0) {
@@ -177,7 +177,8 @@ static void sfork_works(void)
 	pid_t pid;
 
 	TST_EXP_EQ_LI(sfork_fds(), 0);
-	pid = SAFE_SFORK(sfork_region_size, SFORK_PARENT_TO_CHILD, &addr);
+	pid = SAFE_SFORK(sfork_region_size, SFORK_PARENT_TO_CHILD |
+			 (sfork_flags & SFORK_ALLOC_MASK), &addr);
 	p = addr;
 	if (!pid) {
 		TST_CHECKPOINT_WAIT(CP_CHILD);
@@ -278,7 +279,6 @@ static void cleanup(void)
 
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
-		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
 		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default bi)"},
 		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
 		{}

@@ -9,8 +9,7 @@
  *
  * Adapts LTP's execve tests (execve01: a child execs a helper program that
  * reports back) and mem/shmt/shmt04 (data published by one process read by
- * another) to sfork_region_fd()/sfork_region_map().  For each direction
- * (all three without -d):
+ * another) to sfork_region_fd()/sfork_region_map().  For each direction:
  *
  *  - the sfork child exports its side as two descriptors, one plain and one
  *    O_CLOEXEC, and execs sfork18_child, which checks that the O_CLOEXEC one
@@ -196,8 +195,7 @@ static void run(void)
 
 	refusals();
 	for (i = 0; i < ARRAY_SIZE(dirs); i++)
-		if (!sfork_str_dir || (sfork_flags & dirs[i]))
-			run_dir(dirs[i]);
+		run_dir(dirs[i]);
 }
 
 static void setup(void)
@@ -210,7 +208,6 @@ static void setup(void)
 static struct tst_test test = {
 	.options = (struct tst_option[]) {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
-		{"d:", &sfork_str_dir, "Direction bi|p2c|c2p (default: all three)"},
 		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
 		{}
 	},

@@ -87,8 +87,6 @@ static void run(void)
 static void setup(void)
 {
 	sfork_test_setup();
-	if (sfork_str_dir || sfork_str_alloc || sfork_str_size)
-		tst_res(TINFO, "-s/-d/-a ignored: the region is a lazy bidirectional 4 MiB one");
 	sfork_huge_setup(2);
 	SAFE_CG_PRINTF(tst_cg, "cgroup.procs", "%d", getpid());
 	if (SAFE_CG_HAS(tst_cg, "memory.swap.max"))
@@ -96,12 +94,6 @@ static void setup(void)
 }
 
 static struct tst_test test = {
-	.options = (struct tst_option[]) {
-		{"s:", &sfork_str_size, "Ignored: the region is 4 MiB"},
-		{"d:", &sfork_str_dir, "Ignored: the region is bidirectional"},
-		{"a:", &sfork_str_alloc, "Ignored: the region is lazy"},
-		{}
-	},
 	.setup = setup,
 	.cleanup = sfork_huge_cleanup,
 	.test_all = run,

@@ -11,8 +11,9 @@
  *
  * Matrix options (HACKING.md): -s SIZE (K/M/G suffixes; default 2 pages),
  * -d bi|p2c|c2p (default bi), -a lazy|eager|auto (default auto).  Each test
- * lists them in its own .options (LTP's metadata parser reads literal
- * initializers only):
+ * lists those it takes (the ones its scenarios and runtest lines pass) in
+ * its own .options, since LTP's metadata parser reads literal initializers
+ * only; one that takes none gets the defaults:
  *
  *   .options = (struct tst_option[]) {
  *           {"s:", &sfork_str_size, "Region size ..."},
@@ -27,13 +28,16 @@
  * sfork_test_setup_dirs(SFORK_DIRS_ALL or SFORK_DIRS_READONLY) (also the
  * directions the test runs, sfork_dirs[]: without -d bi, p2c and c2p or
  * only the two with a read-only side; as a .setup: sfork_setup_all_dirs,
- * sfork_setup_readonly_dirs), sfork_region_at_least(pages, why).
+ * sfork_setup_readonly_dirs), sfork_region_at_least(pages, why),
+ * sfork_shared_alloc(len) (a zeroed MAP_SHARED block for results passed
+ * between the test's processes; sfork_test_cleanup as .cleanup unmaps it).
  *
  * Running: sfork_for_each_dir(fn) calls fn(flags) for each of sfork_dirs[]
  * (flags = direction | -a), sfork_for_each_dir_case(n, what, fn) calls
  * fn(n, flags) for case n of a .test; sfork_run_sides() runs a reader and
  * a writer on a region's two sides, sfork_run_sides_each_dir() that for
- * each of sfork_dirs[]; SAFE_SFORK().
+ * each of sfork_dirs[]; SAFE_SFORK(); sfork_fork_loop() (a thread that
+ * forks while others sfork, counting what its children see).
  *
  * Checks: sfork_check_exit0(who, status), sfork_check_killed(who, status, sig),
  * sfork_check_fill() and
@@ -120,22 +124,43 @@ static inline int sfork_reader_is_parent(unsigned int flags)
 	return !!(flags & SFORK_CHILD_TO_PARENT);
 }
 
+/* the words of -d and of -a, each with its flag; the default first */
+struct sfork_word {
+	unsigned int flag;
+	const char *word;
+};
+
+static const struct sfork_word sfork_dir_words[3] = {
+	{ SFORK_BIDIRECTIONAL, "bi" },
+	{ SFORK_PARENT_TO_CHILD, "p2c" },
+	{ SFORK_CHILD_TO_PARENT, "c2p" },
+};
+
+static const struct sfork_word sfork_alloc_words[3] = {
+	{ 0, "auto" },
+	{ SFORK_LAZY, "lazy" },
+	{ SFORK_EAGER, "eager" },
+};
+
+/* the word of the one of words[1], words[2] that flags has, else words[0]'s */
+static inline const char *sfork_word_of(unsigned int flags,
+					const struct sfork_word words[3])
+{
+	if (flags & words[1].flag)
+		return words[1].word;
+	if (flags & words[2].flag)
+		return words[2].word;
+	return words[0].word;
+}
+
 static inline const char *sfork_dir_name(unsigned int flags)
 {
-	if (flags & SFORK_PARENT_TO_CHILD)
-		return "p2c";
-	if (flags & SFORK_CHILD_TO_PARENT)
-		return "c2p";
-	return "bi";
+	return sfork_word_of(flags, sfork_dir_words);
 }
 
 static inline const char *sfork_alloc_name(unsigned int flags)
 {
-	if (flags & SFORK_LAZY)
-		return "lazy";
-	if (flags & SFORK_EAGER)
-		return "eager";
-	return "auto";
+	return sfork_word_of(flags, sfork_alloc_words);
 }
 
 /* "p2c/eager/8192" (static buffer) */
@@ -148,27 +173,19 @@ static inline const char *sfork_flags_desc(unsigned int flags)
 	return buf;
 }
 
-static inline unsigned int sfork_parse_dir(const char *s)
+/* the flag of -OPT S (the default's when not given); TBROK for another word */
+static inline unsigned int sfork_parse_word(char opt, const char *s,
+					    const struct sfork_word words[3])
 {
-	if (!s || !strcmp(s, "bi"))
-		return SFORK_BIDIRECTIONAL;
-	if (!strcmp(s, "p2c"))
-		return SFORK_PARENT_TO_CHILD;
-	if (!strcmp(s, "c2p"))
-		return SFORK_CHILD_TO_PARENT;
-	tst_brk(TBROK, "Invalid -d '%s' (bi|p2c|c2p)", s);
-	return 0;
-}
+	unsigned int i;
 
-static inline unsigned int sfork_parse_alloc(const char *s)
-{
-	if (!s || !strcmp(s, "auto"))
-		return 0;
-	if (!strcmp(s, "lazy"))
-		return SFORK_LAZY;
-	if (!strcmp(s, "eager"))
-		return SFORK_EAGER;
-	tst_brk(TBROK, "Invalid -a '%s' (lazy|eager|auto)", s);
+	if (!s)
+		return words[0].flag;
+	for (i = 0; i < 3; i++)
+		if (!strcmp(s, words[i].word))
+			return words[i].flag;
+	tst_brk(TBROK, "Invalid -%c '%s' (%s|%s|%s)", opt, s, words[0].word,
+		words[1].word, words[2].word);
 	return 0;
 }
 
@@ -180,7 +197,10 @@ static inline void sfork_require_module(void)
 			SFORK_DEVICE);
 }
 
-/* Parses -s -d -a into sfork_size/sfork_flags, checks the module. */
+/*
+ * Parses -s -d -a into sfork_size/sfork_flags, checks the module.  A test
+ * that takes none of them (its .options leave them out) gets the defaults.
+ */
 static inline void sfork_test_setup(void)
 {
 	long long size;
@@ -189,15 +209,17 @@ static inline void sfork_test_setup(void)
 	sfork_page = (size_t)getpagesize();
 	size = 2 * (long long)sfork_page;
 
-	ret = tst_parse_filesize(sfork_str_size, &size, 1, LLONG_MAX);
-	if (ret)
-		tst_brk(TBROK, "Invalid -s '%s': %s", sfork_str_size,
-			tst_strerrno(ret));
+	if (sfork_str_size) {
+		ret = tst_parse_filesize(sfork_str_size, &size, 1, LLONG_MAX);
+		if (ret)
+			tst_brk(TBROK, "Invalid -s '%s': %s", sfork_str_size,
+				tst_strerrno(ret));
+	}
 
 	sfork_size = (size_t)size;
 	sfork_region_size = (sfork_size + sfork_page - 1) & ~(sfork_page - 1);
-	sfork_flags = sfork_parse_dir(sfork_str_dir) |
-		      sfork_parse_alloc(sfork_str_alloc);
+	sfork_flags = sfork_parse_word('d', sfork_str_dir, sfork_dir_words) |
+		      sfork_parse_word('a', sfork_str_alloc, sfork_alloc_words);
 
 	sfork_require_module();
 
@@ -286,6 +308,64 @@ static inline void sfork_setup_all_dirs(void)
 static inline void sfork_setup_readonly_dirs(void)
 {
 	sfork_test_setup_dirs(SFORK_DIRS_READONLY);
+}
+
+/*
+ * A zeroed MAP_SHARED block that a test and its children all see (results,
+ * pids, flags passed between them), mapped in .setup;
+ * sfork_test_cleanup() (as the test's .cleanup) unmaps it.
+ */
+static void *sfork_shared_block;
+static size_t sfork_shared_len;
+
+static inline void *sfork_shared_alloc(size_t len)
+{
+	sfork_shared_block = SAFE_MMAP(NULL, len, PROT_READ | PROT_WRITE,
+				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	sfork_shared_len = len;
+	return sfork_shared_block;
+}
+
+static inline void sfork_test_cleanup(void)
+{
+	if (sfork_shared_block)
+		SAFE_MUNMAP(sfork_shared_block, sfork_shared_len);
+}
+
+/*
+ * A thread's fork() loop, run while the test's other thread calls sfork():
+ * until loop->stop, forks a child that _exit()s loop->child() (0: it saw no
+ * region, 1: it saw one, as it should, else: what it saw was wrong) and
+ * counts those in none, seen and bad.  Started as
+ * SAFE_PTHREAD_CREATE(&thread, NULL, sfork_fork_loop, &loop).
+ */
+struct sfork_fork_loop {
+	int (*child)(void);
+	volatile int stop;
+	unsigned int none, seen, bad;
+};
+
+static inline void *sfork_fork_loop(void *arg)
+{
+	struct sfork_fork_loop *loop = arg;
+	int status;
+	pid_t pid;
+
+	while (!loop->stop) {
+		pid = fork();
+		if (pid < 0)
+			tst_brk(TBROK | TERRNO, "fork() in the forking thread");
+		if (!pid)
+			_exit(loop->child());
+		SAFE_WAITPID(pid, &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) > 1)
+			loop->bad++;
+		else if (WEXITSTATUS(status))
+			loop->seen++;
+		else
+			loop->none++;
+	}
+	return NULL;
 }
 
 /* sfork_region_size raised to pages when smaller (why: for the message) */

@@ -43,23 +43,23 @@ static int count_conversions(const char *fmt)
 	return n;
 }
 
-int tst_file_scanf_(const char *file, const int lineno, int strict,
-		    const char *path, const char *fmt, ...)
+/* fopen() or a failure: tst_brk() when strict, else NULL */
+static FILE *open_file(const char *file, const int lineno, int strict,
+		       const char *path, const char *mode)
 {
-	int expected = count_conversions(fmt), got;
-	va_list va;
-	FILE *f;
+	FILE *f = fopen(path, mode);
 
-	f = fopen(path, "r");
-	if (!f)
-		FAIL(strict, TBROK | TERRNO, "Failed to open FILE '%s' for reading",
-		     path);
+	if (!f && strict)
+		tst_brk_(file, lineno, TBROK | TERRNO,
+			 "Failed to open FILE '%s' for %s", path,
+			 *mode == 'r' ? "reading" : "writing");
+	return f;
+}
 
-	va_start(va, fmt);
-	got = vfscanf(f, fmt, va);
-	va_end(va);
-	fclose(f);
-
+/* got conversions of the expected ones (EOF: nothing to read) */
+static int check_conversions(const char *file, const int lineno, int strict,
+			     const char *path, int expected, int got)
+{
 	if (got == EOF)
 		FAIL(strict, TBROK, "The FILE '%s' ended prematurely", path);
 	if (got != expected)
@@ -68,19 +68,33 @@ int tst_file_scanf_(const char *file, const int lineno, int strict,
 	return 0;
 }
 
+int tst_file_scanf_(const char *file, const int lineno, int strict,
+		    const char *path, const char *fmt, ...)
+{
+	int got;
+	va_list va;
+	FILE *f = open_file(file, lineno, strict, path, "r");
+
+	if (!f)
+		return 1;
+	va_start(va, fmt);
+	got = vfscanf(f, fmt, va);
+	va_end(va);
+	fclose(f);
+	return check_conversions(file, lineno, strict, path,
+				 count_conversions(fmt), got);
+}
+
 int tst_file_lines_scanf_(const char *file, const int lineno, int strict,
 			  const char *path, const char *fmt, ...)
 {
 	int expected = count_conversions(fmt), got = 0;
 	char line[4096];
 	va_list va;
-	FILE *f;
+	FILE *f = open_file(file, lineno, strict, path, "r");
 
-	f = fopen(path, "r");
 	if (!f)
-		FAIL(strict, TBROK | TERRNO, "Failed to open FILE '%s' for reading",
-		     path);
-
+		return 1;
 	while (fgets(line, sizeof(line), f)) {
 		va_start(va, fmt);
 		got = vsscanf(line, fmt, va);
@@ -89,11 +103,9 @@ int tst_file_lines_scanf_(const char *file, const int lineno, int strict,
 			break;
 	}
 	fclose(f);
-
-	if (got != expected)
-		FAIL(strict, TBROK, "Expected %i conversions got %i FILE '%s'",
-		     expected, got, path);
-	return 0;
+	/* no line matched is a mismatch, never "ended prematurely" */
+	return check_conversions(file, lineno, strict, path, expected,
+				 got == EOF ? 0 : got);
 }
 
 int tst_file_printf_(const char *file, const int lineno, int strict,
@@ -103,10 +115,9 @@ int tst_file_printf_(const char *file, const int lineno, int strict,
 	int ret;
 	FILE *f;
 
-	f = fopen(path, "w");
+	f = open_file(file, lineno, strict, path, "w");
 	if (!f)
-		FAIL(strict, TBROK | TERRNO, "Failed to open FILE '%s' for writing",
-		     path);
+		return 1;
 
 	va_start(va, fmt);
 	ret = vfprintf(f, fmt, va);

@@ -523,16 +523,6 @@ int safe_pthread_mutexattr_destroy(const char *file, const int lineno,
 	return ret;
 }
 
-int safe_pthread_mutexattr_settype(const char *file, const int lineno,
-				   pthread_mutexattr_t *attr, int type)
-{
-	int ret = pthread_mutexattr_settype(attr, type);
-
-	CHECK_PTHREAD(ret, "pthread_mutexattr_settype(%p, %d)", (void *)attr,
-		      type);
-	return ret;
-}
-
 int safe_pthread_mutex_init(const char *file, const int lineno,
 			    pthread_mutex_t *mutex,
 			    const pthread_mutexattr_t *attr)
@@ -541,51 +531,5 @@ int safe_pthread_mutex_init(const char *file, const int lineno,
 
 	CHECK_PTHREAD(ret, "pthread_mutex_init(%p, %p)", (void *)mutex,
 		      (const void *)attr);
-	return ret;
-}
-
-int safe_pthread_mutex_destroy(const char *file, const int lineno,
-			       pthread_mutex_t *mutex)
-{
-	int ret = pthread_mutex_destroy(mutex);
-
-	CHECK_PTHREAD(ret, "pthread_mutex_destroy(%p)", (void *)mutex);
-	return ret;
-}
-
-int safe_pthread_mutex_lock(const char *file, const int lineno,
-			    pthread_mutex_t *mutex)
-{
-	int ret = pthread_mutex_lock(mutex);
-
-	CHECK_PTHREAD(ret, "pthread_mutex_lock(%p)", (void *)mutex);
-	return ret;
-}
-
-int safe_pthread_mutex_trylock(const char *file, const int lineno,
-			       pthread_mutex_t *mutex)
-{
-	int ret = pthread_mutex_trylock(mutex);
-
-	if (ret != EBUSY)
-		CHECK_PTHREAD(ret, "pthread_mutex_trylock(%p)", (void *)mutex);
-	return ret;
-}
-
-int safe_pthread_mutex_unlock(const char *file, const int lineno,
-			      pthread_mutex_t *mutex)
-{
-	int ret = pthread_mutex_unlock(mutex);
-
-	CHECK_PTHREAD(ret, "pthread_mutex_unlock(%p)", (void *)mutex);
-	return ret;
-}
-
-int safe_pthread_kill(const char *file, const int lineno,
-		      pthread_t thread, int sig)
-{
-	int ret = pthread_kill(thread, sig);
-
-	CHECK_PTHREAD(ret, "pthread_kill(..., %s)", tst_strsig(sig));
 	return ret;
 }

@@ -208,13 +208,6 @@ long tst_safe_ptrace(const char *file, const int lineno, int req, pid_t pid,
 			 "execlp(%s, %s, ...) failed", (file), (arg)); \
 	} while (0)
 
-#define SAFE_EXECL(file, arg, ...) \
-	do { \
-		execl((file), (arg), ##__VA_ARGS__); \
-		tst_brk_(__FILE__, __LINE__, TBROK | TERRNO, \
-			 "execl(%s, %s, ...) failed", (file), (arg)); \
-	} while (0)
-
 #define SAFE_IOCTL(fd, request, ...) \
 	({ \
 		int tst_ioctl_ret__ = ioctl((fd), (request), ##__VA_ARGS__); \

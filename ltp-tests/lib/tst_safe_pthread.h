@@ -31,41 +31,10 @@ int safe_pthread_mutexattr_destroy(const char *file, const int lineno,
 #define SAFE_PTHREAD_MUTEXATTR_DESTROY(attr) \
 	safe_pthread_mutexattr_destroy(__FILE__, __LINE__, (attr))
 
-int safe_pthread_mutexattr_settype(const char *file, const int lineno,
-				   pthread_mutexattr_t *attr, int type);
-#define SAFE_PTHREAD_MUTEXATTR_SETTYPE(attr, type) \
-	safe_pthread_mutexattr_settype(__FILE__, __LINE__, (attr), (type))
-
 int safe_pthread_mutex_init(const char *file, const int lineno,
 			    pthread_mutex_t *mutex,
 			    const pthread_mutexattr_t *attr);
 #define SAFE_PTHREAD_MUTEX_INIT(mutex, attr) \
 	safe_pthread_mutex_init(__FILE__, __LINE__, (mutex), (attr))
-
-int safe_pthread_mutex_destroy(const char *file, const int lineno,
-			       pthread_mutex_t *mutex);
-#define SAFE_PTHREAD_MUTEX_DESTROY(mutex) \
-	safe_pthread_mutex_destroy(__FILE__, __LINE__, (mutex))
-
-int safe_pthread_mutex_lock(const char *file, const int lineno,
-			    pthread_mutex_t *mutex);
-#define SAFE_PTHREAD_MUTEX_LOCK(mutex) \
-	safe_pthread_mutex_lock(__FILE__, __LINE__, (mutex))
-
-/* returns 0 or EBUSY; any other error is TBROK */
-int safe_pthread_mutex_trylock(const char *file, const int lineno,
-			       pthread_mutex_t *mutex);
-#define SAFE_PTHREAD_MUTEX_TRYLOCK(mutex) \
-	safe_pthread_mutex_trylock(__FILE__, __LINE__, (mutex))
-
-int safe_pthread_mutex_unlock(const char *file, const int lineno,
-			      pthread_mutex_t *mutex);
-#define SAFE_PTHREAD_MUTEX_UNLOCK(mutex) \
-	safe_pthread_mutex_unlock(__FILE__, __LINE__, (mutex))
-
-int safe_pthread_kill(const char *file, const int lineno,
-		      pthread_t thread, int sig);
-#define SAFE_PTHREAD_KILL(thread, sig) \
-	safe_pthread_kill(__FILE__, __LINE__, (thread), (sig))
 
 #endif /* TST_SAFE_PTHREAD_H__ */

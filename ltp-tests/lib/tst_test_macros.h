@@ -64,7 +64,12 @@ const char *tst_exp_desc_(char *buf, size_t size, const char *scall, ...);
 
 /* ---- success expected, non-negative return ---- */
 
-#define TST_EXP_POSITIVE_CHECK_(SCALL, SSCALL, ...) \
+/*
+ * The call must not return -1 (TFAIL "failed") nor a value for which
+ * BAD_RET holds (TFAIL "invalid retval"): TST_RET < 0 for the fd/pid forms,
+ * TST_RET != 0 for TST_EXP_PASS.
+ */
+#define TST_EXP_OK_CHECK_(BAD_RET, SCALL, SSCALL, ...) \
 	do { \
 		char tst_desc__[TST_DESC_SIZE_]; \
 		TEST(SCALL); \
@@ -74,7 +79,7 @@ const char *tst_exp_desc_(char *buf, size_t size, const char *scall, ...);
 				     TST_DESC_(SSCALL, ##__VA_ARGS__)); \
 			break; \
 		} \
-		if (TST_RET < 0) { \
+		if (BAD_RET) { \
 			TST_EXP_MSG_(TFAIL | TTERRNO, SSCALL, \
 				     "%s invalid retval %ld", \
 				     TST_DESC_(SSCALL, ##__VA_ARGS__), TST_RET); \
@@ -82,6 +87,9 @@ const char *tst_exp_desc_(char *buf, size_t size, const char *scall, ...);
 		} \
 		TST_PASS = 1; \
 	} while (0)
+
+#define TST_EXP_POSITIVE_CHECK_(SCALL, SSCALL, ...) \
+	TST_EXP_OK_CHECK_(TST_RET < 0, SCALL, SSCALL, ##__VA_ARGS__)
 
 #define TST_EXP_POSITIVE_REPORT_(WHAT, SCALL, SSCALL, ...) \
 	({ \
@@ -143,23 +151,7 @@ const char *tst_exp_desc_(char *buf, size_t size, const char *scall, ...);
 /* ---- zero return expected ---- */
 
 #define TST_EXP_PASS_SILENT_(SCALL, SSCALL, ...) \
-	do { \
-		char tst_desc__[TST_DESC_SIZE_]; \
-		TEST(SCALL); \
-		TST_PASS = 0; \
-		if (TST_RET == -1) { \
-			TST_EXP_MSG_(TFAIL | TTERRNO, SSCALL, "%s failed", \
-				     TST_DESC_(SSCALL, ##__VA_ARGS__)); \
-			break; \
-		} \
-		if (TST_RET != 0) { \
-			TST_EXP_MSG_(TFAIL | TTERRNO, SSCALL, \
-				     "%s invalid retval %ld", \
-				     TST_DESC_(SSCALL, ##__VA_ARGS__), TST_RET); \
-			break; \
-		} \
-		TST_PASS = 1; \
-	} while (0)
+	TST_EXP_OK_CHECK_(TST_RET != 0, SCALL, SSCALL, ##__VA_ARGS__)
 
 #define TST_EXP_PASS_SILENT(SCALL, ...) \
 	TST_EXP_PASS_SILENT_(SCALL, #SCALL, ##__VA_ARGS__)
@@ -175,6 +167,22 @@ const char *tst_exp_desc_(char *buf, size_t size, const char *scall, ...);
 	} while (0)
 
 /* ---- failure with an errno expected ---- */
+
+/*
+ * The failed call's errno: TST_PASS = 1 when it is one of ERRS[CNT], else
+ * TFAIL "expected ...".  Uses the caller's tst_desc__.
+ */
+#define TST_EXP_ERRNO_(SSCALL, ERRS, CNT, ...) \
+	do { \
+		if (!tst_errno_in_set(TST_ERR, (ERRS), (CNT))) { \
+			char tst_names__[20 * (CNT) + 1]; \
+			TST_EXP_MSG_(TFAIL | TTERRNO, SSCALL, "%s expected %s", \
+				     TST_DESC_(SSCALL, ##__VA_ARGS__), \
+				     tst_errno_names(tst_names__, (ERRS), (CNT))); \
+			break; \
+		} \
+		TST_PASS = 1; \
+	} while (0)
 
 /*
  * SUCCEEDED is the condition (on TST_RET) under which the call counts as
@@ -197,14 +205,7 @@ const char *tst_exp_desc_(char *buf, size_t size, const char *scall, ...);
 				     TST_DESC_(SSCALL, ##__VA_ARGS__), TST_RET); \
 			break; \
 		} \
-		if (!tst_errno_in_set(TST_ERR, (ERRS), (CNT))) { \
-			char tst_names__[20 * (CNT) + 1]; \
-			TST_EXP_MSG_(TFAIL | TTERRNO, SSCALL, "%s expected %s", \
-				     TST_DESC_(SSCALL, ##__VA_ARGS__), \
-				     tst_errno_names(tst_names__, (ERRS), (CNT))); \
-			break; \
-		} \
-		TST_PASS = 1; \
+		TST_EXP_ERRNO_(SSCALL, ERRS, CNT, ##__VA_ARGS__); \
 	} while (0)
 
 #define TST_EXP_FAIL_REPORT_(SUCCEEDED, SCALL, SSCALL, ERRS, CNT, ...) \
@@ -218,33 +219,32 @@ const char *tst_exp_desc_(char *buf, size_t size, const char *scall, ...);
 		} \
 	} while (0)
 
-#define TST_EXP_FAIL(SCALL, EXP_ERR, ...) \
+/*
+ * One expected errno: WHAT is TST_EXP_FAIL_REPORT_ (TPASS on success) or
+ * TST_EXP_FAIL_CHECK_ (TST_PASS only, the _SILENT forms).
+ */
+#define TST_EXP_FAIL_ONE_(WHAT, SUCCEEDED, SCALL, SSCALL, EXP_ERR, ...) \
 	do { \
 		int tst_exp_err__ = (EXP_ERR); \
-		TST_EXP_FAIL_REPORT_(TST_RET == 0, SCALL, #SCALL, \
-				     &tst_exp_err__, 1, ##__VA_ARGS__); \
+		WHAT(SUCCEEDED, SCALL, SSCALL, &tst_exp_err__, 1, \
+		     ##__VA_ARGS__); \
 	} while (0)
+
+#define TST_EXP_FAIL(SCALL, EXP_ERR, ...) \
+	TST_EXP_FAIL_ONE_(TST_EXP_FAIL_REPORT_, TST_RET == 0, SCALL, #SCALL, \
+			  EXP_ERR, ##__VA_ARGS__)
 
 #define TST_EXP_FAIL2(SCALL, EXP_ERR, ...) \
-	do { \
-		int tst_exp_err__ = (EXP_ERR); \
-		TST_EXP_FAIL_REPORT_(TST_RET >= 0, SCALL, #SCALL, \
-				     &tst_exp_err__, 1, ##__VA_ARGS__); \
-	} while (0)
+	TST_EXP_FAIL_ONE_(TST_EXP_FAIL_REPORT_, TST_RET >= 0, SCALL, #SCALL, \
+			  EXP_ERR, ##__VA_ARGS__)
 
 #define TST_EXP_FAIL_SILENT(SCALL, EXP_ERR, ...) \
-	do { \
-		int tst_exp_err__ = (EXP_ERR); \
-		TST_EXP_FAIL_CHECK_(TST_RET == 0, SCALL, #SCALL, \
-				    &tst_exp_err__, 1, ##__VA_ARGS__); \
-	} while (0)
+	TST_EXP_FAIL_ONE_(TST_EXP_FAIL_CHECK_, TST_RET == 0, SCALL, #SCALL, \
+			  EXP_ERR, ##__VA_ARGS__)
 
 #define TST_EXP_FAIL2_SILENT(SCALL, EXP_ERR, ...) \
-	do { \
-		int tst_exp_err__ = (EXP_ERR); \
-		TST_EXP_FAIL_CHECK_(TST_RET >= 0, SCALL, #SCALL, \
-				    &tst_exp_err__, 1, ##__VA_ARGS__); \
-	} while (0)
+	TST_EXP_FAIL_ONE_(TST_EXP_FAIL_CHECK_, TST_RET >= 0, SCALL, #SCALL, \
+			  EXP_ERR, ##__VA_ARGS__)
 
 #define TST_EXP_FAIL_ARR(SCALL, EXP_ERRS, EXP_ERRS_CNT, ...) \
 	TST_EXP_FAIL_REPORT_(TST_RET == 0, SCALL, #SCALL, \
@@ -266,16 +266,10 @@ const char *tst_exp_desc_(char *buf, size_t size, const char *scall, ...);
 				     TST_DESC_(SSCALL, ##__VA_ARGS__)); \
 			break; \
 		} \
-		if (!tst_errno_in_set(TST_ERR, (ERRS), (CNT))) { \
-			char tst_names__[20 * (CNT) + 1]; \
-			TST_EXP_MSG_(TFAIL | TTERRNO, SSCALL, "%s expected %s", \
-				     TST_DESC_(SSCALL, ##__VA_ARGS__), \
-				     tst_errno_names(tst_names__, (ERRS), (CNT))); \
-			break; \
-		} \
-		TST_PASS = 1; \
-		TST_EXP_MSG_(TPASS | TTERRNO, SSCALL, "%s ", \
-			     TST_DESC_(SSCALL, ##__VA_ARGS__)); \
+		TST_EXP_ERRNO_(SSCALL, ERRS, CNT, ##__VA_ARGS__); \
+		if (TST_PASS) \
+			TST_EXP_MSG_(TPASS | TTERRNO, SSCALL, "%s ", \
+				     TST_DESC_(SSCALL, ##__VA_ARGS__)); \
 	} while (0)
 
 #define TST_EXP_FAIL_PTR_NULL(SCALL, EXP_ERR, ...) \
