@@ -35,8 +35,15 @@ def build(verbose: bool) -> None:
     """What the bench needs: the static binary (and libsfork.a), and the module."""
     out = None if verbose else subprocess.DEVNULL
     subprocess.run(["make", "-C", str(ROOT / "bench")], check=True, stdout=out)
-    if not (ROOT / "kmod" / "sfork.ko").is_file():
-        subprocess.run(["make", "-C", str(ROOT / "kmod")], check=True, stdout=out)
+    ko = ROOT / "kmod" / "sfork.ko"
+    kver = subprocess.run([str(ROOT / "scripts" / "default-kver")], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    # a module last built for another kernel (a 6.12 test run) is rebuilt for this one
+    stale = ko.is_file() and subprocess.run(
+        ["modinfo", "-F", "vermagic", str(ko)], capture_output=True, text=True,
+    ).stdout.split(" ", 1)[0] != kver
+    subprocess.run(["make", "-C", str(ROOT / "kmod"), *(["-B"] if stale else [])],
+                   check=True, stdout=out)
 
 
 def host_info() -> dict[str, Any]:
