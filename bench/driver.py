@@ -236,5 +236,20 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if problems else 0
 
 
+def cli() -> int:
+    """main() with a set-up problem (no module build, no guest, a bad kernel) as one line."""
+    from kguest.errors import KguestError
+
+    try:
+        return main()
+    except KguestError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 125
+    except subprocess.CalledProcessError as e:
+        print(f"bench: {' '.join(map(str, e.cmd))} failed (exit {e.returncode}); run it "
+              "yourself to see why", file=sys.stderr)
+        return 125
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())
