@@ -101,6 +101,7 @@ static DEFINE_MUTEX(sfork_regions_lock);
 static u64 sfork_regions_created;
 static u64 sfork_regions_eager;
 static DEFINE_PER_CPU(u64, sfork_faults);
+static DEFINE_PER_CPU(u64, sfork_zeroed_once);
 
 /* The device file, side files and VMAs (as vm_file) each hold one. */
 static void sfork_region_get(struct sfork_region *region)
@@ -266,17 +267,19 @@ static vm_fault_t sfork_vm_fault(struct vm_fault *vmf)
 	struct sfork_side *side = vmf->vma->vm_private_data;
 	struct address_space *mapping = side->region->shm->f_mapping;
 	struct page *page;
+	bool once = false;
 
 	if (vmf->pgoff >= side->region->npages)
 		return VM_FAULT_SIGBUS;
 
 	/* Allocates, zeroes and charges current's memcg on first touch. */
-	page = shmem_read_mapping_page_gfp(mapping, vmf->pgoff,
-					   mapping_gfp_mask(mapping));
+	page = sfork_shmem_page(mapping, vmf->pgoff, &once);
 	if (IS_ERR(page))
 		return vmf_error(PTR_ERR(page));
 
 	this_cpu_inc(sfork_faults);
+	if (once)
+		this_cpu_add(sfork_zeroed_once, folio_nr_pages(page_folio(page)));
 	vmf->page = page;
 	return 0;
 }
@@ -490,22 +493,35 @@ free_region:
 static int sfork_region_populate(struct sfork_region *region)
 {
 	struct address_space *mapping = region->shm->f_mapping;
-	gfp_t gfp = mapping_gfp_mask(mapping) | __GFP_RETRY_MAYFAIL | __GFP_NOWARN;
+	gfp_t gfp = mapping_gfp_mask(mapping);
 	struct page *page;
 	pgoff_t i, next;
+	bool once;
+	int ret = 0;
 
+	/* Nothing maps the region yet: no fault sees this mask. */
+	mapping_set_gfp_mask(mapping, gfp | __GFP_RETRY_MAYFAIL | __GFP_NOWARN);
 	for (i = 0; i < region->npages; i = next) {
-		if (fatal_signal_pending(current))
-			return -EINTR;
-		page = shmem_read_mapping_page_gfp(mapping, i, gfp);
-		if (IS_ERR(page))
-			return PTR_ERR(page) == -ENOSPC ? -ENOMEM : PTR_ERR(page);
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		once = false;
+		page = sfork_shmem_page(mapping, i, &once);
+		if (IS_ERR(page)) {
+			ret = PTR_ERR(page) == -ENOSPC ? -ENOMEM : PTR_ERR(page);
+			break;
+		}
 		/* A huge folio brought its 511 neighbours along. */
 		next = page_folio(page)->index + folio_nr_pages(page_folio(page));
+		if (once)
+			this_cpu_add(sfork_zeroed_once,
+				     folio_nr_pages(page_folio(page)));
 		put_page(page);
 		cond_resched();
 	}
-	return 0;
+	mapping_set_gfp_mask(mapping, gfp);
+	return ret;
 }
 
 static int sfork_check_args(const struct sfork_create *arg)
@@ -856,11 +872,13 @@ static int sfork_stats_show(struct seq_file *m, void *v)
 {
 	struct sfork_region *region;
 	unsigned long live = 0, pages = 0;
-	u64 faults = 0;
+	u64 faults = 0, once = 0;
 	int cpu;
 
-	for_each_possible_cpu(cpu)
+	for_each_possible_cpu(cpu) {
 		faults += per_cpu(sfork_faults, cpu);
+		once += per_cpu(sfork_zeroed_once, cpu);
+	}
 
 	mutex_lock(&sfork_regions_lock);
 	list_for_each_entry(region, &sfork_regions, node) {
@@ -875,6 +893,8 @@ static int sfork_stats_show(struct seq_file *m, void *v)
 		   sfork_regions_created - sfork_regions_eager);
 	mutex_unlock(&sfork_regions_lock);
 	seq_printf(m, "faults %llu\n", faults);
+	seq_printf(m, "zero_once %d\n", SFORK_ZERO_ONCE);
+	seq_printf(m, "pages_zeroed_once %llu\n", once);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(sfork_stats);
