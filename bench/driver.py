@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-build", action="store_true", help="do not run make first")
     ap.add_argument("--kguest-build", action="store_true",
                     help="let kguest run the project build (make build) before booting")
+    ap.add_argument("--kernel", default=None, metavar="NAME",
+                    help="guest kernel: a name of kguest's registry (e.g. 6.12; default: "
+                         "the project's default kernel)")
     ap.add_argument("--cmdline", action="append", default=[], metavar="WORD",
                     help="an extra guest kernel command-line word, e.g. init_on_alloc=0 "
                          "(repeatable; the report shows the guest's /proc/cmdline)")
@@ -151,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             print(msg)
 
     with BenchGuest(a.memory or plan.memory_mib, cpus=2, accel=a.accel,
-                    build=a.kguest_build, root=ROOT, cmdline=tuple(a.cmdline),
+                    build=a.kguest_build or a.kernel is not None, root=ROOT,
+                    kernel=a.kernel, cmdline=tuple(a.cmdline),
                     log=out / "raw" / "console.log") as guest:
         info = guest.info
         say(f"bench: guest {info['kernel_version']} {info['accelerator']} "

@@ -61,13 +61,13 @@ class BenchGuest:
 
     def __init__(self, memory_mib: int, cpus: int = 2, accel: str = "auto",
                  build: bool = False, root: Path | None = None, log: Path | None = None,
-                 cmdline: tuple[str, ...] = ()) -> None:
+                 kernel: str | None = None, cmdline: tuple[str, ...] = ()) -> None:
         import kguest  # the project's harness package (repo root on sys.path)
 
         self._kguest = kguest
         self.kw: dict[str, Any] = {"memory_mib": memory_mib, "cpus": cpus, "accel": accel,
                                    "build": build, "root": root, "log": log,
-                                   "cmdline": cmdline}
+                                   "kernel": kernel, "cmdline": cmdline}
         self.guest: Any = None
         self.boots = 0
         self.boot_seconds: list[float] = []
