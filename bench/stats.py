@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from bench.check_results import SFORK_HUGE_VARIANTS, SFORK_VARIANTS, SHM_VARIANTS, TUNED_VARIANTS
@@ -224,11 +225,8 @@ def targets(summary: list[Summary], runs: list[dict[str, Any]] | None = None) ->
     sizes = t.sizes("abundant")
     if sizes:
         big = max(sizes)
-        for v in ("sfork_lazy", "sfork_eager", "sfork_lazy_huge"):
-            mode = v.removeprefix("sfork_")
-            m = t.med("abundant", v, big)
-            if m is None and v in SFORK_HUGE_VARIANTS:
-                continue
+        for v, m, mode in _sfork_runs(t, "abundant", big,
+                                      ("sfork_lazy", "sfork_eager", "sfork_lazy_huge")):
             for cls, peers, thr in (("default", SHM_VARIANTS, 3.0),
                                     ("tuned", TUNED_VARIANTS, 0.95)):
                 best = t.best("abundant", peers, big)
@@ -246,11 +244,7 @@ def targets(summary: list[Summary], runs: list[dict[str, Any]] | None = None) ->
     if fs:
         big = max(fs)
         pv = t.med("fault", "private", big)
-        for v in LAZY:
-            lz = t.med("fault", v, big)
-            if lz is None and v in SFORK_HUGE_VARIANTS:
-                continue
-            mode = v.removeprefix("sfork_")
+        for v, lz, mode in _sfork_runs(t, "fault", big, LAZY):
             out.append(_target(
                 "lazy_fault" if v == "sfork_lazy" else f"{mode}_fault",
                 f"{_mode_text(mode)} first touch per 4 KiB ≤ 0.5 x a private anonymous "
@@ -325,11 +319,7 @@ def targets(summary: list[Summary], runs: list[dict[str, Any]] | None = None) ->
     if ss:
         big = max(ss)
         sh = t.med("sparse", "shm_anon", big)
-        for v in LAZY:
-            lz = t.med("sparse", v, big)
-            if lz is None and v in SFORK_HUGE_VARIANTS:
-                continue
-            mode = v.removeprefix("sfork_")
+        for v, lz, mode in _sfork_runs(t, "sparse", big, LAZY):
             out.append(_target(
                 "sparse_lazy" if v == "sfork_lazy" else f"sparse_{mode}",
                 f"sparse 1 GiB (6 pages touched): {_mode_text(mode)} within 1.5 x shm_anon",
@@ -339,6 +329,17 @@ def targets(summary: list[Summary], runs: list[dict[str, Any]] | None = None) ->
                 f"{_mem(t, 'sparse', 'shm_anon', big)} ({_spread(t, 'sparse', 'shm_anon', big)})",
                 big >= GIB, paired=t.paired("sparse", v, "shm_anon", big)))
     return out
+
+
+def _sfork_runs(t: Table, w: str, size: int, variants: tuple[str, ...]
+                ) -> Iterator[tuple[str, float | None, str]]:
+    """(variant, median, mode) for a target's sfork variants: the default policy's always
+    (median None when it did not run: "not measured"), huge_pages=2's only when it ran."""
+    for v in variants:
+        m = t.med(w, v, size)
+        if m is None and v in SFORK_HUGE_VARIANTS:
+            continue
+        yield v, m, v.removeprefix("sfork_")
 
 
 def _mode_text(mode: str) -> str:
