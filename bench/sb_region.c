@@ -67,6 +67,26 @@ static char *advise_huge(char *p, size_t len)
 	return p;
 }
 
+/* A SysV segment of len bytes, attached; removed again if shmat() fails. */
+static int sysv_attach(struct region *r, size_t len, int shmflg)
+{
+	void *p;
+	int e;
+
+	r->shmid = shmget(IPC_PRIVATE, len, IPC_CREAT | shmflg | 0600);
+	if (r->shmid < 0)
+		return -1;
+	p = shmat(r->shmid, NULL, 0);
+	if (p == (void *)-1) {
+		e = errno;
+		shmctl(r->shmid, IPC_RMID, NULL);
+		errno = e;
+		return -1;
+	}
+	r->addr = p;
+	return 0;
+}
+
 /* Create the (non-sfork) region in the calling process. */
 static int region_create(struct bench *b, struct region *r, enum variant var,
 			 size_t len)
@@ -89,18 +109,7 @@ static int region_create(struct bench *b, struct region *r, enum variant var,
 		r->addr = p;
 		return 0;
 	case VAR_SYSV_SHM:
-		r->shmid = shmget(IPC_PRIVATE, len, IPC_CREAT | 0600);
-		if (r->shmid < 0)
-			return -1;
-		p = shmat(r->shmid, NULL, 0);
-		if (p == (void *)-1) {
-			e = errno;
-			shmctl(r->shmid, IPC_RMID, NULL);
-			errno = e;
-			return -1;
-		}
-		r->addr = p;
-		return 0;
+		return sysv_attach(r, len, 0);
 	case VAR_POSIX_SHM:
 		snprintf(r->path, sizeof(r->path), "/sforkbench.%d.%u",
 			 (int)getpid(), b->seq++);
@@ -142,19 +151,7 @@ static int region_create(struct bench *b, struct region *r, enum variant var,
 		return r->addr ? 0 : -1;
 	case VAR_SYSV_HUGETLB:
 		r->len = huge_round(len);
-		r->shmid = shmget(IPC_PRIVATE, r->len,
-				  IPC_CREAT | SHM_HUGETLB | 0600);
-		if (r->shmid < 0)
-			return -1;
-		p = shmat(r->shmid, NULL, 0);
-		if (p == (void *)-1) {
-			e = errno;
-			shmctl(r->shmid, IPC_RMID, NULL);
-			errno = e;
-			return -1;
-		}
-		r->addr = p;
-		return 0;
+		return sysv_attach(r, r->len, SHM_HUGETLB);
 	case VAR_FILE:
 		snprintf(r->path, sizeof(r->path), "%s/sforkbench.%d.%u",
 			 b->cfg.file_dir, (int)getpid(), b->seq++);
