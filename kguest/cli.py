@@ -12,64 +12,18 @@ from typing import NoReturn
 
 from . import config
 from .errors import BootError, CommandTimeout, GuestDied, KguestError
+from .flags import add_guest_flags, options_from
 from .guest import Guest
 from .progress import to_stderr
-from .session import GuestPool, Options, Provisioner, parse_module_params
+from .session import GuestPool, Provisioner
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--vm-backend", choices=config.BACKENDS, help="initramfs (default) or vng")
-    p.add_argument("--kernel", help="registry name (default, rt, ...) or a vmlinuz path")
-    p.add_argument("--kdir", help="kernel headers/build dir matching --kernel")
-    p.add_argument(
-        "--accel",
-        choices=config.ACCELS,
-        default="auto",
-        help="auto: KVM only if a bounded probe boot works, else TCG",
-    )
-    p.add_argument("--memory", type=int, help="guest memory, MiB (default from config: 2048)")
-    p.add_argument("--cpus", type=int, help="guest vCPUs (default from config: 2)")
-    p.add_argument(
-        "--module-param",
-        action="append",
-        default=[],
-        metavar="MODULE.NAME=VALUE",
-        help="a module parameter at load time (repeatable; adds to the config's)",
-    )
-    p.add_argument(
-        "--kernel-cmdline",
-        action="append",
-        default=[],
-        metavar="WORDS",
-        help="extra guest kernel command-line words (repeatable)",
-    )
-    p.add_argument("--no-build", action="store_true", help="do not run the project build")
-    p.add_argument("--no-modules", action="store_true", help="boot without the project modules")
-    p.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
-    p.add_argument(
-        "--no-snapshots", action="store_true", help="boot instead of restoring a saved snapshot"
-    )
-
-
-def _options(a: argparse.Namespace) -> Options:
-    return Options(
-        backend=a.vm_backend,
-        kernel=a.kernel,
-        kdir=a.kdir,
-        accel=a.accel,
-        memory_mib=a.memory,
-        cpus=a.cpus,
-        build=not a.no_build,
-        modules=not a.no_modules,
-        qemu=a.qemu,
-        module_params=parse_module_params(a.module_param),
-        cmdline=tuple(w for words in a.kernel_cmdline for w in words.split()),
-        snapshots=not a.no_snapshots,
-    )
+    add_guest_flags(p.add_argument, plugin=False)
 
 
 def _provisioner(a: argparse.Namespace) -> Provisioner:
-    return Provisioner(config.load(), _options(a), to_stderr, worker="cli")
+    return Provisioner(config.load(), options_from(a), to_stderr, worker="cli")
 
 
 def cmd_run(a: argparse.Namespace) -> int:
@@ -115,7 +69,7 @@ def cmd_image(a: argparse.Namespace) -> int:
 def cmd_bench(a: argparse.Namespace) -> int:
     from .bench import bench_harness
 
-    return bench_harness(config.load(), _options(a), Path(a.output), a.quick, a.pytest_args)
+    return bench_harness(config.load(), options_from(a), Path(a.output), a.quick, a.pytest_args)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -19,6 +19,7 @@ import pytest
 from . import config as config_mod
 from .config import MatrixKey
 from .errors import BootError, CommandTimeout, GuestDied, KguestError, ScenarioError
+from .flags import add_guest_flags, options_from
 from .guest import Guest, TestRun
 from .results import (
     Outcome,
@@ -31,62 +32,25 @@ from .results import (
     tap_verdict,
 )
 from .scenarios import ISOLATIONS, Case, load_file
-from .session import GuestPool, Options, Provisioner, parse_module_params
+from .session import GuestPool, Provisioner, parse_module_params
 
 SESSION_KEY = pytest.StashKey["KguestSession"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("kguest", "kernel guest (kguest)")
-    g.addoption(
-        "--vm-backend",
-        choices=config_mod.BACKENDS,
-        default=None,
-        help="guest backend for tests that do not pin one (default: config, initramfs)",
-    )
-    g.addoption("--kernel", default=None, help="default kernel: registry name or vmlinuz path")
-    g.addoption("--kdir", default=None, help="headers/build dir for --kernel")
+    add_guest_flags(g.addoption, plugin=True)
     g.addoption(
         "--kernels",
         default="default",
         help="comma list of kernel names whose scenario items run, or 'all' (default: default)",
     )
-    g.addoption(
-        "--accel",
-        choices=config_mod.ACCELS,
-        default="auto",
-        help="auto: KVM only if a bounded probe boot works, else TCG",
-    )
     g.addoption("--big", action="store_true", help="also run big matrix values (e.g. 1G sizes)")
-    g.addoption("--guest-memory", type=int, default=None, help="MiB per guest (default 2048)")
-    g.addoption("--guest-cpus", type=int, default=None, help="vCPUs per guest (default 2)")
     g.addoption(
         "--kguest-timeout",
         type=float,
         default=None,
         help="default per-test timeout in seconds (config: timeout)",
-    )
-    g.addoption(
-        "--module-param",
-        action="append",
-        default=[],
-        metavar="MODULE.NAME=VALUE",
-        help="a module parameter at load time (repeatable; adds to [tool.kguest.module_params])",
-    )
-    g.addoption(
-        "--kernel-cmdline",
-        action="append",
-        default=[],
-        metavar="WORDS",
-        help="extra guest kernel command-line words (repeatable; after config cmdline)",
-    )
-    g.addoption("--no-build", action="store_true", help="do not run the project build")
-    g.addoption("--no-modules", action="store_true", help="boot without the project's modules")
-    g.addoption("--qemu", default="qemu-system-x86_64", help="QEMU binary")
-    g.addoption(
-        "--no-snapshots",
-        action="store_true",
-        help="boot every guest instead of restoring a saved snapshot of a ready one",
     )
     g.addoption(
         "--kguest-isolation",
@@ -157,24 +121,10 @@ class KguestSession:
     @property
     def prov(self) -> Provisioner:
         if self._prov is None:
-            o = self.config.option
             cfg = config_mod.load(config_mod.find_root(Path(str(self.config.rootpath))))
             self._prov = Provisioner(
                 cfg,
-                Options(
-                    backend=o.vm_backend,
-                    kernel=o.kernel,
-                    kdir=o.kdir,
-                    accel=o.accel,
-                    memory_mib=o.guest_memory,
-                    cpus=o.guest_cpus,
-                    build=not o.no_build,
-                    modules=not o.no_modules,
-                    qemu=o.qemu,
-                    module_params=parse_module_params(o.module_param),
-                    cmdline=tuple(w for words in o.kernel_cmdline for w in words.split()),
-                    snapshots=not o.no_snapshots,
-                ),
+                options_from(self.config.option),
                 self.say,
                 self.session_id,
                 self.worker,

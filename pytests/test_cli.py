@@ -71,3 +71,34 @@ def test_module_params_and_cmdline_words() -> None:
     script = vng_setup_script(spec)
     assert "insmod /m/hello.ko greeting=hi warn=1 ||" in script
     assert "insmod /m/other-mod.ko x=2 ||" in script
+
+
+def test_command_and_plugin_read_the_same_guest_flags() -> None:
+    """One table (kguest.flags) gives both front ends the same Options."""
+    import argparse
+
+    from kguest.cli import build_parser
+    from kguest.flags import add_guest_flags, options_from
+
+    words = ["--kernel", "6.12", "--accel", "tcg", "--module-param", "hello.warn=1"]
+    words += ["--kernel-cmdline", "quiet nokaslr", "--no-snapshots", "--no-build"]
+    cli = options_from(
+        build_parser().parse_args(["run", *words, "--memory", "512", "--cpus", "3", "--", "x"])
+    )
+    plugin_parser = argparse.ArgumentParser()
+    add_guest_flags(plugin_parser.add_argument, plugin=True)
+    plugin = options_from(
+        plugin_parser.parse_args([*words, "--guest-memory", "512", "--guest-cpus", "3"])
+    )
+    want = Options(
+        kernel="6.12",
+        accel="tcg",
+        memory_mib=512,
+        cpus=3,
+        build=False,
+        module_params=(("hello", ("warn=1",)),),
+        cmdline=("quiet", "nokaslr"),
+        snapshots=False,
+    )
+    assert cli == want and plugin == want, (cli, plugin)
+    assert options_from(plugin_parser.parse_args([])) == Options()
