@@ -71,14 +71,19 @@ def content_for(cfg: ProjectConfig, kernel: Kernel, modules: list[Path]) -> Imag
     return ImageContent(kernel, mods, dirs, tuple(dict.fromkeys([*own, *extra])))
 
 
-def check_vermagic(module: Path, kernel: Kernel, build: str = "the build") -> None:
-    """A module built for another kernel is an error before any boot."""
+def _modinfo(module: Path, field: str) -> str:
+    """One field of a module's modinfo (``vermagic``, ``depends``, ...)."""
     try:
-        magic = subprocess.run(
-            ["modinfo", "-F", "vermagic", str(module)], capture_output=True, text=True, check=True
+        return subprocess.run(
+            ["modinfo", "-F", field, str(module)], capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError) as e:
         raise ImageError(f"modinfo {module} failed: {e}", "install kmod; is it a .ko?") from e
+
+
+def check_vermagic(module: Path, kernel: Kernel, build: str = "the build") -> None:
+    """A module built for another kernel is an error before any boot."""
+    magic = _modinfo(module, "vermagic")
     if magic.split(" ", 1)[0] != kernel.version:
         raise ImageError(
             f"{module.name} was built for {magic.split(' ', 1)[0] or '?'}, "
@@ -108,12 +113,7 @@ def _files(d: Path) -> list[Path]:
 
 def _depends(module: Path) -> list[str]:
     """The module names ``module`` needs (modinfo's depends)."""
-    try:
-        out = subprocess.run(
-            ["modinfo", "-F", "depends", str(module)], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError) as e:
-        raise ImageError(f"modinfo {module} failed: {e}", "install kmod (modinfo)") from e
+    out = _modinfo(module, "depends")
     return [n for n in out.replace(",", " ").split() if n]
 
 
@@ -261,7 +261,8 @@ def _stage_base(root: Path) -> None:
     (root / "etc/group").write_text("root:x:0:\nnogroup:x:65534:\n")
 
 
-def _pack(root: Path, out: Path) -> None:
+def pack_cpio(root: Path, out: Path) -> None:
+    """Pack the tree ``root`` as the newc cpio archive ``out`` (files owned by root)."""
     names = subprocess.run(
         ["find", ".", "-mindepth", "1"], cwd=root, capture_output=True, text=True, check=True
     ).stdout.split("\n")
@@ -338,7 +339,7 @@ def build_initramfs(cfg: ProjectConfig, content: ImageContent, say: Say) -> Path
                 f'KGUEST_MODULES="{" ".join(content.module_names)}"\n'
                 f'KGUEST_PATH="{content.guest_path}"\n'
             )
-            _pack(root, out)
+            pack_cpio(root, out)
             _prune(outdir, "initramfs-*.cpio")
     return out
 
@@ -356,6 +357,6 @@ def build_probe_initramfs(cfg: ProjectConfig, say: Say) -> Path:
             root = Path(tmp)
             _stage_base(root)
             _put(probe, root / "init", 0o755)
-            _pack(root, out)
+            pack_cpio(root, out)
             _prune(outdir, "probe-*.cpio", keep=2)
     return out

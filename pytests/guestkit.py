@@ -14,6 +14,7 @@ import dataclasses
 import itertools
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pytest
 from kguest import config
 from kguest.config import ProjectConfig
 from kguest.guest import Guest
+from kguest.image import pack_cpio
 from kguest.kernels import Kernel
 from kguest.progress import to_stderr
 from kguest.session import Options, Provisioner
@@ -95,22 +97,6 @@ def add_module_tree(stage: Path, kernel: Kernel, modules: Mapping[str, Path]) ->
     assert r.returncode == 0, f"depmod -b {stage} failed:\n{r.stderr}"
 
 
-def pack_cpio(stage: Path, out: Path) -> None:
-    names = subprocess.run(
-        ["find", ".", "-mindepth", "1"], cwd=stage, capture_output=True, text=True, check=True
-    ).stdout.split("\n")
-    listing = "".join(f"{n}\n" for n in sorted(n for n in names if n))
-    with out.open("wb") as f:
-        r = subprocess.run(
-            ["cpio", "-o", "-H", "newc", "--quiet", "-R", "0:0"],
-            cwd=stage,
-            input=listing.encode(),
-            stdout=f,
-            stderr=subprocess.PIPE,
-        )
-    assert r.returncode == 0, f"cpio failed: {r.stderr.decode()}"
-
-
 def boot_with_overlay(
     prov: Provisioner,
     stage: Path,
@@ -150,3 +136,14 @@ def ltp_status(status: int) -> str:
         return f"status {status}"
     bits = [n for b, n in ((1, "TFAIL"), (2, "TBROK"), (4, "TWARN"), (32, "TCONF")) if status & b]
     return f"exit {status} ({'|'.join(bits) or ('pass' if status == 0 else 'not LTP')})"
+
+
+def inner_pytest(
+    proj: Path, junit: Path, kernel: Kernel, accel: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``pytest scenarios`` in the project ``proj`` (one worker, no cache) on
+    ``kernel``; its results go to the JUnit XML ``junit``."""
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q"]
+    cmd += [f"--junitxml={junit}", "--kernel", str(kernel.vmlinuz), "--kdir", str(kernel.kdir)]
+    cmd += ["--accel", accel, "scenarios"]
+    return subprocess.run(cmd, cwd=proj, capture_output=True, text=True, timeout=timeout)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from guestkit import inner_pytest
 
 from kguest import config, kernels
 
@@ -91,25 +91,7 @@ def test_trouble_is_reported_on_the_right_test(tmp_path: Path, pytestconfig: pyt
     )
     (proj / "scenarios/trouble.yaml").write_text(SCENARIO)
     junit = tmp_path / "junit.xml"
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-n",
-        "0",
-        "-q",
-        f"--junitxml={junit}",
-        "--kernel",
-        str(kernel.vmlinuz),
-        "--kdir",
-        str(kernel.kdir),
-        "--accel",
-        pytestconfig.option.accel,
-        "scenarios",
-    ]
-    r = subprocess.run(cmd, cwd=proj, capture_output=True, text=True, timeout=1200)
+    r = inner_pytest(proj, junit, kernel, pytestconfig.option.accel, timeout=1200)
     log = f"inner session:\n{r.stdout[-6000:]}\n{r.stderr[-3000:]}"
     res = results(junit)
     for name in (

@@ -13,14 +13,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import textwrap
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from guestkit import provisioner
+from guestkit import inner_pytest, provisioner
 from test_guest_trouble import CLEAN, build_troublemaker, results
 
 from kguest import config, kernels
@@ -95,25 +94,7 @@ class Project:
 
     def run(self, scenario: str, junit: Path) -> subprocess.CompletedProcess[str]:
         (self.root / "scenarios/s.yaml").write_text(scenario)
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-n",
-            "0",
-            "-q",
-            f"--junitxml={junit}",
-            "--kernel",
-            str(self.kernel.vmlinuz),
-            "--kdir",
-            str(self.kernel.kdir),
-            "--accel",
-            self.accel,
-            "scenarios",
-        ]
-        return subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, timeout=900)
+        return inner_pytest(self.root, junit, self.kernel, self.accel, timeout=900)
 
     def snapshots(self) -> list[Path]:
         return sorted((self.root / "build/kguest/snapshots").glob("*.vmstate"))
