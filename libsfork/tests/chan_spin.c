@@ -175,6 +175,16 @@ static void reap(pid_t pid)
 
 /* ---- 0, 1: an idle ring receiver and sender ---- */
 
+/* sfork a bidirectional region for a ring; the child returns attached to it. */
+static pid_t ring_sfork(void **addr)
+{
+	pid_t pid = SAFE_SFORK(region_size, SFORK_BIDIRECTIONAL, addr);
+
+	if (!pid && sfork_ring_attach(*addr, SFORK_SIDE_CHILD, &t30s))
+		tst_brk(TBROK | TERRNO, "sfork_ring_attach()");
+	return pid;
+}
+
 static void idle_ring(int sender_blocks)
 {
 	const char *who = sender_blocks ? "sender on a full ring" : "receiver on an empty ring";
@@ -184,10 +194,8 @@ static void idle_ring(int sender_blocks)
 	void *addr;
 	pid_t pid;
 
-	pid = SAFE_SFORK(region_size, SFORK_BIDIRECTIONAL, &addr);
+	pid = ring_sfork(&addr);
 	if (!pid) {
-		if (sfork_ring_attach(addr, SFORK_SIDE_CHILD, &t30s))
-			tst_brk(TBROK | TERRNO, "sfork_ring_attach()");
 		max = sfork_ring_max(addr);
 		if (sender_blocks) {
 			/* one message of the maximum fills the ring alone */
@@ -309,10 +317,8 @@ static void pingpong(unsigned long window, int n)
 	void *addr;
 	pid_t pid;
 
-	pid = SAFE_SFORK(region_size, SFORK_BIDIRECTIONAL, &addr);
+	pid = ring_sfork(&addr);
 	if (!pid) {
-		if (sfork_ring_attach(addr, SFORK_SIDE_CHILD, &t30s))
-			tst_brk(TBROK | TERRNO, "sfork_ring_attach()");
 		TST_CHECKPOINT_WAKE(0);
 		pingpong_side(addr, SFORK_SIDE_CHILD, n, window);
 		exit(0);
