@@ -28,11 +28,16 @@
 /* ------------------------------------------------------------------ */
 /* Regions                                                             */
 
-/* Map a mapping of fd (or anonymous) shared; closes fd. */
+/*
+ * Map len bytes of fd shared; closes fd.  A negative fd (a failed open or
+ * memfd_create) is passed through as NULL with its errno.
+ */
 static char *map_shared_fd(int fd, size_t len)
 {
 	void *p;
 
+	if (fd < 0)
+		return NULL;
 	if (ftruncate(fd, (off_t)len) < 0) {
 		int e = errno;
 
@@ -87,11 +92,33 @@ static int sysv_attach(struct region *r, size_t len, int shmflg)
 	return 0;
 }
 
+/* Map the file fd, created at r->path; removed again (rm) if that fails. */
+static int map_named(struct region *r, int fd, size_t len,
+		     int (*rm)(const char *path))
+{
+	int e;
+
+	if (fd < 0)
+		return -1;
+	r->addr = map_shared_fd(fd, len);
+	if (r->addr)
+		return 0;
+	e = errno;
+	rm(r->path);
+	errno = e;
+	return -1;
+}
+
+static char *map_memfd(size_t len, unsigned int mfd_flags)
+{
+	return map_shared_fd(memfd_create("sforkbench", MFD_CLOEXEC | mfd_flags), len);
+}
+
 /* Create the (non-sfork) region in the calling process. */
 static int region_create(struct bench *b, struct region *r, enum variant var,
 			 size_t len)
 {
-	int fd, e;
+	int fd;
 	void *p;
 
 	memset(r, 0, sizeof(*r));
@@ -114,21 +141,9 @@ static int region_create(struct bench *b, struct region *r, enum variant var,
 		snprintf(r->path, sizeof(r->path), "/sforkbench.%d.%u",
 			 (int)getpid(), b->seq++);
 		fd = shm_open(r->path, O_RDWR | O_CREAT | O_EXCL, 0600);
-		if (fd < 0)
-			return -1;
-		r->addr = map_shared_fd(fd, len);
-		if (!r->addr) {
-			e = errno;
-			shm_unlink(r->path);
-			errno = e;
-			return -1;
-		}
-		return 0;
+		return map_named(r, fd, len, shm_unlink);
 	case VAR_MEMFD:
-		fd = memfd_create("sforkbench", MFD_CLOEXEC);
-		if (fd < 0)
-			return -1;
-		r->addr = map_shared_fd(fd, len);
+		r->addr = map_memfd(len, 0);
 		return r->addr ? 0 : -1;
 	case VAR_SHM_ANON_THP:
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -136,18 +151,12 @@ static int region_create(struct bench *b, struct region *r, enum variant var,
 		r->addr = advise_huge(p == MAP_FAILED ? NULL : p, len);
 		return r->addr ? 0 : -1;
 	case VAR_MEMFD_THP:
-		fd = memfd_create("sforkbench", MFD_CLOEXEC);
-		if (fd < 0)
-			return -1;
-		r->addr = advise_huge(map_shared_fd(fd, len), len);
+		r->addr = advise_huge(map_memfd(len, 0), len);
 		return r->addr ? 0 : -1;
 	case VAR_MEMFD_HUGETLB:
 		/* whole huge pages: the mapping, and its munmap(), too */
 		r->len = huge_round(len);
-		fd = memfd_create("sforkbench", MFD_CLOEXEC | MFD_HUGETLB);
-		if (fd < 0)
-			return -1;
-		r->addr = map_shared_fd(fd, r->len);
+		r->addr = map_memfd(r->len, MFD_HUGETLB);
 		return r->addr ? 0 : -1;
 	case VAR_SYSV_HUGETLB:
 		r->len = huge_round(len);
@@ -156,16 +165,7 @@ static int region_create(struct bench *b, struct region *r, enum variant var,
 		snprintf(r->path, sizeof(r->path), "%s/sforkbench.%d.%u",
 			 b->cfg.file_dir, (int)getpid(), b->seq++);
 		fd = open(r->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return -1;
-		r->addr = map_shared_fd(fd, len);
-		if (!r->addr) {
-			e = errno;
-			unlink(r->path);
-			errno = e;
-			return -1;
-		}
-		return 0;
+		return map_named(r, fd, len, unlink);
 	case VAR_PRIVATE:
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
