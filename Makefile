@@ -31,28 +31,30 @@ build:
 lint: deps
 	scripts/checkpatch
 	$(MAKE) --no-print-directory -C kmod KDIR=$(KDIR) C=2 2>&1 | scripts/fail-on-sparse
-	$(VENV)/bin/ruff check kguest python pytests bench conftest.py examples scripts/example_results.py
+	$(VENV)/bin/ruff check python pytests bench conftest.py
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict bench/*.py
+	$(MAKE) --no-print-directory -C kguest lint PYTHON=$(CURDIR)/$(PY)
 	scripts/manlint
 
-# Everything CI runs: lint, build, the whole guest suite (scenarios/, with
-# the short fuzz and stress) on the default kernel and on trixie's 6.12
-# (provisioned on demand, about 3 minutes the first time), and pytests/
-# (the harness's tests: parsers, a WARN, a panic and a hang in guests of
-# their own; sfork's: kirk, packaging, the broken-module check, the
-# benchmark smoke run; HACKING.md says which is which).  Then the example
-# check: kguest installed NOT editable in a fresh venv outside the checkout
-# runs examples/hello, a module of its own (scripts/check-example).
-# `make matrix` adds the RT kernel.
+# Everything CI runs: lint, build, sfork's whole guest suite (scenarios/,
+# with the short fuzz and stress) on the default kernel and on trixie's 6.12
+# (provisioned on demand, about 3 minutes the first time) and sfork's
+# pytests/ (the binding, kirk, packaging, the broken-module check, the
+# benchmark smoke run); then kguest's own tests (kguest/tests: parsers, a
+# WARN, a panic and a hang in guests of their own) and its acceptance check:
+# wheel and sdist through twine check, installed NOT editable in a fresh
+# venv outside the checkout, running kguest/examples/hello, a module of its
+# own.  `make matrix` adds the RT kernel.
 test: deps lint build
 	@mkdir -p $(RESULTS)
 	$(PYTEST) -n $(JOBS) --kernels=default,6.12 $(REPORTS) pytests scenarios
-	scripts/check-example
+	$(MAKE) --no-print-directory -C kguest test example PYTHON=$(CURDIR)/$(PY) \
+		PYTEST_ARGS="--junitxml=$(CURDIR)/$(RESULTS)/kguest-junit.xml"
 
-# kguest used as a module author uses it, on examples/hello (scripts/check-example).
+# kguest used as a module author uses it, on kguest/examples/hello.
 example: deps
-	scripts/check-example
+	$(MAKE) --no-print-directory -C kguest example PYTHON=$(CURDIR)/$(PY)
 
 # The main job: build, boot, the default scenarios, the quick benchmark and
 # a summary.

@@ -1,6 +1,6 @@
 """sfork-specific pytest glue.
 
-The kguest plugin itself is loaded by its ``pytest11`` entry point (pyproject.toml);
+The kguest plugin itself is loaded by its ``pytest11`` entry point (kguest/pyproject.toml);
 this file must not load it again.  It only holds what is particular to sfork.
 """
 
@@ -9,9 +9,6 @@ from __future__ import annotations
 import pytest
 
 from kguest.guest import Guest
-
-# pytester drives inner pytest sessions in the harness's own tests (pytests/test_plugin.py).
-pytest_plugins = ["pytester"]
 
 
 def parse_stats(text: str) -> dict[str, int]:

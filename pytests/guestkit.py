@@ -1,4 +1,4 @@
-"""Helpers for the self-tests that boot a guest of their own with extra files in it.
+"""Helpers for sfork's tests that boot a guest of their own with extra files in it.
 
 kguest's image builder has no "extra files" option: it packs busybox, the configured
 modules and the configured bin_dirs.  The kernel accepts several concatenated cpio
@@ -14,7 +14,6 @@ import dataclasses
 import itertools
 import shutil
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -136,14 +135,3 @@ def ltp_status(status: int) -> str:
         return f"status {status}"
     bits = [n for b, n in ((1, "TFAIL"), (2, "TBROK"), (4, "TWARN"), (32, "TCONF")) if status & b]
     return f"exit {status} ({'|'.join(bits) or ('pass' if status == 0 else 'not LTP')})"
-
-
-def inner_pytest(
-    proj: Path, junit: Path, kernel: Kernel, accel: str, timeout: float
-) -> subprocess.CompletedProcess[str]:
-    """Run ``pytest scenarios`` in the project ``proj`` (one worker, no cache) on
-    ``kernel``; its results go to the JUnit XML ``junit``."""
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q"]
-    cmd += [f"--junitxml={junit}", "--kernel", str(kernel.vmlinuz), "--kdir", str(kernel.kdir)]
-    cmd += ["--accel", accel, "scenarios"]
-    return subprocess.run(cmd, cwd=proj, capture_output=True, text=True, timeout=timeout)

@@ -457,3 +457,22 @@ def test_binding_in_a_guest(kguest_run: GuestRunner) -> None:
     bad = [n for n in names if not tap[n].ok]
     skipped = [n for n in names if tap[n].skipped]
     assert not bad and not skipped, f"failed: {bad}, skipped: {skipped}\n{out}"
+
+
+def test_binding_alone_in_a_fresh_venv(tmp_path: Path) -> None:
+    """``pip install ./python`` (not editable) into a venv of its own: the package
+    carries its header, and importing it pulls in neither pytest nor pexpect."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin/pip"), "install", "-q", "--disable-pip-version-check"]
+    r = subprocess.run([*pip, str(ROOT / "python")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    probe = (
+        "import sfork, sys; "
+        "assert 'pexpect' not in sys.modules and 'pytest' not in sys.modules; "
+        "assert sfork.HEADER.is_file() and 'site-packages' in str(sfork.HEADER); "
+        "print(sfork.HEADER)"
+    )
+    r = subprocess.run([str(venv / "bin/python"), "-c", probe], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

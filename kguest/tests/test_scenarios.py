@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from kguest import config
 from kguest.config import MatrixKey
 from kguest.errors import ScenarioError
 from kguest.scenarios import load_file
@@ -104,17 +103,6 @@ def test_expect_errno_and_format(tmp_path: Path) -> None:
     )
     (c,) = load_file(p, keys=KEYS)
     assert (c.expect.kind, c.expect.name, c.format, c.backend) == ("errno", "ENOMEM", "exit", "vng")
-
-
-def test_repo_scenarios_are_valid() -> None:
-    """sfork's scenarios/ with sfork's own [tool.kguest] (an sfork test)."""
-    root = Path(__file__).resolve().parent.parent
-    cfg = config.load(root)
-    files = sorted(cfg.scenario_path.glob("*.yaml"))
-    cases = [c for p in files for c in load_file(p, None, cfg.matrix)]
-    assert cases, "scenarios/ is empty"
-    ids = [c.id for c in cases]
-    assert len(ids) == len(set(ids))
 
 
 # Every schema error: (yaml, line of the error, text in the message, text in the hint)

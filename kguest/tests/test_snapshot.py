@@ -2,7 +2,7 @@
 a changed module giving a new snapshot, and the fallbacks to booting.
 
 The in-guest checks run inner pytest sessions on a project of their own whose guest
-loads pytests/troublemaker (as in test_guest_trouble.py) and reads their JUnit XML,
+loads tests/troublemaker (as in test_guest_trouble.py) and reads their JUnit XML,
 where kguest records how each test's guest started (property kguest_guest_start).
 """
 

@@ -1,7 +1,7 @@
 """In a guest of their own: a deliberate WARN, taint, panic and hangs are reported on the
 test that caused them, and the session goes on and passes the tests after each.
 
-The guest loads pytests/troublemaker (a test-only module) instead of the project's; an
+The guest loads tests/troublemaker (a test-only module) instead of the project's; an
 inner pytest session runs a scenario file in order; this test reads its JUnit XML.
 These are the only places a kernel WARN is expected.
 """

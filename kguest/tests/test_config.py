@@ -6,24 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kguest.config import find_root, from_table, load
+from kguest.config import from_table, load
 from kguest.errors import ConfigError
-
-
-def test_repo_config() -> None:
-    root = Path(__file__).resolve().parent.parent
-    cfg = load(root)
-    assert cfg.modules == ("kmod/sfork.ko",)
-    # sfork's vocabulary and kernels are sfork's data, in its pyproject
-    assert [(k.name, k.option) for k in cfg.matrix] == [
-        ("direction", "-d"),
-        ("alloc", "-a"),
-        ("size", "-s"),
-    ]
-    assert {e.name for e in cfg.kernels} == {"rt", "6.12", "debug"}
-    assert cfg.memory_mib == 2048 and cfg.cpus == 2
-    assert cfg.build_command[:2] == ("make", "build")
-    assert find_root(root / "pytests") == root
 
 
 @pytest.mark.parametrize(
