@@ -11,7 +11,6 @@ tree indexed by ``depmod -b`` so that ``modprobe`` finds what we put there.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -19,16 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from kguest import config
+from kguest import config, image
 from kguest.config import ProjectConfig
 from kguest.guest import Guest
-from kguest.image import pack_cpio
 from kguest.kernels import Kernel
+from kguest.options import Options
 from kguest.progress import to_stderr
-from kguest.session import Options, Provisioner
+from kguest.provision import Provisioner
 
 ROOT = Path(__file__).resolve().parent.parent
-_boots = itertools.count(1)
 
 # Files of the kernel's /lib/modules/VER that depmod reads besides the modules.
 DEPMOD_INPUTS = ("modules.builtin", "modules.builtin.modinfo", "modules.order")
@@ -99,34 +97,17 @@ def add_module_tree(stage: Path, kernel: Kernel, modules: Mapping[str, Path]) ->
 def boot_with_overlay(
     prov: Provisioner,
     stage: Path,
-    workdir: Path,
     memory_mib: int = 1024,
     cpus: int = 2,
 ) -> Guest:
-    """Boot the project's initramfs (as ``prov`` provisions it) plus ``stage`` packed
-    as a second archive.  The caller closes the guest (or uses it as a context manager)."""
+    """Boot the project's initramfs (as ``prov`` provisions it) with the tree ``stage``
+    on top, without a snapshot (a guest of one test).  The caller closes the guest (or
+    uses it as a context manager)."""
     spec = prov.spec("initramfs")
     assert spec.initrd is not None
-    overlay = workdir / "overlay.cpio"
-    pack_cpio(stage, overlay)
-    combined = workdir / "initrd.cpio"
-    with combined.open("wb") as out:
-        for part in (spec.initrd, overlay):
-            with part.open("rb") as f:
-                shutil.copyfileobj(f, out)
-            # the kernel's unpacker skips zero padding between archives, 4-byte aligned
-            out.write(b"\0" * (-out.tell() % 4))
-    spec = dataclasses.replace(spec, initrd=combined, memory_mib=memory_mib, cpus=cpus)
-    cfg = prov.cfg
-    g = Guest(
-        spec,
-        prov.log_path(spec, next(_boots)),
-        prov.say,
-        boot_timeout=cfg.boot_timeout,
-        max_output=cfg.max_output_bytes,
-        allowed_taint=cfg.allowed_taint,
-    )
-    return g.boot()
+    initrd = image.with_overlay(prov.cfg, spec.initrd, stage)
+    spec = dataclasses.replace(spec, initrd=initrd, memory_mib=memory_mib, cpus=cpus)
+    return prov.new_guest(spec, snapshots=False).boot()
 
 
 def ltp_status(status: int) -> str:

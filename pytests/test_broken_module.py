@@ -95,7 +95,7 @@ def guest(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory)
     stage = tmp / "stage"
     for name, d in variants.items():
         stage_file(stage, f"{GUEST_DIR}/{name}/sfork.ko", d / "sfork.ko")
-    with boot_with_overlay(prov, stage, tmp) as g:
+    with boot_with_overlay(prov, stage) as g:
         yield g
 
 

@@ -39,11 +39,11 @@ from guestkit import (
     stage_file,
 )
 
+from kguest.files import file_lock
 from kguest.guest import Guest
 from kguest.image import is_dynamic_elf
 from kguest.kernels import Kernel
-from kguest.locking import file_lock
-from kguest.session import Provisioner
+from kguest.provision import Provisioner
 
 DATA = Path(__file__).resolve().parent / "data"
 SEED = ROOT.parent / "shared" / "seed" / "000_ce7b340c52974a87.txt"
@@ -170,7 +170,7 @@ def guest(
     for name, exe in programs.items():
         stage_file(stage, f"{GUEST_BIN}/{name}", exe)
     add_module_tree(stage, kernel, {dkms_module.rel: dkms_module.ko})
-    with boot_with_overlay(prov, stage, t) as g:
+    with boot_with_overlay(prov, stage) as g:
         yield g
 
 

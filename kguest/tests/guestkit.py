@@ -11,8 +11,9 @@ import pytest
 
 from kguest import config
 from kguest.kernels import Kernel
+from kguest.options import Options
 from kguest.progress import to_stderr
-from kguest.session import Options, Provisioner
+from kguest.provision import Provisioner
 
 ROOT = Path(__file__).resolve().parent.parent  # kguest's own project ([tool.kguest])
 

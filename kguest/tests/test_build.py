@@ -46,14 +46,18 @@ def _fake_modules(d: Path) -> Kernel:
     import lzma
 
     mods = d / "lib/modules/6.1.0-x"
-    for rel in ("kernel/drivers/block/zram/zram.ko.xz", "kernel/mm/zsmalloc.ko.xz",
-                "kernel/lib/lz4/lz4_compress.ko.xz"):
+    for rel in (
+        "kernel/drivers/block/zram/zram.ko.xz",
+        "kernel/mm/zsmalloc.ko.xz",
+        "kernel/lib/lz4/lz4_compress.ko.xz",
+    ):
         (mods / rel).parent.mkdir(parents=True, exist_ok=True)
         (mods / rel).write_bytes(lzma.compress(rel.encode()))
     (mods / "modules.dep").write_text(
         "kernel/drivers/block/zram/zram.ko.xz: kernel/mm/zsmalloc.ko.xz "
         "kernel/lib/lz4/lz4_compress.ko.xz\n"
-        "kernel/mm/zsmalloc.ko.xz:\nkernel/lib/lz4/lz4_compress.ko.xz:\n")
+        "kernel/mm/zsmalloc.ko.xz:\nkernel/lib/lz4/lz4_compress.ko.xz:\n"
+    )
     (mods / "modules.builtin").write_text("kernel/drivers/block/loop.ko\n")
     return Kernel("default", d / "vmlinuz", d, "6.1.0-x", modules=mods)
 
@@ -64,9 +68,11 @@ def test_kernel_modules_bring_their_dependencies_unpacked(tmp_path: Path) -> Non
     k = _fake_modules(tmp_path)
     cfg = from_table(tmp_path, {"kernel_modules": ["zram", "loop"]}, "p.toml")
     content = image.content_for(cfg, k, [])
-    assert content.kernel_modules == ("kernel/mm/zsmalloc.ko.xz",
-                                      "kernel/lib/lz4/lz4_compress.ko.xz",
-                                      "kernel/drivers/block/zram/zram.ko.xz")
+    assert content.kernel_modules == (
+        "kernel/mm/zsmalloc.ko.xz",
+        "kernel/lib/lz4/lz4_compress.ko.xz",
+        "kernel/drivers/block/zram/zram.ko.xz",
+    )
     out = tmp_path / "img"
     image._copy_module(k.modules_dir / content.kernel_modules[-1], out)
     assert (out / "zram.ko").read_bytes() == b"kernel/drivers/block/zram/zram.ko.xz"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kguest.backends import GuestSpec, module_args, vng_setup_script
+from kguest.backends import GuestSpec, Vng, module_args
 from kguest.config import from_table
 from kguest.kernels import Kernel
-from kguest.session import Options, kernel_words, parse_module_params
+from kguest.options import Options, kernel_words, parse_module_params
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,9 +55,7 @@ def test_user_errors_exit_125_without_a_traceback(
 
 
 def test_module_params_and_cmdline_words() -> None:
-    cfg = from_table(
-        ROOT, {"module_params": {"hello": ["greeting=hi"]}, "cmdline": ["nokaslr"]}
-    )
+    cfg = from_table(ROOT, {"module_params": {"hello": ["greeting=hi"]}, "cmdline": ["nokaslr"]})
     opts = Options(
         module_params=parse_module_params(["hello.warn=1", "other-mod.x=2"]),
         cmdline=("loglevel=7",),
@@ -65,12 +63,12 @@ def test_module_params_and_cmdline_words() -> None:
     words = kernel_words(cfg, opts)
     assert words == ("nokaslr", "loglevel=7", "hello.greeting=hi", "hello.warn=1", "other_mod.x=2")
     k = Kernel("default", Path("/boot/v"), Path("/k"), "6.1.0-x")
-    spec = GuestSpec("vng", k, append=words, modules=(Path("/m/hello.ko"), Path("/m/other-mod.ko")))
+    spec = GuestSpec(Vng(), k, append=words, modules=(Path("/m/hello.ko"), Path("/m/other-mod.ko")))
     assert module_args(spec, "hello") == ["greeting=hi", "warn=1"]
     assert module_args(spec, "other-mod") == ["x=2"]
-    script = vng_setup_script(spec)
-    assert "insmod /m/hello.ko greeting=hi warn=1 ||" in script
-    assert "insmod /m/other-mod.ko x=2 ||" in script
+    script = Vng.setup_script(spec)
+    assert "insmod /m/hello.ko greeting=hi warn=1 2>&1) ||" in script
+    assert "insmod /m/other-mod.ko x=2 2>&1) ||" in script
 
 
 def test_command_and_plugin_read_the_same_guest_flags() -> None:

@@ -21,7 +21,7 @@ from kguest.errors import ConfigError
         ({"memory_mib": 64}, "memory_mib >= 128"),
         ({"kernels": {"x": {"vmlinuz": "/v"}}}, "missing kdir"),
         ({"kernels": {"default": {"vmlinuz": "/v", "kdir": "/k"}}}, "'default' is built in"),
-        ({"matrix": {"mode": {"kind": "words", "values": ["a"]}}}, "option = None"),
+        ({"matrix": {"mode": {"kind": "words", "values": ["a"]}}}, "needs exactly one of option"),
         ({"matrix": {"mode": {"option": "-m", "kind": "list"}}}, "kind = 'list' is not known"),
         ({"matrix": {"mode": {"option": "-m", "kind": "words"}}}, "values must be a list"),
         ({"matrix": {"n": {"option": "-n", "kind": "int", "values": ["1"]}}}, "values is for"),

@@ -158,8 +158,17 @@ def _provisioned_tree(root: Path, name: str, extra: dict[str, str]) -> None:
     h = fake_headers(root / "h", "6.1.0-56-amd64")
     desc = root / "build/kernels" / name / "kernel.json"
     desc.parent.mkdir(parents=True)
-    desc.write_text(json.dumps({"VMLINUZ": str(vm), "KDIR": str(h), "BUILD_PREFIX": [],
-                                "MODULES_DIR": str(root / "mods"), **extra}))
+    desc.write_text(
+        json.dumps(
+            {
+                "VMLINUZ": str(vm),
+                "KDIR": str(h),
+                "BUILD_PREFIX": [],
+                "MODULES_DIR": str(root / "mods"),
+                **extra,
+            }
+        )
+    )
 
 
 DEBUG = KernelEntry(

@@ -26,6 +26,10 @@ values = ["lazy", "eager", "auto"]
 option = "-s"
 kind = "size"
 big = "256M"
+
+[tool.kguest.kernels.rt]
+vmlinuz = "/nonexistent/vmlinuz"
+kdir = "/nonexistent/build"
 """
 
 SCEN = """
@@ -97,20 +101,36 @@ def test_schema_error_is_a_collection_error(project: pytest.Pytester) -> None:
     assert r.ret == pytest.ExitCode.INTERRUPTED
 
 
-def test_config_error_fails_collection_with_file_and_key(project: pytest.Pytester) -> None:
+def test_config_error_is_one_usage_error(project: pytest.Pytester) -> None:
+    """A broken [tool.kguest] stops the run before anything is collected, with kguest's
+    one line (and its hint), never a traceback; the same under xdist."""
     toml = project.path / "pyproject.toml"
     toml.write_text(PYPROJECT.replace("bin_dirs = []", "bin_dir = []"))
-    r = project.runpytest("--collect-only", "-q")
-    r.stdout.fnmatch_lines(
-        ["*pyproject.toml: unknown key ?tool.kguest? bin_dir", "*-> allowed: *bin_dirs*"]
-    )
-    assert r.ret == pytest.ExitCode.INTERRUPTED
+    for extra in ([], ["-n", "2"]):
+        r = project.runpytest("--collect-only", "-q", *extra)
+        r.stderr.fnmatch_lines(
+            [
+                "*kguest: *pyproject.toml: unknown key ?tool.kguest? bin_dir",
+                "*-> allowed: *bin_dirs*",
+            ]
+        )
+        assert r.ret == pytest.ExitCode.USAGE_ERROR
+        assert "Traceback" not in r.stdout.str() + r.stderr.str()
+        assert (r.stdout.str() + r.stderr.str()).count("unknown key") == 1
     toml.write_text(PYPROJECT.replace('kind = "size"', 'kind = "bytes"'))
     r = project.runpytest("--collect-only", "-q")
-    r.stdout.fnmatch_lines(
+    r.stderr.fnmatch_lines(
         ["*?tool.kguest.matrix.size? kind = 'bytes' is not known", "*allowed: words, size*"]
     )
-    assert r.ret == pytest.ExitCode.INTERRUPTED
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_unknown_kernel_name_is_one_usage_error(project: pytest.Pytester) -> None:
+    r = project.runpytest("--collect-only", "-q", "--kernels=default,6.12")
+    r.stderr.fnmatch_lines(
+        ["*kguest: --kernels: unknown kernel '6.12'*", '*declared: default, rt*"6.12"*']
+    )
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
 
 
 def test_yaml_outside_scenario_dir_named_on_the_command_line(project: pytest.Pytester) -> None:
@@ -125,7 +145,7 @@ def test_yaml_outside_scenario_dir_named_on_the_command_line(project: pytest.Pyt
 def test_user_matrix_keys_make_the_ids(pytester: pytest.Pytester) -> None:
     pytester.makefile(
         ".toml",
-        pyproject='[tool.kguest]\nbuild_command = []\n'
+        pyproject="[tool.kguest]\nbuild_command = []\n"
         '[tool.kguest.matrix.mode]\noption = "-m"\nkind = "words"\n'
         'values = ["blocking", "nonblocking"]\n'
         '[tool.kguest.matrix.count]\noption = "-c"\nkind = "int"\n',
@@ -144,14 +164,23 @@ def test_bad_module_param_option_is_a_usage_error(project: pytest.Pytester) -> N
     assert r.ret == pytest.ExitCode.USAGE_ERROR
 
 
-def test_set_up_error_in_a_python_test_is_its_message(pytester: pytest.Pytester) -> None:
-    """A failing build (the user's) fails the Python test with kguest's message only."""
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_set_up_error_is_reported_once_and_ends_the_run(
+    pytester: pytest.Pytester, workers: list[str]
+) -> None:
+    """A failing build (the user's) is reported once, on one test, with kguest's message
+    and the build's last lines; the run stops there, also with two xdist workers."""
     pytester.makefile(".toml", pyproject='[tool.kguest]\nbuild_command = ["false"]\n')
-    pytester.makepyfile(test_x="def test_x(kguest_run):\n    kguest_run('true')\n")
-    r = pytester.runpytest("-q", "-p", "no:cacheprovider")
+    pytester.makepyfile(
+        test_x="\n".join(f"def test_{i}(kguest_run):\n    kguest_run('true')\n" for i in range(6))
+    )
+    r = pytester.runpytest("-q", "-p", "no:cacheprovider", "-rs", *workers)
+    out = r.stdout.str()
     r.stdout.fnmatch_lines(["*build failed (exit 1): false KDIR=*", "*-> fix the build error*"])
-    assert "Traceback" not in r.stdout.str() and "GuestRunner" not in r.stdout.str()
-    assert r.ret == pytest.ExitCode.TESTS_FAILED
+    assert out.count("--- last lines of") == 1, out
+    assert "Interrupted: kguest: build failed (exit 1)" in out, out
+    assert "Traceback" not in out and "GuestRunner" not in out and "plugin.py" not in out
+    assert r.ret == pytest.ExitCode.INTERRUPTED
 
 
 def test_skip_key_is_reported_without_a_guest(project: pytest.Pytester) -> None:

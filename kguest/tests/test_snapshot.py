@@ -22,13 +22,13 @@ import pytest
 from guestkit import inner_pytest, provisioner
 from test_guest_trouble import CLEAN, build_troublemaker, results
 
-from kguest import config, kernels
+from kguest import backends, config, kernels
 from kguest.backends import GuestSpec
 from kguest.errors import ScenarioError
 from kguest.guest import Guest
 from kguest.kernels import Kernel
 from kguest.scenarios import load_file
-from kguest.snapshot import SnapshotStore, probe_qemu
+from kguest.snapshot import Plan, SnapshotStore, probe_qemu
 
 HERE = Path(__file__).resolve().parent
 RESTORE_BOUND = 10.0  # seconds: a correctness bound for a restore, not a target
@@ -205,8 +205,8 @@ def test_vng_boots_without_snapshots(kguest_guest: Guest) -> None:
     assert "host's filesystem" in why
     said = [s for s in store.said if "snapshots off" in s and "vng" in s]
     assert len(said) == 1 and why in said[0], store.said
-    plan = store.plan(kguest_guest.spec, kguest_guest.argv())
-    assert not plan.state.exists()
+    assert store.plan(kguest_guest.spec, kguest_guest.spec.backend.argv(kguest_guest.spec)) is None
+    assert len([s for s in store.said if "snapshots off" in s and "vng" in s]) == 1
     assert kguest_guest.run("echo ok", 60).output.strip() == "ok"
 
 
@@ -241,11 +241,11 @@ def test_qemu_without_snapshots_boots(tmp_path: Path, pytestconfig: pytest.Confi
     spec = dataclasses.replace(prov.spec("initramfs"), qemu=str(fake_qemu(tmp_path)))
     said: list[str] = []
     store = SnapshotStore(tmp_path / "snapshots", said.append)
-    g = Guest(spec, tmp_path / "console.log", boot_timeout=240, snapshots=store)
+    g = prov.new_guest(spec, snapshots=store, log=tmp_path / "console.log")
     with g:
         assert g.started_from == "boot"
         assert g.run("echo ok", 60).output.strip() == "ok"
-    assert not store.usable(spec)  # asked again: not said again
+    assert store.plan(spec, spec.backend.argv(spec)) is None  # asked again: not said again
     assert len(said) == 1 and "snapshots off" in said[0] and "no QMP" in said[0], said
     assert not (tmp_path / "snapshots").exists() or not any((tmp_path / "snapshots").iterdir())
 
@@ -258,13 +258,14 @@ def _spec(tmp: Path, initrd: Path, **kw: object) -> GuestSpec:
     if not vmlinuz.exists():
         vmlinuz.write_bytes(b"kernel")
     k = Kernel("default", vmlinuz, tmp, "6.1.0-test")
-    return dataclasses.replace(GuestSpec("initramfs", k, initrd=initrd), **kw)  # type: ignore[arg-type]
+    spec = GuestSpec(backends.get("initramfs"), k, initrd=initrd)
+    return dataclasses.replace(spec, **kw)  # type: ignore[arg-type]
 
 
-def _plan(store: SnapshotStore, spec: GuestSpec):  # type: ignore[no-untyped-def]
-    from kguest.backends import initramfs_argv
-
-    return store.plan(spec, initramfs_argv(spec))
+def _plan(store: SnapshotStore, spec: GuestSpec) -> Plan:
+    plan = store.plan(spec, spec.backend.argv(spec))
+    assert plan is not None
+    return plan
 
 
 def test_key_follows_what_shapes_the_guest(tmp_path: Path) -> None:
@@ -336,7 +337,8 @@ def test_damaged_snapshot_is_replaced(tmp_path: Path, pytestconfig: pytest.Confi
     store = SnapshotStore(tmp_path / "snapshots", said.append)
 
     def start(n: int) -> str:
-        with Guest(spec, tmp_path / f"console-{n}.log", boot_timeout=240, snapshots=store) as g:
+        log = tmp_path / f"console-{n}.log"
+        with prov.new_guest(spec, snapshots=store, log=log).boot() as g:
             assert g.run("echo ok", 60).output.strip() == "ok"
             return g.started_from
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .backends import die_with_parent
 from .errors import ConfigError
-from .locking import atomic_write, file_lock
+from .files import atomic_write, file_lock
 from .progress import Say
 
 PROBE_MARKER = b"KGUEST-PROBE-OK"

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from . import config
 from .guest import Guest
+from .options import Options
 from .progress import Say, to_stderr
-from .session import Options, Provisioner
+from .provision import Provisioner
 
 
 def boot(
@@ -24,12 +25,14 @@ def boot(
     snapshots: bool = True,
     cmdline: tuple[str, ...] = (),
 ) -> Guest:
-    """Provision (build, image) and boot one guest (restored from its snapshot when
-    there is one; ``snapshots=False`` boots); ``cmdline``: extra guest kernel command-line
-    words after the config's.  Use as a context manager or call close()."""
-    cfg = config.load(root)
+    """Provision (build, image) and start one guest of the project at ``root`` (default:
+    the nearest directory with a [tool.kguest] table): restored from its snapshot when
+    there is one (``snapshots=False`` boots).  ``cmdline``: extra guest kernel
+    command-line words after the config's; ``log``: where the console log goes
+    (default: the build directory's logs/api/).  Use as a context manager or call
+    close()."""
     prov = Provisioner(
-        cfg,
+        config.load(root),
         Options(
             backend=backend,
             kernel=kernel,
@@ -44,14 +47,4 @@ def boot(
         say,
         worker="api",
     )
-    spec = prov.spec()
-    g = Guest(
-        spec,
-        log or prov.log_path(spec, 0),
-        say,
-        boot_timeout=cfg.boot_timeout,
-        max_output=cfg.max_output_bytes,
-        allowed_taint=cfg.allowed_taint,
-        snapshots=prov.snapshots,
-    )
-    return g.boot()
+    return prov.new_guest(prov.spec(), log=log).boot()

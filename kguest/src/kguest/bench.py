@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import BACKENDS, ProjectConfig
+from .backends import BACKENDS
+from .config import ProjectConfig
 from .errors import KguestError
-from .guest import Guest
+from .options import Options
 from .progress import to_stderr
-from .session import Options, Provisioner
+from .provision import Provisioner
 from .snapbench import time_snapshots
 
 
@@ -33,8 +34,8 @@ def time_boots(cfg: ProjectConfig, opts: Options, repeat: int = 2) -> dict[str, 
         times: list[float] = []
         try:
             spec = prov.spec(backend)
-            for i in range(repeat):
-                g = Guest(spec, prov.log_path(spec, i), to_stderr, boot_timeout=cfg.boot_timeout)
+            for _ in range(repeat):
+                g = prov.new_guest(spec, snapshots=False)
                 t0 = time.monotonic()
                 g.boot()
                 boot = time.monotonic() - t0

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from .config import ProjectConfig
 from .errors import BuildError
+from .files import atomic_write, file_lock
 from .kernels import Kernel
-from .locking import atomic_write, file_lock
 from .progress import Say, step
 
 

@@ -13,9 +13,10 @@ from typing import NoReturn
 from . import config
 from .errors import BootError, CommandTimeout, GuestDied, KguestError
 from .flags import add_guest_flags, options_from
-from .guest import Guest
+from .pool import GuestPool
 from .progress import to_stderr
-from .session import GuestPool, Provisioner
+from .provision import Provisioner
+from .trouble import TROUBLE_RX, scan
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -35,6 +36,14 @@ def cmd_run(a: argparse.Namespace) -> int:
     try:
         g = pool.get(prov.spec())
         r = g.run(cmd, a.timeout)
+    except CommandTimeout as e:
+        raise CommandTimeout(
+            e.message,
+            f"give it longer with kguest run --timeout SECONDS (now {a.timeout:g}), "
+            "or find why it hangs",
+            output=e.output,
+            recovered=e.recovered,
+        ) from None
     finally:
         pool.close()
     sys.stdout.write(r.output)
@@ -42,21 +51,42 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_shell(a: argparse.Namespace) -> int:
+    """An interactive shell on the guest's console, started like any other guest
+    (restored from its snapshot when there is one).  Exit status 0 when the user
+    leaves (``poweroff -f``, Ctrl-]); 1, with what the kernel said, when the guest
+    dies under the user (a panic)."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise KguestError(
             "kguest shell needs a terminal: stdin or stdout is not a tty",
             "run it from a terminal; for a command without one: kguest run -- CMD",
         )
     prov = _provisioner(a)
-    spec = prov.spec()
-    g = Guest(spec, prov.log_path(spec, 0), to_stderr, boot_timeout=prov.cfg.boot_timeout)
-    g.boot()
-    assert g.child is not None and g.console is not None
-    g.console.send_line("stty echo; PS1='kguest# '; export PS1")
-    to_stderr("kguest: interactive shell; `poweroff -f` or Ctrl-] quits")
-    g.child.interact(escape_character="\x1d")
-    g.kill()
-    return 0
+    g = prov.new_guest(prov.spec()).boot()
+    try:
+        assert g.child is not None and g.console is not None
+        g.console.send_line("stty echo; PS1='kguest# '; export PS1")
+        to_stderr("kguest: interactive shell; `poweroff -f` or Ctrl-] quits")
+        mark = g.log.total
+
+        def log_output(data: bytes) -> bytes:
+            g.log.add(data.decode("utf-8", errors="replace").replace("\r", ""))
+            return data
+
+        g.child.interact(escape_character="\x1d", output_filter=log_output)
+        if g.alive:  # Ctrl-]
+            return 0
+        trouble = scan(g.log.since(mark))
+        if not trouble:  # poweroff
+            return 0
+        first = next((ln for ln in trouble[0].splitlines() if TROUBLE_RX.search(ln)), "")
+        print(
+            f"\nkguest: the guest died: {first.strip()}\n"
+            f"  -> the kernel's words are in the console log {g.log.path}",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        g.close()
 
 
 def cmd_image(a: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-BACKENDS = ("initramfs", "vng")
+BACKEND_NAMES = ("initramfs", "vng")  # backends.BACKENDS holds what each name means
 ACCELS = ("auto", "kvm", "tcg")
 
 
@@ -32,12 +32,21 @@ def parse_size(text: str) -> int:
     return int(m.group(1)) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(2)]
 
 
+MATRIX_TARGETS = {
+    "option": 'the test program\'s option a value becomes ("-m": binary -m VALUE)',
+    "module_param": 'a parameter of a module in the guest ("hello.mode": hello.mode=VALUE)',
+    "cmdline": 'a kernel command-line word ("init_on_alloc": init_on_alloc=VALUE)',
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class MatrixKey:
     """A scenario matrix key declared in ``[tool.kguest.matrix.NAME]``.
 
-    A value ``v`` of the key becomes ``option v`` on the test's command line and a
-    part of the item id (keys in declaration order).
+    A value ``v`` of the key is a part of the item id (keys in declaration order)
+    and becomes, by the key's target, ``option v`` on the test's command line, the
+    module parameter ``module_param=v`` or the kernel command-line word
+    ``cmdline=v`` of the item's guest.
     """
 
     name: str
@@ -45,6 +54,8 @@ class MatrixKey:
     kind: str  # a key of MATRIX_KINDS
     values: tuple[str, ...] = ()  # kind "words": the allowed ones
     big: int | None = None  # kind "size": from this size on, only under big: (--big)
+    module_param: str = ""  # MODULE.NAME (then option is "")
+    cmdline: str = ""  # WORD (then option is "")
 
     def describe(self) -> str:
         if self.kind == "words":
@@ -200,9 +211,10 @@ def from_table(root: Path, table: dict[str, Any], where: str = "[tool.kguest]") 
             raise ConfigError(f"{where}: unknown key [tool.kguest] {key}", f"allowed: {allowed}")
     kw["source"] = where
     cfg = ProjectConfig(**kw)
-    if cfg.backend not in BACKENDS:
+    if cfg.backend not in BACKEND_NAMES:
         raise ConfigError(
-            f"{where}: backend = {cfg.backend!r} is not known", f"use one of {', '.join(BACKENDS)}"
+            f"{where}: backend = {cfg.backend!r} is not known",
+            f"use one of {', '.join(BACKEND_NAMES)}",
         )
     if cfg.memory_mib < 128 or cfg.cpus < 1:
         raise ConfigError(f"{where}: memory_mib >= 128 and cpus >= 1 are needed", "raise them")
@@ -268,17 +280,31 @@ def _matrix(value: Any, where: str) -> tuple[MatrixKey, ...]:
             raise ConfigError(f"{where}: {key}: not a key name", "use [a-z][a-z0-9_]*")
         if not isinstance(ent, dict):
             raise ConfigError(f"{where}: {key} must be a table", 'option = "-x", kind = "words"')
-        extra = set(ent) - {"option", "kind", "values", "big"}
+        extra = set(ent) - {*MATRIX_TARGETS, "kind", "values", "big"}
         if extra:
             raise ConfigError(
                 f"{where}: {key}: unknown key {', '.join(sorted(extra))}",
-                "allowed: option, kind, values, big",
+                f"allowed: {', '.join(MATRIX_TARGETS)}, kind, values, big",
             )
-        option, kind = ent.get("option"), ent.get("kind")
-        if not isinstance(option, str) or not option.startswith("-"):
+        targets = [t for t in MATRIX_TARGETS if t in ent]
+        if len(targets) != 1:
             raise ConfigError(
-                f"{where}: {key} option = {option!r}: the command-line option it becomes",
-                'e.g. option = "-m"',
+                f"{where}: {key} needs exactly one of {', '.join(MATRIX_TARGETS)}",
+                "; ".join(f"{t}: {d}" for t, d in MATRIX_TARGETS.items()),
+            )
+        target, aim, kind = targets[0], ent[targets[0]], ent.get("kind")
+        rx = {
+            "option": r"-\S+",
+            "module_param": r"[A-Za-z0-9_-]+\.[A-Za-z0-9_]+",
+            "cmdline": r"[A-Za-z0-9_.-]+",
+        }[target]
+        if not isinstance(aim, str) or not re.fullmatch(rx, aim):
+            raise ConfigError(
+                f"{where}: {key} {target} = {aim!r} is not {MATRIX_TARGETS[target]}",
+                f"e.g. {target} = "
+                + {"option": '"-m"', "module_param": '"hello.mode"', "cmdline": '"init_on_alloc"'}[
+                    target
+                ],
             )
         if kind not in MATRIX_KINDS:
             raise ConfigError(f"{where}: {key} kind = {kind!r} is not known", f"allowed: {kinds}")
@@ -286,12 +312,12 @@ def _matrix(value: Any, where: str) -> tuple[MatrixKey, ...]:
         if kind == "words":
             values = _words(ent.get("values"), where, f"{key} values")
         elif "values" in ent:
-            raise ConfigError(f"{where}: {key}: values is for kind = \"words\"", "drop it")
+            raise ConfigError(f'{where}: {key}: values is for kind = "words"', "drop it")
         big = None
         if "big" in ent:
             if kind != "size" or not isinstance(ent["big"], str):
                 raise ConfigError(
-                    f"{where}: {key} big = {ent['big']!r}: a size, for kind = \"size\"",
+                    f'{where}: {key} big = {ent["big"]!r}: a size, for kind = "size"',
                     'e.g. big = "256M" (sizes from there on run only with --big)',
                 )
             try:
@@ -300,26 +326,45 @@ def _matrix(value: Any, where: str) -> tuple[MatrixKey, ...]:
                 raise ConfigError(
                     f"{where}: {key} big = {ent['big']!r} is not a size", 'e.g. big = "256M"'
                 ) from None
-        out.append(MatrixKey(name, option, kind, values, big))
+        out.append(
+            MatrixKey(
+                name,
+                aim if target == "option" else "",
+                kind,
+                values,
+                big,
+                module_param=aim.replace("-", "_") if target == "module_param" else "",
+                cmdline=aim if target == "cmdline" else "",
+            )
+        )
     return tuple(out)
 
 
-def module_params(value: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """``{module: ["name=value", ...]}``, checked (also for --module-param)."""
+def module_params(
+    value: Any, where: str, table: str = "[tool.kguest.module_params]"
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``{module: ["name=value", ...]}``, checked (also for --module-param and the
+    scenario key ``module_params``, named by ``table`` in messages)."""
+    at = f"{where}: " if where else ""
     if not isinstance(value, dict):
-        raise ConfigError(
-            f"{where}: [tool.kguest.module_params] must be a table", 'e.g. hello = ["debug=1"]'
-        )
+        raise ConfigError(f"{at}{table} must be a table", 'e.g. hello = ["debug=1"]')
     out = []
     for mod, params in value.items():
-        key = f"[tool.kguest.module_params] {mod}"
-        if not MODULE_RX.match(mod):
-            raise ConfigError(f"{where}: {key}: not a module name", "the .ko's name, no suffix")
-        words = _words(params, where, key)
-        for w in words:
+        key = f"{table} {mod}"
+        if not isinstance(mod, str) or not MODULE_RX.match(mod):
+            raise ConfigError(f"{at}{key}: not a module name", "the .ko's name, no suffix")
+        if (
+            not isinstance(params, list)
+            or not params
+            or not all(isinstance(p, str) and p for p in params)
+        ):
+            raise ConfigError(
+                f"{at}{key} must be a list of strings, got {params!r}", f'e.g. {mod} = ["a=1"]'
+            )
+        for w in params:
             if not re.fullmatch(r"[A-Za-z0-9_]+=\S+", w):
-                raise ConfigError(f"{where}: {key}: {w!r} is not name=value", 'e.g. "debug=1"')
-        out.append((mod.replace("-", "_"), words))
+                raise ConfigError(f"{at}{key}: {w!r} is not name=value", 'e.g. "debug=1"')
+        out.append((mod.replace("-", "_"), tuple(params)))
     return tuple(out)
 
 

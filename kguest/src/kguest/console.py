@@ -8,6 +8,11 @@ The empty quotes keep the markers out of any echo of the line itself, so a
 marker on the console is always the shell's output.  Output between the two
 markers is the command's; its size is capped (head and tail kept).  The
 subshell keeps ``exit`` or ``cd`` in one command from touching the next.
+
+A command run with a watchdog (``watch=True``, the tests') starts the console
+shell's ``kguest_watch`` beside it: shortly before the timeout, if the
+command still runs, that prints the state and kernel stack of each of its
+processes into the output, so a timeout says where the command was stuck.
 """
 
 from __future__ import annotations
@@ -33,6 +38,14 @@ class Child(Protocol):
     def send(self, s: str | bytes) -> int: ...
 
     def isalive(self) -> bool: ...
+
+
+def watch_seconds(timeout: float) -> int:
+    """When the watchdog of a command with ``timeout`` prints its stacks: late enough
+    that a command close to its limit is left alone, early enough that the output
+    reaches the host before the timeout (0: too short to watch)."""
+    lead = timeout * 0.9 if timeout < 50 else timeout - 5
+    return int(lead) if lead >= 1 else 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,13 +237,19 @@ class Console:
             return self.sync(max(deadline - time.monotonic(), 30.0))
         return False
 
-    def run(self, command: str, timeout: float) -> CommandResult:
-        """Run ``command`` in the guest shell; return its output and exit status."""
+    def run(self, command: str, timeout: float, watch: bool = False) -> CommandResult:
+        """Run ``command`` in the guest shell; return its output and exit status.
+
+        ``watch``: print the command's kernel stacks into its output shortly before
+        ``timeout`` if it still runs then (see the module's docstring)."""
         cid = self._new_id()
-        line = (
-            f'echo KG""BEG-{cid}; ( eval {shlex.quote(command)} ) </dev/null 2>&1; '
-            f'echo KG""END-{cid}-$?'
-        )
+        body = f"eval {shlex.quote(command)}"
+        lead = watch_seconds(timeout) if watch else 0
+        if lead:
+            # The subshell's own pid (read is a builtin, so /proc/self is the subshell),
+            # and a watcher that is not its child (a test may wait for all its children).
+            body = f"read -r kgp _ </proc/self/stat; ( kguest_watch {lead} $kgp & ); {body}"
+        line = f'echo KG""BEG-{cid}; ( {body} ) </dev/null 2>&1; echo KG""END-{cid}-$?'
         t0 = time.monotonic()
         sink = CappedText(self.max_output)
         self.send_line(line)
@@ -242,8 +261,7 @@ class Console:
             recovered = self.interrupt()
             raise CommandTimeout(
                 f"command timed out after {timeout:.0f} s: {command}",
-                "raise the test's timeout (YAML timeout: or @pytest.mark.kguest(timeout=...)) "
-                "or find why it hangs"
+                "raise its timeout, or find why it hangs"
                 + ("" if recovered else "; the guest stopped answering and will be restarted"),
                 output=out,
                 recovered=recovered,

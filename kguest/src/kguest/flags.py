@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import ACCELS, BACKENDS
-from .session import Options, parse_module_params
+from .config import ACCELS, BACKEND_NAMES
+from .options import Options, parse_module_params
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def _words(cli: str, metavar: str, help: str) -> Flag:
 
 
 GUEST_FLAGS: tuple[Flag, ...] = (
-    Flag("--vm-backend", "initramfs or vng (default: config)", kwargs={"choices": BACKENDS}),
+    Flag("--vm-backend", "initramfs or vng (default: config)", kwargs={"choices": BACKEND_NAMES}),
     Flag("--kernel", "kernel: registry name (default, 6.12, ...) or a vmlinuz path"),
     Flag("--kdir", "kernel headers/build dir matching --kernel"),
     Flag(

@@ -1,39 +1,36 @@
-"""One running guest: boot it, run commands, watch the kernel, shut it down.
+"""One running guest: start it (restored from its snapshot, or booted), run commands,
+watch the kernel, shut it down.
 
-This is also the Python API (see kguest/README.md)::
+This is also the Python API (see kguest's README)::
 
     with kguest.boot(backend="initramfs", memory_mib=2048, cpus=2) as g:
         r = g.run("uname -r", timeout=30)
-        data = g.read_file("/sys/module/hello/parameters/reads")  # e.g. examples/hello
+        data = g.read_file("/sys/module/hello/parameters/reads")
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import gzip
 import re
+import secrets
+import shlex
 import signal
 import time
 from pathlib import Path
 
 import pexpect
 
-from .backends import (
-    GuestSpec,
-    die_with_parent,
-    initramfs_argv,
-    spawn_env,
-    vng_argv,
-    vng_setup_script,
-)
+from .backends import GuestSpec, die_with_parent
 from .console import CommandResult, Console, ConsoleLog
 from .errors import BootError, CommandTimeout, GuestDied, KguestError
 from .progress import Say, quiet, step
-from .snapshot import SnapshotStore
-from .trouble import PATTERNS, Trouble, bad_taint, scan
+from .snapshot import RESTORE_TIMEOUT, Plan, SnapshotError, SnapshotStore
+from .trouble import Trouble, bad_taint, scan
 
-READY = re.compile(r"KGUEST-READY\n")
-MODULE_FAILED = re.compile(r"KGUEST-MODULE-FAILED (\S+)")
+MODULE_FAILED = re.compile(r"KGUEST-MODULE-FAILED (\S+?):? ?(.*)")
+READ_CHUNK = 96 * 1024  # raw bytes per console read: its base64 stays under the output cap
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +42,7 @@ class TestRun:
     died: str = ""  # console text when the guest died or hung
     timed_out: bool = False  # the command was interrupted (the guest is restarted after it)
     stuck: str = ""  # tasks left in D state after the interrupt, with kernel stacks
-    kernel_log: str = ""  # the dmesg part new during this test
+    kernel_log: str = ""  # the kernel's log during this test (the guest's dmesg keeps it too)
 
     @property
     def ok_guest(self) -> bool:
@@ -53,6 +50,11 @@ class TestRun:
 
 
 class Guest:
+    """A guest of one :class:`GuestSpec`.  It owns its QEMU: :meth:`boot` starts it
+    (from a snapshot when ``snapshots`` has one, else cold, saving one for next time),
+    :meth:`close` powers it off.  Build guests with ``Provisioner.new_guest()``, which
+    applies the project's configuration."""
+
     def __init__(
         self,
         spec: GuestSpec,
@@ -68,41 +70,45 @@ class Guest:
         self.boot_timeout = boot_timeout
         self.max_output = max_output
         self.allowed_taint = allowed_taint
+        self.snapshots = snapshots
         self.log = ConsoleLog(log_path)
         self.child: pexpect.spawn | None = None
         self.console: Console | None = None
         self.boot_seconds = 0.0
         self.boots = 0
-        self._last_taint = 0
-        self._argv: list[str] = []
-        self.snapshots = snapshots
         self.started_from = ""  # "boot" or "restore": how the running guest started
         self.tests_run = 0  # run_test() calls since it started
+        self._last_taint = 0
+        self._marks = 0
+        self._token = secrets.token_hex(3)
 
     # --- lifecycle -------------------------------------------------------------
 
-    def argv(self) -> list[str]:
-        return (
-            initramfs_argv(self.spec) if self.spec.backend == "initramfs" else vng_argv(self.spec)
-        )
-
     def boot(self) -> Guest:
-        argv = self.argv()
+        """Start the guest: restore its snapshot when there is one, else boot it (and,
+        where snapshots are possible, save one once it is ready)."""
         t0 = time.monotonic()
-        if self.snapshots is None or not self.snapshots.start(self, argv):
+        argv = self.spec.backend.argv(self.spec)
+        store = self.snapshots
+        plan = store.plan(self.spec, argv) if store is not None else None
+        if store is None or plan is None:
             with step(self.say, f"booting {self.spec.label()}"):
-                self.launch(argv)
-                self.become_ready()
+                self._launch(argv)
+                self._become_ready()
             self.started_from = "boot"
+        elif not (plan.state.is_file() and self._restore(store, plan)):
+            with store.lock(plan):
+                # another worker may have saved it while we waited for the lock
+                if not (plan.state.is_file() and self._restore(store, plan)):
+                    self._boot_and_save(store, plan)
         self.boot_seconds = time.monotonic() - t0
         self.boots += 1
         self.tests_run = 0
         return self
 
-    def launch(self, argv: list[str]) -> None:
+    def _launch(self, argv: list[str]) -> None:
         """Start QEMU (or vng) with ``argv``, its console on our pty."""
         self.log.note("boot: " + " ".join(argv))
-        self._argv = argv
         try:
             self.child = pexpect.spawn(
                 argv[0],
@@ -110,7 +116,7 @@ class Guest:
                 echo=False,
                 timeout=None,
                 dimensions=(50, 250),
-                env=spawn_env(self.spec),
+                env=self.spec.backend.env(self.spec),
                 preexec_fn=die_with_parent,
             )
         except pexpect.ExceptionPexpect as e:
@@ -120,15 +126,12 @@ class Guest:
             ) from None
         self.console = Console(self.child, self.log, self.max_output)
 
-    def become_ready(self) -> None:
-        """Wait for the ready marker of a launched guest, check its modules and kernel."""
-        assert self.console is not None
-        argv = self._argv
+    def _become_ready(self) -> None:
+        """Wait for a launched guest's shell, check its modules and its kernel."""
+        con = self.console
+        assert con is not None
         try:
-            if self.spec.backend == "vng":
-                self._vng_ready()
-            else:
-                self.console.expect(READY, self.boot_timeout)
+            self.spec.backend.become_ready(con, self.spec, self.boot_timeout)
         except (TimeoutError, GuestDied) as e:
             text = self.log.recent[-20000:]
             self.kill()
@@ -136,40 +139,73 @@ class Guest:
                 f"guest {self.spec.label()} did not become ready in {self.boot_timeout:.0f} s"
                 if isinstance(e, TimeoutError)
                 else f"guest {self.spec.label()} exited during boot",
-                f"read the console below (full log: {self.log.path}); try the same "
-                f"command by hand: {' '.join(argv)}",
+                f"read the console below (full log: {self.log.path})",
                 console=text,
             ) from e
         failed = MODULE_FAILED.search(self.log.recent)
         if failed:
-            text = self.log.recent[-8000:]
+            text = self.log.recent[failed.start() :][-8000:]
             self.kill()
             raise BootError(
-                f"module {failed.group(1)} failed to load in the guest",
-                "read the modprobe error and dmesg below; check the module "
-                "was built for this kernel (make build KDIR=...)",
+                f"module {failed.group(1)} failed to load in the guest: {failed.group(2)}",
+                "the modprobe error and the kernel's last words follow",
                 console=text,
             )
         self._baseline()
 
-    def _vng_ready(self) -> None:
-        assert self.console is not None
-        # The vng shell comes up after an unknown delay: poke until it answers.
-        if not self.console.poke(self.boot_timeout):
-            raise TimeoutError("vng shell")
-        self.console.send_line(vng_setup_script(self.spec) + '; echo "KGUEST""-READY"')
-        self.console.expect(READY, 120.0)
-        if not self.console.sync(10.0):
-            raise TimeoutError("vng shell after setup")
+    def _restore(self, store: SnapshotStore, plan: Plan) -> bool:
+        """Start from ``plan``'s snapshot and resynchronise; False (and the guest
+        stopped) when that did not work."""
+        t0 = time.monotonic()
+        self.log.note(f"restoring snapshot {plan.state}")
+        try:
+            self._launch(store.restore_argv(plan))
+            con = self.console
+            assert con is not None
+            # Input sent before the incoming migration finishes may be lost:
+            # poke until an echo comes back, then drain with one more sync.
+            if not con.poke(RESTORE_TIMEOUT, every=0.3):
+                raise SnapshotError(f"no console answer {RESTORE_TIMEOUT:.0f} s after -incoming")
+            # The guest's wall clock stopped at the snapshot; its RNG state is
+            # the same in every restored copy: set the one, stir the other.
+            con.run(
+                f"date -s @{int(time.time())} >/dev/null; "
+                f"echo {secrets.token_hex(32)} > /dev/urandom",
+                30,
+            )
+            self._baseline()
+        except (SnapshotError, GuestDied, CommandTimeout, BootError, TimeoutError) as e:
+            self.kill()
+            store.restore_failed(plan, str(e).splitlines()[0])
+            return False
+        self.started_from = "restore"
+        store.restored(plan, self.spec.label(), time.monotonic() - t0)
+        return True
+
+    def _boot_and_save(self, store: SnapshotStore, plan: Plan) -> None:
+        """Boot with a QMP socket, save a snapshot once ready, and go on running."""
+        with store.qmp_socket() as sock:
+            with step(self.say, f"booting {self.spec.label()} (a snapshot follows)"):
+                self._launch(store.save_argv(plan, sock))
+                self._become_ready()
+            self.started_from = "boot"
+            try:
+                meta = store.save(plan, sock, self.spec.label())
+                self.log.note(f"saved snapshot {plan.state} ({meta['bytes']} bytes)")
+            except SnapshotError as e:
+                self.log.note(f"no snapshot: {e}")
+        if not self.alive or self.console is None or not self.console.sync(30.0):
+            raise BootError(
+                "the guest stopped answering after its snapshot was saved",
+                f"read the console log {self.log.path}; --no-snapshots boots without them",
+                console=self.log.recent[-8000:],
+            )
 
     def _baseline(self) -> None:
-        """Boot-time kernel trouble (e.g. while loading the module) stops the session."""
-        pat = "|".join(PATTERNS)
-        r = self.run(f"cat /proc/sys/kernel/tainted; dmesg -c | grep -E -A 30 '{pat}'", timeout=60)
-        lines = r.output.splitlines()
-        excerpts = scan("\n".join(lines[1:]))
-        taint = int(lines[0]) if lines and lines[0].strip().isdigit() else 0
+        """Trouble while booting or loading modules (up to the first mark) stops here."""
+        taint, log = self._look("ready")
         self._last_taint = taint
+        excerpts = scan(log)
         if excerpts or bad_taint(0, taint, self.allowed_taint):
             text = "\n".join(excerpts) or f"taint {taint:#x}"
             self.shutdown()
@@ -242,29 +278,69 @@ class Guest:
         return r
 
     def read_file(self, path: str, timeout: float = 120.0) -> bytes:
-        """Copy a guest file out (base64 over the console)."""
-        q = path.replace("'", "'\\''")
-        r = self.run(f"base64 '{q}'", timeout)
-        if r.status != 0 or r.truncated:
+        """Copy a guest file out, whatever its size: compressed in the guest, then read
+        in base64 pieces that each fit the console's output cap."""
+        q = shlex.quote(path)
+        gz = shlex.quote(f"/tmp/.kguest-read-{self._token}.gz")
+        size = self.run(f"gzip -c {q} > {gz} && wc -c < {gz}", timeout)
+        if size.status != 0 or not size.output.strip().isdigit():
+            self.run(f"rm -f {gz}", 30)
             raise KguestError(
-                f"cannot read {path} from the guest: {r.output[-500:]}",
-                "check the path; files larger than the output cap need chunking",
+                f"cannot read {path} from the guest: {size.output[-500:]}",
+                "check the path (and that the guest has room in /tmp)",
             )
-        return base64.b64decode("".join(r.output.split()))
+        total = int(size.output)
+        data = bytearray()
+        try:
+            for off in range(0, total, READ_CHUNK):
+                r = self.run(
+                    f"dd if={gz} bs=1024 skip={off // 1024} count={READ_CHUNK // 1024} "
+                    "2>/dev/null | base64",
+                    timeout,
+                )
+                if r.status != 0 or r.truncated:
+                    raise KguestError(
+                        f"cannot read {path} from the guest: {r.output[-500:]}",
+                        "check the guest's console log",
+                    )
+                data += base64.b64decode("".join(r.output.split()))
+        finally:
+            self.run(f"rm -f {gz}", 30)
+        if len(data) != total:
+            raise KguestError(f"{path}: read {len(data)} of {total} bytes", "try again")
+        return gzip.decompress(bytes(data))
 
     # --- a command as a test ---------------------------------------------------
 
-    def run_test(self, command: str, timeout: float) -> TestRun:
+    def _look(self, what: str) -> tuple[int, str]:
+        """Mark the kernel's log; return the taint and the log since the previous mark.
+
+        The log itself is left alone (a test's own ``dmesg`` sees everything); the
+        marks, ``kguest: --- WHAT (id) ---`` lines, show where each test began."""
+        self._marks += 1
+        mark = f"{what} ({self._token}-{self._marks})"
+        out = self._con().run(f"kguest_look {shlex.quote(mark)}", 60).output
+        m = _TAINT_RX.search(out)
+        if m is None:
+            raise GuestDied(
+                "could not read /proc/sys/kernel/tainted",
+                "the guest's shell is broken; it is restarted",
+                console=out,
+            )
+        return int(m.group(1)), out[: m.start()] + out[m.end() + 1 :]
+
+    def run_test(self, command: str, timeout: float, name: str = "") -> TestRun:
         """Run ``command`` between two looks at taint and the kernel log.
 
         Kernel messages or taint that appeared between the previous test's last
         look and this test's first one (e.g. from deferred freeing) are reported
-        on this test, marked as such: they are never dropped.
+        on this test, marked as such: they are never dropped.  ``name`` labels the
+        marks in the kernel's log.
         """
         con = self._con()
         self.tests_run += 1
-        pre = con.run(LOOK, 60)
-        before, pre_log = _look(pre.output)
+        label = f"test {name or command[:60]}"
+        before, pre_log = self._look(f"{label} begins")
         between = Trouble(
             bad_taint(self._last_taint, before, self.allowed_taint),
             tuple(scan(pre_log)),
@@ -274,7 +350,7 @@ class Guest:
         )
         mark = self.log.total
         try:
-            result = con.run(command, timeout)
+            result = con.run(command, timeout, watch=True)
         except GuestDied as e:
             text = self.log.since(mark)
             return TestRun(
@@ -297,11 +373,10 @@ class Guest:
             timed_out = False
             stuck = ""
         try:
-            post = con.run(LOOK, 60)
+            after, klog = self._look(f"{label} ends")
         except (GuestDied, CommandTimeout) as e:
             text = self.log.since(mark)
             return TestRun(result, Trouble(excerpts=tuple(scan(text))), died=f"{_tail(text)}\n{e}")
-        after, klog = _look(post.output)
         self._last_taint = after
         trouble = between or Trouble(
             bad_taint(before, after, self.allowed_taint),
@@ -329,21 +404,8 @@ class Guest:
             return "(could not list tasks: the guest stopped answering)"
 
 
-# One look at the kernel: its taint, tagged so that a console message cannot be
-# mistaken for it, and the log since the last look.
-LOOK = 'echo "KGTAINT $(cat /proc/sys/kernel/tainted)"; dmesg -c'
+# The taint line of kguest_look, tagged so that a console message cannot be mistaken for it.
 _TAINT_RX = re.compile(r"^KGTAINT (\d+)$", re.M)
-
-
-def _look(output: str) -> tuple[int, str]:
-    m = _TAINT_RX.search(output)
-    if m is None:
-        raise GuestDied(
-            "could not read /proc/sys/kernel/tainted",
-            "the guest's shell is broken; it is restarted",
-            console=output,
-        )
-    return int(m.group(1)), output[: m.start()] + output[m.end() + 1 :]
 
 
 def _tail(text: str, n: int = 12000) -> str:

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from .config import ProjectConfig
 from .errors import ImageError
+from .files import file_lock
 from .kernels import Kernel
-from .locking import file_lock
 from .progress import Say, step
 
 FORMAT = "kguest-initramfs-1"
-RECIPES = "data/initramfs"  # package data of kguest: init, kguest.rc, probe-init
+RECIPES = "data/initramfs"  # package data of kguest: init, kguest.rc, kguest.sh, probe-init
 GUEST_BIN_ROOT = "/opt/kguest"
 BUSYBOX = Path("/bin/busybox")
 KEEP_IMAGES = 6
@@ -60,14 +60,22 @@ def content_for(cfg: ProjectConfig, kernel: Kernel, modules: list[Path]) -> Imag
                 f"run {build} (or drop --no-build), or pass --no-modules to boot without it",
             )
         check_vermagic(m, kernel, build)
+    for p, d in zip(cfg.bin_paths(), cfg.bin_dirs, strict=True):
+        if not p.is_dir():
+            raise ImageError(
+                f"{cfg.source}: bin_dirs: {d!r} is not a directory ({p})",
+                "fix the path in bin_dirs = [...] (relative to the project root), "
+                "or make build_command create it",
+            )
     dirs = tuple(
         (p, f"{GUEST_BIN_ROOT}/{d.strip('/')}")
         for p, d in zip(cfg.bin_paths(), cfg.bin_dirs, strict=True)
     )
     wanted = [n for m in mods for n in _depends(m)]
     own = _dep_closure(kernel, wanted, f"{', '.join(m.name for m in mods)} depend(s) on")
-    extra = _dep_closure(kernel, list(cfg.kernel_modules), f"{cfg.source} kernel_modules names",
-                         strict=True)
+    extra = _dep_closure(
+        kernel, list(cfg.kernel_modules), f"{cfg.source} kernel_modules names", strict=True
+    )
     return ImageContent(kernel, mods, dirs, tuple(dict.fromkeys([*own, *extra])))
 
 
@@ -175,8 +183,10 @@ def _copy_module(src: Path, dest_dir: Path) -> None:
     elif src.suffix == ".gz":
         data = gzip.decompress(src.read_bytes())
     else:
-        raise ImageError(f"{src}: cannot unpack a {src.suffix} module",
-                         "use a kernel whose modules are plain, .xz or .gz")
+        raise ImageError(
+            f"{src}: cannot unpack a {src.suffix} module",
+            "use a kernel whose modules are plain, .xz or .gz",
+        )
     (dest_dir / src.stem).write_bytes(data)
 
 
@@ -290,7 +300,7 @@ def _prune(d: Path, pattern: str, keep: int = KEEP_IMAGES) -> None:
 
 def build_initramfs(cfg: ProjectConfig, content: ImageContent, say: Say) -> Path:
     """Return the cached image for ``content``, building it if needed (under a lock)."""
-    recipes = {"init": recipe("init"), "kguest.rc": recipe("kguest.rc")}
+    recipes = {name: recipe(name) for name in ("init", "kguest.rc", "kguest.sh")}
     for host, _ in content.bin_dirs:
         for f in _files(host):
             if is_dynamic_elf(f):
@@ -313,6 +323,7 @@ def build_initramfs(cfg: ProjectConfig, content: ImageContent, say: Say) -> Path
             _stage_base(root)
             _put(recipes["init"], root / "init", 0o755)
             _put(recipes["kguest.rc"], root / "etc/kguest.rc", 0o644)
+            _put(recipes["kguest.sh"], root / "etc/kguest.sh", 0o644)
             kver = content.kernel.version
             mdir = root / "lib/modules" / kver
             (mdir / "extra").mkdir(parents=True)
@@ -359,4 +370,32 @@ def build_probe_initramfs(cfg: ProjectConfig, say: Say) -> Path:
             _put(probe, root / "init", 0o755)
             pack_cpio(root, out)
             _prune(outdir, "probe-*.cpio", keep=2)
+    return out
+
+
+def with_overlay(cfg: ProjectConfig, base: Path, stage: Path) -> Path:
+    """``base`` (an initramfs) followed by the tree ``stage`` packed as a second archive:
+    the kernel unpacks both, the later files winning.  For a guest with files of a
+    test's own (extra programs, modules at paths of its choosing).  Cached by content
+    beside the images."""
+    outdir = cfg.build_path / "images"
+    outdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=outdir, prefix=".overlay-") as tmp:
+        overlay = Path(tmp) / "overlay.cpio"
+        pack_cpio(stage, overlay)
+        h = hashlib.sha256(f"{FORMAT}\0{base.name}\0".encode())
+        h.update(overlay.read_bytes())
+        out = outdir / f"overlay-{h.hexdigest()[:20]}.cpio"
+        with file_lock(outdir / ".lock"):
+            if not out.is_file():
+                tmp_out = Path(tmp) / "combined.cpio"
+                with tmp_out.open("wb") as f:
+                    for part in (base, overlay):
+                        with part.open("rb") as src:
+                            shutil.copyfileobj(src, f)
+                        # the kernel's unpacker skips zero padding between archives
+                        f.write(b"\0" * (-f.tell() % 4))
+                os.replace(tmp_out, out)
+                _prune(outdir, "overlay-*.cpio")
+    os.utime(out)
     return out

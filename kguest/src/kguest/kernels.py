@@ -283,6 +283,7 @@ def select(
     reg = Registry(cfg.kernels, cfg.root)
     k = reg.resolve(vmlinuz or name or cfg.kernel, say)
     if kdir:
-        return dataclasses.replace(check_match(k.name, k.vmlinuz, Path(kdir), k.build_prefix),
-                                   modules=k.modules)
+        return dataclasses.replace(
+            check_match(k.name, k.vmlinuz, Path(kdir), k.build_prefix), modules=k.modules
+        )
     return k

@@ -6,21 +6,27 @@ Registered through the ``pytest11`` entry point only.  Options are in the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from . import config as config_mod
 from .config import MatrixKey
-from .errors import BootError, CommandTimeout, GuestDied, KguestError, ScenarioError
+from .errors import CommandTimeout, GuestDied, KguestError, ScenarioError
 from .flags import add_guest_flags, options_from
 from .guest import Guest, TestRun
+from .kernels import Registry
+from .options import ModuleParams, parse_module_params
+from .pool import GuestPool
+from .provision import Provisioner
 from .results import (
     Outcome,
     Verdict,
@@ -32,9 +38,11 @@ from .results import (
     tap_verdict,
 )
 from .scenarios import ISOLATIONS, Case, load_file
-from .session import GuestPool, Provisioner, parse_module_params
+from .symbols import Symbolizer
 
 SESSION_KEY = pytest.StashKey["KguestSession"]()
+KERNEL_KEY = pytest.StashKey[str]()  # the kernel of a Python test's copy for --kernels
+GUEST_FIXTURES = ("kguest_guest", "kguest_run")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,7 +51,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption(
         "--kernels",
         default="default",
-        help="comma list of kernel names whose scenario items run, or 'all' (default: default)",
+        help="comma list of kernels the guest tests run on (scenario items and Python "
+        "tests using kguest's fixtures), or 'all' for every declared one (default: default)",
     )
     g.addoption("--big", action="store_true", help="also run big matrix values (e.g. 1G sizes)")
     g.addoption(
@@ -59,21 +68,58 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="test: every guest test gets a freshly restored guest "
         "(default: per the scenario key / marker, else one guest per worker)",
     )
+    g.addoption(
+        "--kguest-repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run every test N times (ids gain -1ofN ... -NofN), to hunt a flaky one",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "kguest(timeout=None, backend=None, kernel=None, isolation=None): "
-        "per-test guest settings for the kguest_guest and kguest_run fixtures "
-        "(isolation='test': a freshly restored guest, thrown away after the test)",
+        "kguest(timeout=None, backend=None, kernel=None, isolation=None, module_params=None, "
+        "cmdline=None): per-test guest settings for the kguest_guest and kguest_run fixtures "
+        "(isolation='test': a freshly restored guest, thrown away after the test; "
+        "module_params={'mod': ['name=value']} and cmdline=['word']: a guest with these)",
     )
     config.addinivalue_line("markers", "big: a big matrix value, collected only with --big")
     try:
         parse_module_params(config.option.module_param)
+        if config.option.kguest_repeat < 1:
+            raise KguestError(
+                f"--kguest-repeat {config.option.kguest_repeat}: not a count", "give N >= 1"
+            )
+        if not hasattr(config, "workerinput"):
+            _check_project(config)
     except KguestError as e:
-        raise pytest.UsageError(str(e)) from None
+        raise pytest.UsageError(f"kguest: {e}") from None
     config.stash[SESSION_KEY] = KguestSession(config)
+    if config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(HtmlColumns(), "kguest-html")
+
+
+def _check_project(config: pytest.Config) -> None:
+    """The project's [tool.kguest] and the kernel names asked for: a typo is one error
+    now, not one failure per test later."""
+    root = config_mod.find_root(Path(str(config.rootpath)))
+    if root is None:
+        return
+    cfg = config_mod.load(root)
+    names = Registry(cfg.kernels, cfg.root).names()
+    for k in _kernel_words(config):
+        if k not in names and k != "all":
+            raise KguestError(
+                f"--kernels: unknown kernel {k!r}",
+                f"declared: {', '.join(names)} (or all); declare others in "
+                f'[tool.kguest.kernels."{k}"] of {cfg.source}',
+            )
+
+
+def _kernel_words(config: pytest.Config) -> list[str]:
+    return [k.strip() for k in config.option.kernels.split(",") if k.strip()]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -90,6 +136,56 @@ def pytest_configure_node(node: Any) -> None:
         node.workerinput["kguest_session"] = s.session_id
 
 
+# --- what guest a test wants ----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class GuestRequest:
+    """The guest a test runs in: the run's, or one with other settings."""
+
+    backend: str | None = None
+    kernel: str = "default"
+    module_params: ModuleParams = ()
+    cmdline: tuple[str, ...] = ()
+    where: str = ""  # where params and cmdline come from, for errors
+
+    @classmethod
+    def of_case(cls, c: Case) -> GuestRequest:
+        return cls(c.backend, c.kernel, c.module_params, c.cmdline, f"{c.path}:{c.line}")
+
+    @classmethod
+    def of_node(cls, node: pytest.Item) -> GuestRequest:
+        kw = _marker(node)
+        where = f"{node.nodeid}: @pytest.mark.kguest"
+        try:
+            params = (
+                config_mod.module_params(kw["module_params"], where, "module_params")
+                if kw.get("module_params")
+                else ()
+            )
+        except KguestError as e:
+            raise pytest.UsageError(str(e)) from None
+        return cls(
+            kw.get("backend"),
+            node.stash.get(KERNEL_KEY, kw.get("kernel", "default")),
+            params,
+            tuple(kw.get("cmdline") or ()),
+            where,
+        )
+
+
+def _marker(node: pytest.Item) -> dict[str, Any]:
+    m = node.get_closest_marker("kguest")
+    return dict(m.kwargs) if m else {}
+
+
+# --- per-process state -------------------------------------------------------------------
+
+
+class SetupError(Exception):
+    """The guests of this run cannot be set up (config, kernel, build, image, boot)."""
+
+
 class KguestSession:
     """Per-process state: the provisioner and the pool of guests (created lazily)."""
 
@@ -100,7 +196,8 @@ class KguestSession:
         self.session_id = (winput or {}).get("kguest_session") or uuid.uuid4().hex
         self._prov: Provisioner | None = None
         self._pool: GuestPool | None = None
-        self._errors: dict[tuple[str | None, str], KguestError] = {}
+        self._errors: dict[GuestRequest, KguestError] = {}
+        self._symbolizer: Symbolizer | None = None
 
     def say(self, line: str) -> None:
         """Progress to the terminal, past pytest's output capture (stderr under --tap/xdist)."""
@@ -115,19 +212,12 @@ class KguestSession:
                 print(f"{prefix}{line}", file=sys.stderr, flush=True)
 
     @property
-    def cfg(self) -> config_mod.ProjectConfig:
-        return self.prov.cfg
-
-    @property
     def prov(self) -> Provisioner:
         if self._prov is None:
-            cfg = config_mod.load(config_mod.find_root(Path(str(self.config.rootpath))))
+            root = config_mod.find_root(Path(str(self.config.rootpath)))
+            cfg = config_mod.load(root)
             self._prov = Provisioner(
-                cfg,
-                options_from(self.config.option),
-                self.say,
-                self.session_id,
-                self.worker,
+                cfg, options_from(self.config.option), self.say, self.session_id, self.worker
             )
         return self._prov
 
@@ -137,71 +227,98 @@ class KguestSession:
             self._pool = GuestPool(self.prov)
         return self._pool
 
-    def guest(self, backend: str | None, kernel: str, fresh: bool = False) -> Guest:
-        """A booted guest; provisioning and boot errors are remembered so later
-        tests fail fast with the same message instead of retrying for minutes.
-        ``fresh``: one that has run no test yet (restored again if it has)."""
-        key = (backend, kernel)
-        if key in self._errors:
-            raise self._errors[key]
+    def symbolizer(self, guest: Guest) -> Symbolizer:
+        if self._symbolizer is None or set(self._symbolizer.modules.values()) != set(
+            guest.spec.modules
+        ):
+            self._symbolizer = Symbolizer(guest.spec.modules, self.prov.cfg.root)
+        return self._symbolizer
+
+    def guest(self, req: GuestRequest, fresh: bool = False) -> Guest:
+        """A started guest for ``req``; a set-up error is remembered, so that later
+        tests fail fast with it instead of retrying for minutes.  ``fresh``: one that
+        has run no test yet (restored again if it has)."""
+        if req in self._errors:
+            raise self._errors[req]
         try:
-            spec = self.prov.spec(backend, kernel)
+            spec = self.prov.spec(
+                req.backend, req.kernel, req.module_params, req.cmdline, req.where
+            )
             return self.pool.fresh(spec) if fresh else self.pool.get(spec)
-        except BootError as e:
-            self._errors[key] = e
-            raise
         except KguestError as e:
-            self._errors[key] = e
+            self._errors[req] = e
             raise
 
-    def run_test(
-        self, backend: str | None, kernel: str, command: str, timeout: float
-    ) -> tuple[Guest, TestRun]:
-        guest = self.guest(backend, kernel)
-        mul = guest.spec.kernel.timeout_mul
-        if mul != 1:
-            command = f"LTP_TIMEOUT_MUL={mul:g} {command}"
-            timeout *= mul
+    def setup_guest(self, item: pytest.Item, req: GuestRequest, isolated: bool) -> Guest:
+        """Start (or restore) the test's guest in its setup phase, so that the start is
+        not counted as the test's own time; it is recorded as a property of the test."""
+        started = self.pool.started if self._pool is not None else -1
         try:
-            return guest, guest.run_test(command, timeout)
-        except (GuestDied, CommandTimeout) as e:
-            # the looks at taint/dmesg around the test failed: the guest is unusable
-            self.pool.discard(guest)
-            raise GuestTestFailure(
-                f"guest stopped answering around `{command}`: {e}\n"
-                f"-> restarted for the next test; console log: "
-                f"{guest.log.path}"
-            ) from e
-
-    def isolated(self, wanted: str | None) -> bool:
-        """Whether a test gets a guest of its own: the option wins, then the test's choice."""
-        return (self.config.option.kguest_isolation or wanted or "worker") == "test"
-
-    def setup_guest(
-        self, item: pytest.Item, backend: str | None, kernel: str, isolated: bool
-    ) -> Guest | None:
-        """Start (or restore) the test's guest in the setup phase, so that the boot
-        is not counted as the test's own time; the start is recorded as a
-        property of the test.  An error is raised again by the test itself
-        (``guest()`` remembers it): it fails the test, as it always did."""
-        started = self.pool.started
-        try:
-            g = self.guest(backend, kernel, fresh=isolated)
-        except KguestError:
-            return None
+            g = self.guest(req, fresh=isolated)
+        except KguestError as e:
+            self.setup_failed(item, e)
         if self.pool.started != started:
             item.user_properties.append(
                 ("kguest_guest_start", f"{g.started_from} {g.boot_seconds:.2f} s")
             )
         return g
 
+    def setup_failed(self, item: pytest.Item, e: KguestError) -> NoReturn:
+        """A set-up error ends the session.  The first process to meet it reports it,
+        whole, on its test; others (xdist workers meeting the same) skip theirs with
+        a reference to it: one report per run, however many workers."""
+        __tracebackhide__ = True
+        line = f"kguest: {str(e).splitlines()[0]}"
+        item.session.shouldstop = line
+        marker = Path(tempfile.gettempdir()) / f"kguest-{self.session_id}.setup-error"
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            reported = True
+        else:
+            reported = False
+        if reported:
+            pytest.skip(f"{line} (reported on another worker's test; the run stops)")
+        os.write(fd, line.encode())
+        os.close(fd)
+        console = getattr(e, "console", "")
+        text = str(e)
+        if console:
+            text += "\n--- from the guest ---\n" + "\n".join(console.splitlines()[-40:])
+        raise SetupError(text + "\n(the run stops: the other tests would meet the same)") from None
+
+    def run_test(
+        self, req: GuestRequest, command: str, timeout: float, name: str
+    ) -> tuple[Guest, TestRun]:
+        guest = self.guest(req)
+        mul = guest.spec.kernel.timeout_mul
+        if mul != 1:
+            command = f"LTP_TIMEOUT_MUL={mul:g} {command}"
+            timeout *= mul
+        try:
+            return guest, guest.run_test(command, timeout, name)
+        except (GuestDied, CommandTimeout) as e:
+            # the looks at taint/dmesg around the test failed: the guest is unusable
+            self.pool.discard(guest)
+            raise GuestTestFailure(
+                f"guest stopped answering around `{command}`: {e}\n"
+                f"-> restarted for the next test; console log: {guest.log.path}"
+            ) from e
+
+    def isolated(self, wanted: str | None) -> bool:
+        """Whether a test gets a guest of its own: the option wins, then the test's choice."""
+        return (self.config.option.kguest_isolation or wanted or "worker") == "test"
+
     def default_timeout(self) -> float:
         t = self.config.option.kguest_timeout
-        return float(t) if t else self.cfg.timeout
+        return float(t) if t else self.prov.cfg.timeout
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
+        if self.worker == "main":
+            marker = Path(tempfile.gettempdir()) / f"kguest-{self.session_id}.setup-error"
+            marker.unlink(missing_ok=True)
 
 
 # --- scenario collection --------------------------------------------------------------
@@ -262,43 +379,116 @@ class ScenarioFile(pytest.File):
             cases = load_file(self.path, rel, self.keys)
         except ScenarioError as e:
             raise self.CollectError(str(e)) from None
+        n = self.config.option.kguest_repeat
         for c in cases:
-            item = ScenarioItem.from_parent(self, name=c.id, case=c)
-            for tag in c.tags:
-                self.config.addinivalue_line("markers", f"{tag}: scenario tag")
-                item.add_marker(tag)
-            if c.big:
-                item.add_marker("big")
-            yield item
+            for i in range(1, n + 1):
+                name = c.id if n == 1 else _repeat_id(c.id, i, n)
+                item = ScenarioItem.from_parent(self, name=name, case=c)
+                for tag in c.tags:
+                    self.config.addinivalue_line("markers", f"{tag}: scenario tag")
+                    item.add_marker(tag)
+                if c.big:
+                    item.add_marker("big")
+                yield item
+
+
+def _repeat_id(name: str, i: int, n: int) -> str:
+    tag = f"{i}of{n}"
+    return f"{name[:-1]}-{tag}]" if name.endswith("]") else f"{name}[{tag}]"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """--kguest-repeat N: every Python test N times (as pytest-repeat does)."""
+    n = metafunc.config.option.kguest_repeat
+    if n > 1:
+        metafunc.fixturenames.append("kguest_repeat")
+        metafunc.parametrize(
+            "kguest_repeat", range(1, n + 1), ids=[f"{i}of{n}" for i in range(1, n + 1)]
+        )
+
+
+@pytest.fixture
+def kguest_repeat(request: pytest.FixtureRequest) -> int:
+    """Which of the --kguest-repeat runs this is (1 when not repeating)."""
+    return int(getattr(request, "param", 1))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    kernels = {k.strip() for k in config.option.kernels.split(",") if k.strip()}
-    keep, drop = [], []
+    words = set(_kernel_words(config))
+    every = "all" in words
+    declared = _declared_kernels(config) if every else []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    copies: list[pytest.Function] = []
     for it in items:
         if isinstance(it, ScenarioItem):
             c = it.case
-            if (c.big and not config.option.big) or (
-                "all" not in kernels and c.kernel not in kernels
-            ):
+            if (c.big and not config.option.big) or (not every and c.kernel not in words):
                 drop.append(it)
                 continue
+        elif isinstance(it, pytest.Function) and any(f in it.fixturenames for f in GUEST_FIXTURES):
+            pinned = _marker(it).get("kernel")
+            if pinned is not None:
+                if not every and pinned not in words:
+                    drop.append(it)
+                    continue
+            else:
+                extra = declared if every else [k for k in words if k != "default"]
+                copies += [_kernel_copy(it, k) for k in extra if k != "default"]
+                if not every and "default" not in words:
+                    drop.append(it)
+                    continue
         keep.append(it)
     if drop:
         config.hook.pytest_deselected(items=drop)
-    # One guest per worker: run each kernel's (and backend's) items together,
-    # so that a worker reboots when the kernel changes, not at every item.
+    # One guest per worker: run each guest's items together, so that a worker
+    # restarts when the guest changes, not at every item; Python tests first,
+    # in their order, then their copies for other kernels.
     scen = sorted((it for it in keep if isinstance(it, ScenarioItem)), key=_guest_key)
-    items[:] = [*(it for it in keep if not isinstance(it, ScenarioItem)), *scen]
+    plain = [it for it in keep if not isinstance(it, ScenarioItem)]
+    items[:] = [*plain, *sorted(copies, key=lambda it: it.stash[KERNEL_KEY]), *scen]
 
 
-def _guest_key(item: ScenarioItem) -> tuple[bool, str, str]:
+def _declared_kernels(config: pytest.Config) -> list[str]:
+    root = config_mod.find_root(Path(str(config.rootpath)))
+    if root is None:
+        return ["default"]
+    cfg = config_mod.load(root)
+    return Registry(cfg.kernels, cfg.root).names()
+
+
+def _kernel_copy(item: pytest.Function, kernel: str) -> pytest.Function:
+    """``item`` again, for ``kernel``: named like a scenario item (the kernel first)."""
+    name = item.name
+    name = (
+        f"{name[: name.index('[') + 1]}{kernel}-{name[name.index('[') + 1 :]}"
+        if (name.endswith("]"))
+        else f"{name}[{kernel}]"
+    )
+    copy = pytest.Function.from_parent(
+        item.parent,
+        name=name,
+        callspec=getattr(item, "callspec", None),
+        callobj=item.obj,
+        keywords=item.keywords,
+        fixtureinfo=item._fixtureinfo,
+        originalname=item.originalname,
+    )
+    copy.stash[KERNEL_KEY] = kernel
+    return copy
+
+
+def _guest_key(item: ScenarioItem) -> tuple[bool, str, str, str]:
     c = item.case
-    return c.kernel != "default", c.kernel, c.backend or ""
+    return c.kernel != "default", c.kernel, c.backend or "", repr((c.module_params, c.cmdline))
 
 
 class GuestTestFailure(Exception):
-    """A scenario item failed; the message is the whole story."""
+    """A guest test failed; the message is the whole story."""
+
+
+class GuestSkip(pytest.skip.Exception):  # type: ignore[name-defined,misc]
+    """A guest test reported itself not applicable (LTP TCONF, TAP SKIP)."""
 
 
 class ScenarioItem(pytest.Item):
@@ -313,7 +503,7 @@ class ScenarioItem(pytest.Item):
             return
         session: KguestSession = self.config.stash[SESSION_KEY]
         self._isolated = session.isolated(self.case.isolation)
-        self._guest = session.setup_guest(self, self.case.backend, self.case.kernel, self._isolated)
+        self._guest = session.setup_guest(self, GuestRequest.of_case(self.case), self._isolated)
 
     def teardown(self) -> None:
         # an isolated test's guest state must not reach the next test
@@ -330,13 +520,47 @@ class ScenarioItem(pytest.Item):
             pytest.skip(c.skip)
         session: KguestSession = self.config.stash[SESSION_KEY]
         timeout = c.timeout or session.default_timeout()
-        guest, run = session.run_test(c.backend, c.kernel, c.command, timeout)
+        req = GuestRequest.of_case(c)
+        guest, run = session.run_test(req, c.command, timeout, self.nodeid)
         finish(self, session, guest, run, c.command, c.expect.kind, c.expect.name, c.format)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, (GuestTestFailure, KguestError)):
+        if isinstance(excinfo.value, (GuestTestFailure, KguestError, SetupError)):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    outcome = yield
+    rep = outcome.get_result()
+    if call.excinfo is not None and isinstance(call.excinfo.value, GuestSkip):
+        # a guest's skip is the test's, not a line of kguest's own code
+        path, line, _ = item.reportinfo()
+        rep.longrepr = (str(path), (line or 0) + 1, f"Skipped: {call.excinfo.value.msg}")
+    started = dict(item.user_properties).get("kguest_guest_start")
+    if started and rep.when == "setup" and item.config.pluginmanager.hasplugin("html"):
+        import pytest_html  # type: ignore[import-untyped]
+
+        rep.extras = [
+            *getattr(rep, "extras", []),
+            pytest_html.extras.text(f"guest started by {started}", name="guest start"),
+        ]
+
+
+class HtmlColumns:
+    """pytest-html: a column with how each test's guest started (boot, restore)."""
+
+    @staticmethod
+    def pytest_html_results_table_header(cells: list[str]) -> None:
+        cells.insert(2, "<th>Guest start</th>")
+
+    @staticmethod
+    def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+        started = dict(report.user_properties).get("kguest_guest_start", "")
+        cells.insert(2, f"<td>{started}</td>")
 
 
 def verdict_for(run: TestRun, expect_kind: str, expect_name: str, fmt: str) -> Verdict:
@@ -365,25 +589,36 @@ def finish(
     expect_name: str = "",
     fmt: str = "auto",
 ) -> None:
-    """Turn a TestRun into pass / fail / skip, restarting the guest after trouble."""
+    """Turn a TestRun into pass / fail / skip, restarting the guest after trouble.
+
+    The guest's output and kernel log become the test's captured stdout and log
+    (shown on failure, and in JUnit with junit_logging); kernel trouble is shown
+    once, in the failure, with the project's modules' frames as file:line."""
+    __tracebackhide__ = True
+    annotate = session.symbolizer(guest).annotate
     if run.result is not None:
-        item.add_report_section("call", "guest output", run.result.output)
-    if run.kernel_log.strip():
-        item.add_report_section("call", "kernel log", run.kernel_log[-20000:])
+        item.add_report_section("call", "stdout", f"$ {command}\n{run.result.output}")
+    if run.kernel_log.strip() and not run.trouble.excerpts:
+        item.add_report_section("call", "log", run.kernel_log[-20000:])
+    tail = f"-> the guest is restarted for the next test; console log: {guest.log.path}"
     if run.died:
         session.pool.discard(guest)
+        if run.trouble.excerpts:
+            seen = f"{run.trouble.report(annotate)}\n--- console (last lines) ---\n" + "\n".join(
+                run.died.splitlines()[-12:]
+            )
+        else:
+            seen = (f"{run.trouble.report(annotate)}\n" if run.trouble else "") + (
+                f"--- console (tail) ---\n{annotate(run.died)}"
+            )
         raise GuestTestFailure(
-            f"guest died or stopped answering during `{command}`"
-            + (f"\n{run.trouble.report()}" if run.trouble else "")
-            + f"\n--- console (tail) ---\n{run.died}\n"
-            f"-> the guest is restarted for the next test; console log: {guest.log.path}"
+            f"guest died or stopped answering during `{command}`\n{seen}\n{tail}"
         )
     if run.trouble:
         session.pool.discard(guest)
         raise GuestTestFailure(
-            f"kernel trouble during `{command}`:\n{run.trouble.report()}\n"
-            f"--- test output ---\n{run.result.output if run.result else ''}\n"
-            f"-> the guest is restarted for the next test; console log: {guest.log.path}"
+            f"kernel trouble during `{command}`:\n{run.trouble.report(annotate)}\n"
+            f"--- test output ---\n{run.result.output if run.result else ''}\n{tail}"
         )
     v = verdict_for(run, expect_kind, expect_name, fmt)
     if run.timed_out:
@@ -394,35 +629,46 @@ def finish(
         if os.environ.get("CI") == "true":
             # In CI a guest test that cannot run is a broken prerequisite.
             raise GuestTestFailure(f"`{command}` skipped under CI=true: {v.reason}")
-        pytest.skip(v.reason)
+        raise GuestSkip(v.reason)
     if v.outcome is Outcome.FAIL:
         assert run.result is not None
-        raise GuestTestFailure(f"`{command}`: {v.reason}\n--- output ---\n{run.result.output}")
+        raise GuestTestFailure(
+            f"`{command}`: {annotate(v.reason)}\n--- output ---\n{annotate(run.result.output)}"
+        )
 
 
 # --- fixtures for Python tests ----------------------------------------------------------
 
 
+def _guest_for(request: pytest.FixtureRequest) -> tuple[KguestSession, GuestRequest, bool]:
+    session: KguestSession = request.config.stash[SESSION_KEY]
+    return (
+        session,
+        GuestRequest.of_node(request.node),
+        session.isolated(_marker(request.node).get("isolation")),
+    )
+
+
+def _setup(session: KguestSession, node: pytest.Item, req: GuestRequest, isolated: bool) -> Guest:
+    """A fixture's guest; a set-up error fails the test with kguest's message only."""
+    __tracebackhide__ = True
+    try:
+        return session.setup_guest(node, req, isolated)
+    except SetupError as e:
+        message = str(e)
+    pytest.fail(message, pytrace=False)
+
+
 @pytest.fixture
 def kguest_guest(request: pytest.FixtureRequest) -> Iterator[Guest]:
-    """A booted guest of this worker (shared across tests; restarted when it dies).
+    """A started guest of this worker (shared across tests; restarted when it dies).
 
     ``@pytest.mark.kguest(backend="vng", kernel="default")`` picks another one;
-    ``isolation="test"`` a freshly restored one, thrown away after the test.
+    ``isolation="test"`` a freshly restored one, thrown away after the test;
+    ``module_params={...}``, ``cmdline=[...]`` one started with those.
     """
-    session: KguestSession = request.config.stash[SESSION_KEY]
-    m = request.node.get_closest_marker("kguest")
-    kw = m.kwargs if m else {}
-    isolated = session.isolated(kw.get("isolation"))
-    try:
-        g = session.setup_guest(
-            request.node, kw.get("backend"), kw.get("kernel", "default"), isolated
-        )
-        if g is None:  # the error, remembered, is raised here
-            g = session.guest(kw.get("backend"), kw.get("kernel", "default"))
-    except KguestError as e:
-        # the user's set-up (config, build, kernel, boot): its message, not a traceback
-        pytest.fail(str(e), pytrace=False)
+    session, req, isolated = _guest_for(request)
+    g = _setup(session, request.node, req, isolated)
     yield g
     if isolated:
         session.pool.discard(g)
@@ -451,7 +697,7 @@ class GuestRunner:
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
         self.request = request
-        self.session: KguestSession = request.config.stash[SESSION_KEY]
+        self.session, self.req, _ = _guest_for(request)
 
     def __call__(
         self,
@@ -461,26 +707,24 @@ class GuestRunner:
         expect_name: str = "",
         fmt: str = "auto",
     ) -> TestRun:
-        m = self.request.node.get_closest_marker("kguest")
-        kw = m.kwargs if m else {}
-        t = timeout or kw.get("timeout") or self.session.default_timeout()
+        __tracebackhide__ = True
+        t = timeout or _marker(self.request.node).get("timeout") or self.session.default_timeout()
         try:
             guest, run = self.session.run_test(
-                kw.get("backend"), kw.get("kernel", "default"), command, float(t)
+                self.req, command, float(t), self.request.node.nodeid
             )
         except KguestError as e:
-            pytest.fail(str(e), pytrace=False)
-        finish(self.request.node, self.session, guest, run, command, expect, expect_name, fmt)
-        return run
+            message = str(e)
+        else:
+            finish(self.request.node, self.session, guest, run, command, expect, expect_name, fmt)
+            return run
+        pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture
 def kguest_run(request: pytest.FixtureRequest) -> Iterator[GuestRunner]:
-    session: KguestSession = request.config.stash[SESSION_KEY]
-    m = request.node.get_closest_marker("kguest")
-    kw = m.kwargs if m else {}
-    isolated = session.isolated(kw.get("isolation"))
-    g = session.setup_guest(request.node, kw.get("backend"), kw.get("kernel", "default"), isolated)
+    session, req, isolated = _guest_for(request)
+    g = _setup(session, request.node, req, isolated)
     yield GuestRunner(request)
-    if isolated and g is not None:
+    if isolated:
         session.pool.discard(g)

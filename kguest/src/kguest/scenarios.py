@@ -1,30 +1,10 @@
-"""YAML scenarios: load, validate (file:line errors), expand the matrix into items.
+"""YAML scenarios in three steps: :func:`parse` (YAML with line numbers),
+:func:`validate` (each test's keys checked, errors at ``file:line``) and
+:func:`expand` (each test's matrix into items).  :func:`load_file` does all three.
 
-A file holds ``tests:`` (a list) and optional ``defaults:`` merged into each test::
-
-    defaults: {timeout: 120}
-    tests:
-      - name: echo
-        binary: hello_echo
-        args: ["-v"]
-        matrix: {mode: [blocking, nonblocking], count: [1, 100]}
-        exclude: [{mode: nonblocking, count: 1}]
-        big: {count: [100000]}        # extra values, collected only with --big
-                                      # (big: true: the whole test only with --big)
-        expect: pass                  # or {signal: SIGSEGV} or {errno: EINVAL}
-        format: auto                  # auto | ltp | tap | exit
-        kernels: [default]            # others are collected only with --kernels
-        backend: initramfs            # or vng
-        tags: [smoke]                 # pytest markers
-        skip: "why"                   # collected, reported as skipped
-        isolation: test               # a freshly restored guest for each item
-                                      # (default worker: one guest per worker)
-
-The matrix keys are the project's own, declared in ``[tool.kguest.matrix]``
-(config.MatrixKey: the option each becomes, the kind of its values).  Items
-are named ``name[v1-v2...]`` with the values in the keys' declaration order
-(the kernel first when not "default"), and run ``binary OPT1 v1 OPT2 v2 ...
-args...`` in the guest.
+The schema (every key, ``defaults``, ``tags``, ``exclude``, ``expect``) is
+documented in kguest's README, section "Scenarios"; :data:`TEST_KEYS` gives
+the one-line form used in error hints.
 """
 
 from __future__ import annotations
@@ -38,8 +18,9 @@ from typing import Any
 
 import yaml
 
-from .config import BACKENDS, SIZE_RX, MatrixKey, parse_size
-from .errors import ScenarioError
+from .config import BACKEND_NAMES, SIZE_RX, MatrixKey, module_params, parse_size
+from .errors import ConfigError, ScenarioError
+from .options import ModuleParams
 from .results import errno_number, signal_number
 
 INT_RX = re.compile(r"^-?[0-9]+$")
@@ -47,6 +28,7 @@ WORD_RX = re.compile(r"^[A-Za-z0-9_.,:=+/]+$")  # free text: one word, safe in a
 NAME_RX = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*$")
 KERNEL_RX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # "default", "rt", "6.12"
 TAG_RX = re.compile(r"^[a-z][a-z0-9_]*$")
+CMDLINE_RX = re.compile(r"^[^\s'\"]+$")
 FORMATS = ("auto", "ltp", "tap", "exit")
 ISOLATIONS = ("worker", "test")
 TEST_KEYS = {
@@ -60,11 +42,13 @@ TEST_KEYS = {
     "format": "how to read the result: " + ", ".join(FORMATS),
     "timeout": "seconds (a positive number)",
     "kernels": "a list of kernel names (default, rt, 6.12, ...)",
-    "backend": "one of " + ", ".join(BACKENDS),
+    "backend": "one of " + ", ".join(BACKEND_NAMES),
     "tags": "a list of marker names ([a-z][a-z0-9_]*)",
     "skip": "a reason string: collect the items but skip them",
     "isolation": "worker (one guest per worker, the default) or test "
     "(each item on a freshly restored guest)",
+    "module_params": "{module: [name=value, ...]}: module parameters of this test's guest",
+    "cmdline": "a list of kernel command-line words for this test's guest",
     "description": "free text",
 }
 FILE_KEYS = ("tests", "defaults")
@@ -76,8 +60,29 @@ class Expect:
     kind: str  # "pass" | "signal" | "errno"
     name: str = ""
 
-    def describe(self) -> str:
-        return self.kind if self.kind == "pass" else f"{self.kind} {self.name}"
+
+@dataclasses.dataclass(frozen=True)
+class TestDef:
+    """One entry of ``tests:`` with ``defaults:`` merged, every key checked."""
+
+    name: str
+    binary: str
+    line: int
+    args: tuple[str, ...] = ()
+    matrix: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    big: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # values for --big
+    whole_big: bool = False  # the whole test only with --big
+    excludes: tuple[dict[str, str], ...] = ()
+    expect: Expect = Expect("pass")
+    format: str = "auto"
+    timeout: float | None = None
+    kernels: tuple[str, ...] = ("default",)
+    backend: str | None = None
+    tags: tuple[str, ...] = ()
+    skip: str = ""
+    isolation: str = "worker"
+    module_params: ModuleParams = ()
+    cmdline: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +91,7 @@ class Case:
 
     id: str  # echo[blocking-100]
     name: str
-    params: tuple[tuple[str, str], ...]
+    params: tuple[tuple[str, str], ...]  # its matrix values, (key, value) in key order
     argv: tuple[str, ...]
     expect: Expect
     format: str
@@ -99,13 +104,15 @@ class Case:
     path: str
     line: int
     isolation: str = "worker"
+    module_params: ModuleParams = ()  # the guest's, beyond the run's
+    cmdline: tuple[str, ...] = ()  # the guest's kernel command-line words, beyond the run's
 
     @property
     def command(self) -> str:
         return shlex.join(self.argv)
 
 
-# --- YAML with line numbers ---------------------------------------------------------
+# --- parse: YAML with line numbers ----------------------------------------------------
 
 
 class _Map(dict[str, Any]):
@@ -150,16 +157,51 @@ def _line(obj: Any, key: str | None = None, default: int = 1) -> int:
     return int(getattr(obj, "line", default))
 
 
-# --- validation -----------------------------------------------------------------------
+def parse(path: Path, name: str) -> Any:
+    """The YAML document of ``path`` (mappings and lists remember their lines)."""
+    try:
+        return yaml.load(path.read_text(), Loader=_Loader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        raise ScenarioError(
+            name,
+            (mark.line + 1) if mark else 1,
+            f"YAML syntax: {e.problem}",
+            "fix the YAML (indentation, quotes, colons)",
+        ) from e
+    except yaml.YAMLError as e:
+        raise ScenarioError(name, 1, f"YAML: {e}", "fix the YAML") from e
 
 
-class _V:
+# --- validate: each key of each test --------------------------------------------------
+
+
+class _Checker:
+    """Checks of one file's values, raising ScenarioError at the value's line."""
+
     def __init__(self, path: str, keys: dict[str, MatrixKey]) -> None:
         self.path = path
         self.keys = keys
 
     def err(self, line: int, msg: str, hint: str = "") -> ScenarioError:
         return ScenarioError(self.path, line, msg, hint)
+
+    def keys_of(
+        self, obj: Any, allowed: dict[str, str] | tuple[str, ...], what: str, line: int
+    ) -> None:
+        if not isinstance(obj, dict):
+            raise self.err(
+                line,
+                f"{what}: expected a mapping, got {type(obj).__name__}",
+                f"allowed keys: {', '.join(allowed)}",
+            )
+        for k in obj:
+            if k not in allowed:
+                raise self.err(
+                    _line(obj, k),
+                    f"{what}: unknown key {k!r}",
+                    f"allowed keys: {', '.join(allowed)}",
+                )
 
     def str_list(
         self,
@@ -263,52 +305,142 @@ class _V:
             "allowed: pass, {signal: SIGSEGV}, {errno: EINVAL}",
         )
 
-
-def _check_keys(
-    v: _V, obj: Any, allowed: dict[str, str] | tuple[str, ...], what: str, line: int
-) -> None:
-    if not isinstance(obj, dict):
-        raise v.err(
-            line,
-            f"{what}: expected a mapping, got {type(obj).__name__}",
-            f"allowed keys: {', '.join(allowed)}",
-        )
-    for k in obj:
-        if k not in allowed:
-            raise v.err(
-                _line(obj, k), f"{what}: unknown key {k!r}", f"allowed keys: {', '.join(allowed)}"
+    def one_of(self, t: _Map, key: str, allowed: tuple[str, ...], default: str) -> str:
+        v = t.get(key, default)
+        if v not in allowed:
+            raise self.err(
+                _line(t, key), f"{key}: {v!r} is not allowed", f"allowed: {', '.join(allowed)}"
             )
+        return str(v)
+
+    def test(self, t: _Map, seen: dict[str, int]) -> TestDef:
+        """Check every key of one merged test entry."""
+        name = t["name"]
+        if not isinstance(name, str) or not NAME_RX.match(name):
+            raise self.err(
+                _line(t, "name"), f"name: {name!r} is not a valid test name", TEST_KEYS["name"]
+            )
+        if name in seen:
+            raise self.err(
+                _line(t, "name"),
+                f"name: {name!r} already used on line {seen[name]}",
+                "names must be unique within a file",
+            )
+        seen[name] = _line(t, "name")
+        binary = t["binary"]
+        if not isinstance(binary, str) or not binary or " " in binary:
+            raise self.err(
+                _line(t, "binary"),
+                f"binary: {binary!r} is not a program name",
+                "one word; put arguments under args:",
+            )
+        args: list[str] = []
+        if "args" in t:
+            raw = t["args"]
+            if not isinstance(raw, list) or not all(isinstance(a, (str, int)) for a in raw):
+                raise self.err(
+                    _line(t, "args"),
+                    f"args: {raw!r} is not a list of strings",
+                    'e.g. args: ["-i", "5"]',
+                )
+            args = [str(a) for a in raw]
+        matrix = self.matrix(t["matrix"], "matrix", t) if "matrix" in t else {}
+        for k, vals in matrix.items():
+            limit = self.keys[k].big
+            for val in vals:
+                if limit is not None and parse_size(val) >= limit:
+                    raise self.err(
+                        _line(t["matrix"], k),
+                        f"matrix: {k} {val} is a big size (>= {limit} bytes)",
+                        f"move it under `big: {{{k}: [...]}}` so it runs only with --big",
+                    )
+        whole_big = t.get("big") is True
+        big = self.matrix(t["big"], "big", t) if "big" in t and not whole_big else {}
+        excludes = self.excludes(t, matrix, big) if "exclude" in t else []
+        timeout = t.get("timeout")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+        ):
+            raise self.err(
+                _line(t, "timeout"),
+                f"timeout: {timeout!r} is not a positive number",
+                "seconds, e.g. timeout: 120",
+            )
+        skip = t.get("skip", "")
+        if not isinstance(skip, str):
+            raise self.err(_line(t, "skip"), "skip: expected a reason string", 'skip: "why"')
+        backend = t.get("backend")
+        if backend is not None:
+            backend = self.one_of(t, "backend", BACKEND_NAMES, "")
+        return TestDef(
+            name=name,
+            binary=binary,
+            line=_line(t, "name"),
+            args=tuple(args),
+            matrix=matrix,
+            big=big,
+            whole_big=whole_big,
+            excludes=tuple(excludes),
+            expect=self.expect(t["expect"], t) if "expect" in t else Expect("pass"),
+            format=self.one_of(t, "format", FORMATS, "auto"),
+            timeout=float(timeout) if timeout is not None else None,
+            kernels=tuple(self.str_list(t["kernels"], "kernels", t, KERNEL_RX))
+            if "kernels" in t
+            else ("default",),
+            backend=backend,
+            tags=tuple(self.str_list(t["tags"], "tags", t, TAG_RX)) if "tags" in t else (),
+            skip=skip,
+            isolation=self.one_of(t, "isolation", ISOLATIONS, "worker"),
+            module_params=self.module_params(t) if "module_params" in t else (),
+            cmdline=tuple(self.str_list(t["cmdline"], "cmdline", t, CMDLINE_RX))
+            if "cmdline" in t
+            else (),
+        )
+
+    def excludes(
+        self, t: _Map, matrix: dict[str, list[str]], big: dict[str, list[str]]
+    ) -> list[dict[str, str]]:
+        ex = t["exclude"]
+        if not isinstance(ex, list):
+            raise self.err(
+                _line(t, "exclude"),
+                "exclude: expected a list of mappings",
+                "e.g. exclude: [{KEY: value, ...}]",
+            )
+        out = []
+        for j, e in enumerate(ex):
+            eline = ex.lines[j] if isinstance(ex, _Seq) else _line(t, "exclude")
+            if not isinstance(e, dict) or not e:
+                raise self.err(eline, f"exclude: {e!r} is not a mapping", "e.g. {KEY: value, ...}")
+            for k, val in e.items():
+                known = set(matrix.get(k, [])) | set(big.get(k, []))
+                if k not in self.keys or str(val) not in known:
+                    raise self.err(
+                        eline,
+                        f"exclude: {k}={val!r} matches no matrix value",
+                        f"matrix values: {dict(matrix)}",
+                    )
+            out.append({k: str(val) for k, val in e.items()})
+        return out
+
+    def module_params(self, t: _Map) -> ModuleParams:
+        try:
+            return module_params(t["module_params"], "", "module_params:")
+        except ConfigError as e:
+            raise self.err(_line(t, "module_params"), e.message, e.hint) from None
 
 
-def load_file(
-    path: Path, rel: str | None = None, keys: tuple[MatrixKey, ...] = ()
-) -> list[Case]:
-    """Parse and validate one scenario file; return its expanded cases.
-
-    ``keys``: the project's matrix keys (ProjectConfig.matrix), in id order.
-    """
-    name = rel or str(path)
-    v = _V(name, {k.name: k for k in keys})
-    try:
-        doc = yaml.load(path.read_text(), Loader=_Loader)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        raise v.err(
-            (mark.line + 1) if mark else 1,
-            f"YAML syntax: {e.problem}",
-            "fix the YAML (indentation, quotes, colons)",
-        ) from e
-    except yaml.YAMLError as e:
-        raise v.err(1, f"YAML: {e}", "fix the YAML") from e
+def validate(doc: Any, name: str, keys: tuple[MatrixKey, ...]) -> list[TestDef]:
+    """The file's tests, each checked; ScenarioError at the first problem."""
+    v = _Checker(name, {k.name: k for k in keys})
     if doc is None:
         raise v.err(1, "empty scenario file", "add `tests:` with at least one test")
-    _check_keys(v, doc, FILE_KEYS, "file", 1)
+    v.keys_of(doc, FILE_KEYS, "file", 1)
     if "tests" not in doc:
         raise v.err(1, "no `tests:` list", "add `tests:` with at least one test")
     defaults = doc.get("defaults") or _Map()
     if "defaults" in doc:
-        _check_keys(
-            v,
+        v.keys_of(
             defaults,
             {k: d for k, d in TEST_KEYS.items() if k != "name"},
             "defaults",
@@ -321,161 +453,80 @@ def load_file(
             "tests: expected a non-empty list of tests",
             "each entry is a mapping with at least name and binary",
         )
-    cases: list[Case] = []
+    out: list[TestDef] = []
     seen: dict[str, int] = {}
     for i, t in enumerate(tests):
         tline = tests.lines[i] if isinstance(tests, _Seq) else 1
-        _check_keys(v, t, TEST_KEYS, f"tests[{i}]", tline)
+        v.keys_of(t, TEST_KEYS, f"tests[{i}]", tline)
         merged = _Map({**defaults, **t})
         merged.lines = {**getattr(defaults, "lines", {}), **t.lines}
         merged.line = t.line
         for req in ("name", "binary"):
             if req not in merged:
                 raise v.err(tline, f"tests[{i}]: missing required key {req!r}", TEST_KEYS[req])
-        cases.extend(_expand(v, merged, seen))
-    return cases
+        out.append(v.test(merged, seen))
+    return out
 
 
-def _expand(v: _V, t: _Map, seen: dict[str, int]) -> list[Case]:
-    name = t["name"]
-    if not isinstance(name, str) or not NAME_RX.match(name):
-        raise v.err(_line(t, "name"), f"name: {name!r} is not a valid test name", TEST_KEYS["name"])
-    if name in seen:
-        raise v.err(
-            _line(t, "name"),
-            f"name: {name!r} already used on line {seen[name]}",
-            "names must be unique within a file",
-        )
-    seen[name] = _line(t, "name")
-    binary = t["binary"]
-    if not isinstance(binary, str) or not binary or " " in binary:
-        raise v.err(
-            _line(t, "binary"),
-            f"binary: {binary!r} is not a program name",
-            "one word; put arguments under args:",
-        )
-    args: list[str] = []
-    if "args" in t:
-        raw = t["args"]
-        if not isinstance(raw, list) or not all(isinstance(a, (str, int)) for a in raw):
-            raise v.err(
-                _line(t, "args"),
-                f"args: {raw!r} is not a list of strings",
-                'e.g. args: ["-i", "5"]',
-            )
-        args = [str(a) for a in raw]
-    matrix = v.matrix(t["matrix"], "matrix", t) if "matrix" in t else {}
-    for k, vals in matrix.items():
-        limit = v.keys[k].big
-        for val in vals:
-            if limit is not None and parse_size(val) >= limit:
-                raise v.err(
-                    _line(t["matrix"], k),
-                    f"matrix: {k} {val} is a big size (>= {limit} bytes)",
-                    f"move it under `big: {{{k}: [...]}}` so it runs only with --big",
-                )
-    whole_big = t.get("big") is True
-    big = v.matrix(t["big"], "big", t) if "big" in t and not whole_big else {}
-    excludes: list[dict[str, str]] = []
-    if "exclude" in t:
-        ex = t["exclude"]
-        if not isinstance(ex, list):
-            raise v.err(
-                _line(t, "exclude"),
-                "exclude: expected a list of mappings",
-                "e.g. exclude: [{KEY: value, ...}]",
-            )
-        for j, e in enumerate(ex):
-            eline = ex.lines[j] if isinstance(ex, _Seq) else _line(t, "exclude")
-            if not isinstance(e, dict) or not e:
-                raise v.err(
-                    eline, f"exclude: {e!r} is not a mapping", "e.g. {KEY: value, ...}"
-                )
-            for k, val in e.items():
-                known = set(matrix.get(k, [])) | set(big.get(k, []))
-                if k not in v.keys or str(val) not in known:
-                    raise v.err(
-                        eline,
-                        f"exclude: {k}={val!r} matches no matrix value",
-                        f"matrix values: {dict(matrix)}",
-                    )
-            excludes.append({k: str(val) for k, val in e.items()})
-    expect = v.expect(t["expect"], t) if "expect" in t else Expect("pass")
-    fmt = t.get("format", "auto")
-    if fmt not in FORMATS:
-        raise v.err(
-            _line(t, "format"), f"format: {fmt!r} is not allowed", f"allowed: {', '.join(FORMATS)}"
-        )
-    timeout = t.get("timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-    ):
-        raise v.err(
-            _line(t, "timeout"),
-            f"timeout: {timeout!r} is not a positive number",
-            "seconds, e.g. timeout: 120",
-        )
-    kernels = v.str_list(t["kernels"], "kernels", t, KERNEL_RX) if "kernels" in t else ["default"]
-    backend = t.get("backend")
-    if backend is not None and backend not in BACKENDS:
-        raise v.err(
-            _line(t, "backend"),
-            f"backend: {backend!r} is not allowed",
-            f"allowed: {', '.join(BACKENDS)}",
-        )
-    tags = v.str_list(t["tags"], "tags", t, TAG_RX) if "tags" in t else []
-    skip = t.get("skip", "")
-    if not isinstance(skip, str):
-        raise v.err(_line(t, "skip"), "skip: expected a reason string", 'skip: "why"')
-    isolation = t.get("isolation", "worker")
-    if isolation not in ISOLATIONS:
-        raise v.err(
-            _line(t, "isolation"),
-            f"isolation: {isolation!r} is not allowed",
-            f"allowed: {', '.join(ISOLATIONS)}",
-        )
+# --- expand: the matrix into items ----------------------------------------------------
 
-    order = list(v.keys)
+
+def expand(t: TestDef, keys: tuple[MatrixKey, ...], path: str) -> list[Case]:
+    """The items of one test: every kernel times every matrix point (big values as
+    well, marked big), less the excluded ones.  Each key's value goes where the key
+    says: onto the command line, or into the guest's module parameters or kernel
+    command line."""
+    order = [k.name for k in keys]
+    by_name = {k.name: k for k in keys}
     combos: list[tuple[dict[str, str], bool]] = [
-        (c, whole_big) for c in _product(matrix, order)
+        (c, t.whole_big) for c in _product(t.matrix, order)
     ]
-    if big:
+    if t.big:
         # big values replace the same key's values; other keys keep the normal ones
-        full = {**matrix}
-        for k, vals in big.items():
-            full[k] = vals
+        full = {**t.matrix, **t.big}
         combos += [(c, True) for c in _product(full, order) if (c, False) not in combos]
     out = []
-    for kernel in kernels:
+    for kernel in t.kernels:
         for combo, is_big in combos:
-            if any(all(combo.get(k) == val for k, val in e.items()) for e in excludes):
+            if any(all(combo.get(k) == val for k, val in e.items()) for e in t.excludes):
                 continue
-            parts = [combo[k] for k in v.keys if k in combo]
+            parts = [combo[k] for k in order if k in combo]
             if kernel != "default":
                 parts.insert(0, kernel)
-            cid = f"{name}[{'-'.join(parts)}]" if parts else name
-            argv = [binary]
-            for k, spec in v.keys.items():
-                if k in combo:
-                    argv += [spec.option, combo[k]]
-            argv += args
+            argv = [t.binary]
+            params: dict[str, list[str]] = {m: list(ps) for m, ps in t.module_params}
+            cmdline = list(t.cmdline)
+            for k in order:
+                if k not in combo:
+                    continue
+                key = by_name[k]
+                if key.option:
+                    argv += [key.option, combo[k]]
+                elif key.module_param:
+                    mod, _, name = key.module_param.partition(".")
+                    params.setdefault(mod, []).append(f"{name}={combo[k]}")
+                else:
+                    cmdline.append(f"{key.cmdline}={combo[k]}")
+            argv += t.args
             out.append(
                 Case(
-                    id=cid,
-                    name=name,
-                    params=tuple((k, combo[k]) for k in v.keys if k in combo),
+                    id=f"{t.name}[{'-'.join(parts)}]" if parts else t.name,
+                    name=t.name,
+                    params=tuple((k, combo[k]) for k in order if k in combo),
                     argv=tuple(argv),
-                    expect=expect,
-                    format=fmt,
-                    timeout=float(timeout) if timeout is not None else None,
+                    expect=t.expect,
+                    format=t.format,
+                    timeout=t.timeout,
                     kernel=kernel,
-                    backend=backend,
-                    tags=tuple(tags),
+                    backend=t.backend,
+                    tags=t.tags,
                     big=is_big,
-                    skip=skip,
-                    path=v.path,
-                    line=_line(t, "name"),
-                    isolation=isolation,
+                    skip=t.skip,
+                    path=path,
+                    line=t.line,
+                    isolation=t.isolation,
+                    module_params=tuple((m, tuple(ps)) for m, ps in params.items()),
+                    cmdline=tuple(cmdline),
                 )
             )
     return out
@@ -488,8 +539,10 @@ def _product(matrix: dict[str, list[str]], order: list[str]) -> list[dict[str, s
     ]
 
 
-def load_dir(d: Path, keys: tuple[MatrixKey, ...] = ()) -> list[Case]:
-    cases = []
-    for p in sorted([*d.glob("*.yaml"), *d.glob("*.yml")]):
-        cases.extend(load_file(p, keys=keys))
-    return cases
+def load_file(path: Path, rel: str | None = None, keys: tuple[MatrixKey, ...] = ()) -> list[Case]:
+    """Parse, validate and expand one scenario file.
+
+    ``keys``: the project's matrix keys (ProjectConfig.matrix), in id order.
+    """
+    name = rel or str(path)
+    return [c for t in validate(parse(path, name), name, keys) for c in expand(t, keys, name)]

@@ -23,8 +23,9 @@ from typing import Any
 from .config import ProjectConfig
 from .errors import KguestError
 from .guest import Guest
+from .options import Options
 from .progress import to_stderr
-from .session import Options, Provisioner
+from .provision import Provisioner
 from .snapshot import SnapshotStore
 
 PANIC = "echo c > /proc/sysrq-trigger"
@@ -42,19 +43,10 @@ def time_snapshots(
         spec = prov.spec("initramfs")
     except KguestError as e:
         return {"error": str(e)}
-    count = iter(range(1000, 10**6))
 
     def guest(store: SnapshotStore | None) -> Guest:
-        g = Guest(
-            spec,
-            prov.log_path(spec, next(count)),
-            to_stderr,
-            boot_timeout=cfg.boot_timeout,
-            max_output=cfg.max_output_bytes,
-            allowed_taint=cfg.allowed_taint,
-            snapshots=store,
-        )
-        return g.boot()
+        # the provisioner's guest, with a snapshot directory of its own (or none)
+        return prov.new_guest(spec, snapshots=store or False).boot()
 
     def panic_restart(g: Guest, store: SnapshotStore | None) -> tuple[float, Guest]:
         t0 = time.monotonic()

@@ -29,23 +29,20 @@ import dataclasses
 import hashlib
 import json
 import os
-import secrets
 import shlex
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import BootError, CommandTimeout, GuestDied, KguestError
-from .locking import file_lock
-from .progress import Say, step
-
-if TYPE_CHECKING:
-    from .backends import GuestSpec
-    from .guest import Guest
+from .backends import GuestSpec
+from .errors import KguestError
+from .files import file_digest, file_lock
+from .progress import Say
 
 FORMAT = "kguest-snapshot-1"
 KEEP = 4  # snapshots kept on disk (newest used first)
@@ -53,7 +50,6 @@ SAVE_TIMEOUT = 120.0
 RESTORE_TIMEOUT = 60.0
 MAX_RESTORE_FAILURES = 2  # per key and process; then this process boots that guest
 LEFTOVER_AGE = 600.0  # seconds: a partial save older than this was abandoned
-SNAPSHOT_BACKENDS = ("initramfs",)
 
 
 class SnapshotError(KguestError):
@@ -122,167 +118,117 @@ class Qmp:
 
 
 class SnapshotStore:
-    """This process's view of the snapshot directory (one per Provisioner)."""
+    """This process's view of the snapshot directory (one per Provisioner).
+
+    The store plans (which file holds a guest), builds the command lines that
+    save and restore, saves over QMP and deletes stale files.  The guest
+    decides when to restore and when to boot (Guest.boot()); the store never
+    starts or stops a guest itself.
+    """
 
     def __init__(self, directory: Path, say: Say) -> None:
         self.dir = directory
         self.say = say
         self.said: set[str] = set()  # lines said once
         self._digests: dict[tuple[str, int, int], str] = {}
-        self._qemu: dict[str, str] = {}  # binary -> version, "" when it cannot snapshot
-        self._qemu_why: dict[str, str] = {}
+        self._qemu: dict[str, tuple[str, str]] = {}  # binary -> (version, why not)
         self._broken: set[str] = set()  # keys that failed this process: boot instead
         self._restore_failures: dict[str, int] = {}
         self.saved: list[dict[str, Any]] = []  # what this process saved (for bench-harness)
-
-    # --- can this guest be snapshotted at all --------------------------------------
-
-    def unsupported(self, spec: GuestSpec) -> str:
-        """Why ``spec`` cannot use snapshots ("" when it can)."""
-        if spec.backend not in SNAPSHOT_BACKENDS:
-            return (
-                f"the {spec.backend} backend runs on the host's filesystem (9p/virtiofs), "
-                "which QEMU cannot save in a snapshot"
-            )
-        if not self.qemu_version(spec.qemu):
-            return self._qemu_why[spec.qemu]
-        return ""
-
-    def usable(self, spec: GuestSpec) -> bool:
-        """True when ``spec`` can use snapshots; otherwise say why, once per reason."""
-        why = self.unsupported(spec)
-        if why:
-            self.say_once(f"kguest: snapshots off for {spec.label()}: {why}; booting instead")
-        return not why
 
     def say_once(self, line: str) -> None:
         if line not in self.said:
             self.said.add(line)
             self.say(line)
 
-    def qemu_version(self, qemu: str) -> str:
-        """QEMU's version when its QMP can ``migrate`` (probed once per binary), else ""."""
-        if qemu in self._qemu:
-            return self._qemu[qemu]
-        version, why = probe_qemu(qemu)
-        self._qemu[qemu] = version
-        self._qemu_why[qemu] = why
-        return version
+    def unsupported(self, spec: GuestSpec) -> str:
+        """Why ``spec`` cannot use snapshots ("" when it can)."""
+        if spec.backend.no_snapshot:
+            return spec.backend.no_snapshot
+        if spec.qemu not in self._qemu:
+            self._qemu[spec.qemu] = probe_qemu(spec.qemu)
+        return self._qemu[spec.qemu][1]
 
-    # --- keys ---------------------------------------------------------------------
+    # --- plans ---------------------------------------------------------------------
 
     def digest(self, path: Path) -> str:
         st = path.stat()
         k = (str(path), st.st_size, st.st_mtime_ns)
         if k not in self._digests:
-            h = hashlib.sha256()
-            with path.open("rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            self._digests[k] = h.hexdigest()
+            self._digests[k] = file_digest(path)
         return self._digests[k]
 
-    def plan(self, spec: GuestSpec, argv: list[str]) -> Plan:
+    def plan(self, spec: GuestSpec, argv: list[str]) -> Plan | None:
+        """Where the snapshot of the guest ``argv`` starts lives; None when this guest
+        cannot have one (said once, with the reason) or saving it failed here before."""
+        why = self.unsupported(spec)
+        if why:
+            self.say_once(f"kguest: snapshots off for {spec.label()}: {why}; booting instead")
+            return None
+        version = self._qemu[spec.qemu][0]
         h = hashlib.sha256()
-        h.update(f"{FORMAT}\0{spec.backend}\0{self.qemu_version(spec.qemu)}\0".encode())
+        h.update(f"{FORMAT}\0{spec.backend.name}\0{version}\0".encode())
         for a in argv:
             p = Path(a)
             word = f"file:{self.digest(p)}" if p.is_absolute() and p.is_file() else a
             h.update(f"{len(word)}\0{word}\0".encode())
         key = h.hexdigest()[:24]
+        if key in self._broken:
+            return None
         # Same family: everything equal but the initramfs (another build of
         # the same project's modules and binaries), which the new key replaces.
-        fam = hashlib.sha256(f"{FORMAT}\0{spec.backend}\0{spec.qemu}".encode())
+        fam = hashlib.sha256(f"{FORMAT}\0{spec.backend.name}\0{spec.qemu}".encode())
         for a in argv:
             word = "<initrd>" if spec.initrd is not None and a == str(spec.initrd) else a
             fam.update(f"{len(word)}\0{word}\0".encode())
         return Plan(key, self.dir / f"{key}.vmstate", tuple(argv), fam.hexdigest()[:24])
 
-    # --- restore ------------------------------------------------------------------
-
-    def start(self, guest: Guest, argv: list[str]) -> bool:
-        """Start ``guest`` from its snapshot, or boot it and save one.
-
-        False when snapshots cannot be used for it: the caller boots as usual.
-        """
-        if not self.usable(guest.spec):
-            return False
-        plan = self.plan(guest.spec, argv)
-        if plan.key in self._broken:
-            return False
-        if plan.state.is_file() and self.restore(guest, plan):
-            return True
+    def lock(self, plan: Plan) -> contextlib.AbstractContextManager[None]:
+        """Held while one process boots and saves ``plan``: the others wait, then restore."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        with file_lock(plan.lock):
-            # another worker may have saved it while we waited for the lock
-            if plan.state.is_file() and self.restore(guest, plan):
-                return True
-            self.boot_and_save(guest, plan)
-        return True
+        return file_lock(plan.lock)
 
-    def restore(self, guest: Guest, plan: Plan) -> bool:
-        """Start a QEMU from the snapshot and resynchronise the console."""
-        t0 = time.monotonic()
-        argv = [*plan.argv, "-incoming", f"exec:cat {shlex.quote(str(plan.state))}"]
-        guest.log.note(f"restoring snapshot {plan.state}")
-        try:
-            guest.launch(argv)
-            con = guest.console
-            assert con is not None
-            # Input sent before the incoming migration finishes may be lost:
-            # poke until an echo comes back, then drain with one more sync.
-            if not con.poke(RESTORE_TIMEOUT, every=0.3):
-                raise SnapshotError(f"no console answer {RESTORE_TIMEOUT:.0f} s after -incoming")
-            # The guest's wall clock stopped at the snapshot; its RNG state is
-            # the same in every restored copy: set the one, stir the other.
-            con.run(
-                f"date -s @{int(time.time())} >/dev/null; "
-                f"echo {secrets.token_hex(32)} > /dev/urandom",
-                30,
-            )
-            guest._baseline()
-        except (SnapshotError, GuestDied, CommandTimeout, BootError, TimeoutError) as e:
-            guest.kill()
-            # a damaged file is saved again by the boot that follows; twice is a pattern
-            n = self._restore_failures.get(plan.key, 0) + 1
-            self._restore_failures[plan.key] = n
-            if n >= MAX_RESTORE_FAILURES:
-                self._broken.add(plan.key)
-            plan.state.unlink(missing_ok=True)
-            self.say(f"kguest: restoring {plan.state.name} failed ({e}); booting instead")
-            return False
+    # --- restore --------------------------------------------------------------------
+
+    @staticmethod
+    def restore_argv(plan: Plan) -> list[str]:
+        """The command line of a QEMU that starts from ``plan``'s file."""
+        return [*plan.argv, "-incoming", f"exec:cat {shlex.quote(str(plan.state))}"]
+
+    def restored(self, plan: Plan, label: str, seconds: float) -> None:
         os.utime(plan.state)
-        guest.started_from = "restore"
-        took = time.monotonic() - t0
-        self.say(f"kguest: booting {guest.spec.label()} from its snapshot: done in {took:.1f} s")
-        return True
+        self.say(f"kguest: booting {label} from its snapshot: done in {seconds:.1f} s")
 
-    # --- save ---------------------------------------------------------------------
+    def restore_failed(self, plan: Plan, why: str) -> None:
+        """A damaged file is saved again by the boot that follows; twice is a pattern:
+        this process then boots that guest every time."""
+        n = self._restore_failures.get(plan.key, 0) + 1
+        self._restore_failures[plan.key] = n
+        if n >= MAX_RESTORE_FAILURES:
+            self._broken.add(plan.key)
+        plan.state.unlink(missing_ok=True)
+        self.say(f"kguest: restoring {plan.state.name} failed ({why}); booting instead")
 
-    def boot_and_save(self, guest: Guest, plan: Plan) -> None:
-        """Boot ``guest`` with a QMP socket, and save it once it is ready."""
+    # --- save -----------------------------------------------------------------------
+
+    @staticmethod
+    @contextlib.contextmanager
+    def qmp_socket() -> Iterator[Path]:
+        """A path for the QMP socket of a guest that will be saved (removed after)."""
         sockdir = Path(tempfile.mkdtemp(prefix="kguest-qmp-"))
-        sock = sockdir / "qmp.sock"
         try:
-            with step(self.say, f"booting {guest.spec.label()} (a snapshot follows)"):
-                guest.launch([*plan.argv, "-qmp", f"unix:{sock},server=on,wait=off"])
-                guest.become_ready()
-            guest.started_from = "boot"
-            try:
-                self.save(plan, sock, guest)
-            except SnapshotError as e:
-                self._broken.add(plan.key)
-                self.say_once(f"kguest: cannot save a snapshot of {guest.spec.label()}: {e}")
-            if not guest.alive or guest.console is None or not guest.console.sync(30.0):
-                raise BootError(
-                    "the guest stopped answering after its snapshot was saved",
-                    f"read the console log {guest.log.path}; --no-snapshots boots without them",
-                    console=guest.log.recent[-8000:],
-                )
+            yield sockdir / "qmp.sock"
         finally:
             shutil.rmtree(sockdir, ignore_errors=True)
 
-    def save(self, plan: Plan, sock: Path, guest: Guest) -> None:
+    @staticmethod
+    def save_argv(plan: Plan, sock: Path) -> list[str]:
+        """The command line of a QEMU that boots ``plan``'s guest and can be saved."""
+        return [*plan.argv, "-qmp", f"unix:{sock},server=on,wait=off"]
+
+    def save(self, plan: Plan, sock: Path, label: str) -> dict[str, Any]:
+        """Save the running guest behind ``sock``; it goes on running.  Returns what was
+        recorded; SnapshotError when it failed (that key is then not tried again here)."""
         t0 = time.monotonic()
         tmp = plan.state.with_name(f".{plan.state.name}.{os.getpid()}.tmp")
         qmp: Qmp | None = None
@@ -303,8 +249,10 @@ class SnapshotStore:
             if status != "completed":
                 raise SnapshotError(f"migration to {tmp} ended as {status or 'timeout'}")
             os.replace(tmp, plan.state)
-        except (OSError, ValueError) as e:
-            raise SnapshotError(f"QMP: {e}") from e
+        except (OSError, ValueError, SnapshotError) as e:
+            self._broken.add(plan.key)
+            self.say_once(f"kguest: cannot save a snapshot of {label}: {e}")
+            raise SnapshotError(str(e)) from e
         finally:
             if qmp is not None:
                 qmp.close()
@@ -315,7 +263,7 @@ class SnapshotStore:
             "format": FORMAT,
             "key": plan.key,
             "family": plan.family,
-            "label": guest.spec.label(),
+            "label": label,
             "argv": list(plan.argv),
             "inputs": {a: _stamp(Path(a)) for a in plan.argv if _is_file(a)},
             "bytes": size,
@@ -324,11 +272,9 @@ class SnapshotStore:
         }
         plan.meta.write_text(json.dumps(meta, indent=1) + "\n")
         self.saved.append(meta)
-        guest.log.note(f"saved snapshot {plan.state} ({size} bytes, {took:.2f} s)")
-        self.say(
-            f"kguest: saved a snapshot of {guest.spec.label()} ({size / 1e6:.0f} MB, {took:.1f} s)"
-        )
+        self.say(f"kguest: saved a snapshot of {label} ({size / 1e6:.0f} MB, {took:.1f} s)")
         self.prune(keep_key=plan.key, family=plan.family)
+        return meta
 
     # --- stale snapshots ------------------------------------------------------------
 

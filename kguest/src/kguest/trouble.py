@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 
 # Bit -> letter, as in Documentation/admin-guide/tainted-kernels.rst.
 TAINT_LETTERS = "PFSRMBUDAWCIOELKXTN"
@@ -31,7 +32,7 @@ PATTERNS = [
     r"kernel stack overflow",
     r"stack-protector",
 ]
-_RX = re.compile("|".join(f"(?:{p})" for p in PATTERNS))
+TROUBLE_RX = re.compile("|".join(f"(?:{p})" for p in PATTERNS))
 
 
 def taint_letters(value: int) -> str:
@@ -61,7 +62,7 @@ def bad_taint(before: int, after: int, allowed: str = "OE") -> int:
 def scan(text: str, context: int = 30) -> list[str]:
     """Excerpts of ``text`` around kernel trouble; empty when the log is clean."""
     lines = text.splitlines()
-    hits = [i for i, line in enumerate(lines) if _RX.search(line)]
+    hits = [i for i, line in enumerate(lines) if TROUBLE_RX.search(line)]
     if not hits:
         return []
     out: list[str] = []
@@ -89,12 +90,14 @@ class Trouble:
     def __bool__(self) -> bool:
         return bool(self.new_taint or self.excerpts)
 
-    def report(self) -> str:
+    def report(self, annotate: Callable[[str], str] = str) -> str:
+        """What went wrong, in words; ``annotate`` rewrites the kernel's excerpts (e.g.
+        symbols.Symbolizer.annotate: the module's frames as file:line)."""
         parts = [f"(seen {self.note})"] if self.note else []
         if self.new_taint:
             parts.append(
                 f"kernel taint gained {taint_letters(self.new_taint)} "
-                f"(0x{self.new_taint:x}), not in allowed_taint = \"{self.allowed}\""
+                f'(0x{self.new_taint:x}), not in allowed_taint = "{self.allowed}"'
             )
-        parts.extend(f"--- kernel log ---\n{e}" for e in self.excerpts)
+        parts.extend(f"--- kernel log ---\n{annotate(e)}" for e in self.excerpts)
         return "\n".join(parts)

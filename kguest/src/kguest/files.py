@@ -1,8 +1,10 @@
-"""An exclusive file lock (flock) so xdist workers and parallel sessions take turns."""
+"""Files shared between processes: an exclusive lock (flock) so xdist workers and
+parallel sessions take turns, atomic writes, and content digests."""
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,3 +29,12 @@ def atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's content, read in chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,57 @@
+"""The guests of one process (an xdist worker, or the ``kguest`` command): at most
+``max_running`` at once, started on first use and again after they die."""
+
+from __future__ import annotations
+
+from .backends import GuestSpec
+from .guest import Guest
+from .provision import Provisioner
+
+
+class GuestPool:
+    def __init__(self, prov: Provisioner, max_running: int = 1) -> None:
+        self.prov = prov
+        self.max_running = max_running
+        self._guests: dict[GuestSpec, Guest] = {}
+        self._n = 0
+        self.restarts = 0
+
+    @property
+    def started(self) -> int:
+        """How many guests this pool has started (booted or restored)."""
+        return self._n
+
+    def get(self, spec: GuestSpec) -> Guest:
+        """The running guest of ``spec``, started if there is none (another spec's
+        guest is powered off first when ``max_running`` are up)."""
+        g = self._guests.get(spec)
+        if g is not None and g.alive:
+            return g
+        if g is not None:
+            self.restarts += 1
+            g.close()
+            del self._guests[spec]
+        while len(self._guests) >= self.max_running:
+            _, old = self._guests.popitem()
+            old.close()
+        self._n += 1
+        g = self.prov.new_guest(spec)
+        self._guests[spec] = g  # before boot: a boot that fails half-way is closed with the pool
+        g.boot()
+        return g
+
+    def fresh(self, spec: GuestSpec) -> Guest:
+        """A guest that has run no test since it started (restored or booted for it)."""
+        g = self._guests.get(spec)
+        if g is not None and g.alive and g.tests_run > 0:
+            self.discard(g)
+        return self.get(spec)
+
+    def discard(self, guest: Guest) -> None:
+        """Throw a guest away (after a death or kernel trouble); the next get() restarts it."""
+        guest.kill()
+
+    def close(self) -> None:
+        for g in self._guests.values():
+            g.close()
+        self._guests.clear()
