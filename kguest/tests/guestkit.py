@@ -1,10 +1,13 @@
 """Helpers for the self-tests: kguest's provisioning chain for a guest of the tests' own
-choosing, and an inner pytest session in a project made by a test."""
+choosing, the troublemaker module built for it, and an inner pytest session in a
+project made by a test (with its JUnit results)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,8 @@ from kguest.options import Options
 from kguest.progress import to_stderr
 from kguest.provision import Provisioner
 
-ROOT = Path(__file__).resolve().parent.parent  # kguest's own project ([tool.kguest])
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent  # kguest's own project ([tool.kguest])
 
 
 def provisioner(pytestconfig: pytest.Config, worker: str) -> Provisioner:
@@ -39,11 +43,48 @@ def provisioner(pytestconfig: pytest.Config, worker: str) -> Provisioner:
 
 
 def inner_pytest(
-    proj: Path, junit: Path, kernel: Kernel, accel: str, timeout: float
+    proj: Path,
+    junit: Path,
+    kernel: Kernel,
+    accel: str,
+    timeout: float,
+    args: tuple[str, ...] = ("scenarios",),
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``pytest scenarios`` in the project ``proj`` (one worker, no cache) on
-    ``kernel``; its results go to the JUnit XML ``junit``."""
+    """Run pytest with ``args`` (default: ``scenarios``) in the project ``proj`` (one
+    worker, no cache) on ``kernel``; its results go to the JUnit XML ``junit``."""
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q"]
     cmd += [f"--junitxml={junit}", "--kernel", str(kernel.vmlinuz), "--kdir", str(kernel.kdir)]
-    cmd += ["--accel", accel, "scenarios"]
+    cmd += ["--accel", accel, *args]
     return subprocess.run(cmd, cwd=proj, capture_output=True, text=True, timeout=timeout)
+
+
+def build_troublemaker(kdir: Path, out: Path, name: str = "troublemaker") -> Path:
+    """tests/troublemaker built against ``kdir`` in ``out`` (as ``name``.ko)."""
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(HERE / "troublemaker/troublemaker.c", out / "troublemaker.c")
+    kbuild = (
+        "obj-m := troublemaker.o\n"
+        if name == "troublemaker"
+        else (f"obj-m := {name}.o\n{name}-y := troublemaker.o\n")
+    )
+    (out / "Kbuild").write_text(kbuild)
+    r = subprocess.run(
+        ["make", "-C", str(kdir), f"M={out}", "modules"], capture_output=True, text=True
+    )
+    assert r.returncode == 0, f"building troublemaker failed:\n{r.stdout}\n{r.stderr}"
+    return out / f"{name}.ko"
+
+
+def junit_results(junit: Path) -> dict[str, tuple[str, str, str]]:
+    """item name -> (outcome, failure/skip text, system-out) from a JUnit XML file."""
+    out = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        outcome, text, sysout = "passed", "", ""
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = child.tag
+                text = child.text or child.get("message") or ""
+            elif child.tag == "system-out":
+                sysout = child.text or ""
+        out[case.get("name", "")] = (outcome, text, sysout)
+    return out

@@ -36,6 +36,15 @@ def test_image_digest_ignores_where_the_module_was_found(tmp_path: Path) -> None
     assert image._digest(image.ImageContent(k, (b,), ()), recipes) != same[0]
 
 
+def test_missing_bin_dir_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    cfg = from_table(tmp_path, {"bin_dirs": ["bin", "tset/bin"]}, "p.toml")
+    k = Kernel("default", tmp_path / "vmlinuz", tmp_path, "6.1.0-x", modules=tmp_path / "m")
+    with pytest.raises(ImageError) as ei:
+        image.content_for(cfg, k, [])
+    assert "p.toml: bin_dirs: 'tset/bin' is not a directory" in ei.value.message
+
+
 def test_recipes_are_package_data() -> None:
     assert image.recipe("init").startswith(b"#!/bin/sh")
     assert b"KGUEST" in image.recipe("kguest.rc")

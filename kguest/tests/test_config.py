@@ -63,6 +63,27 @@ def test_matrix_params_cmdline(tmp_path: Path) -> None:
     assert cfg.cmdline == ("nokaslr",)
 
 
+def test_matrix_key_targets(tmp_path: Path) -> None:
+    cfg = from_table(
+        tmp_path,
+        {
+            "matrix": {
+                "bug": {"module_param": "ring-dev.bug", "kind": "words", "values": ["none"]},
+                "zero": {"cmdline": "init_on_alloc", "kind": "int"},
+            }
+        },
+    )
+    bug, zero = cfg.matrix
+    assert (bug.option, bug.module_param, bug.cmdline) == ("", "ring_dev.bug", "")
+    assert (zero.option, zero.module_param, zero.cmdline) == ("", "", "init_on_alloc")
+    with pytest.raises(ConfigError) as ei:
+        from_table(tmp_path, {"matrix": {"b": {"module_param": "bug", "kind": "int"}}})
+    assert "module_param = 'bug' is not a parameter of a module" in ei.value.message
+    with pytest.raises(ConfigError) as ei:
+        from_table(tmp_path, {"matrix": {"b": {"option": "-b", "cmdline": "x", "kind": "int"}}})
+    assert "needs exactly one of option, module_param, cmdline" in ei.value.message
+
+
 def test_other_module_config(tmp_path: Path) -> None:
     cfg = from_table(
         tmp_path,

@@ -3,8 +3,11 @@ modules, no build: what the benchmark engineer's code does)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
+import pexpect
 import pytest
 
 import kguest
@@ -89,3 +92,76 @@ def test_cli_run_propagates_exit_code(
     assert rc == 7
     assert out == "from-guest\n"
     assert "booting" in err
+
+
+@pytest.mark.guest
+def test_cli_run_timeout_names_its_own_option(
+    capfd: pytest.CaptureFixture[str], pytestconfig: pytest.Config
+) -> None:
+    rc = cli.main(
+        [
+            "run",
+            "--no-build",
+            "--no-modules",
+            "--accel",
+            pytestconfig.option.accel,
+            "--memory",
+            "512",
+            "--cpus",
+            "1",
+            "--timeout",
+            "3",
+            "--",
+            "sleep",
+            "60",
+        ]
+    )
+    _, err = capfd.readouterr()
+    assert rc == 124
+    assert "kguest run --timeout SECONDS (now 3)" in err, err
+    assert "pytest" not in err and "YAML" not in err and "Traceback" not in err
+
+
+def _shell(pytestconfig: pytest.Config) -> pexpect.spawn:
+    args = [
+        "shell",
+        "--no-build",
+        "--no-modules",
+        "--accel",
+        pytestconfig.option.accel,
+        "--memory",
+        "512",
+        "--cpus",
+        "1",
+    ]
+    return pexpect.spawn(
+        str(Path(sys.executable).parent / "kguest"),
+        args,
+        cwd=Path(__file__).resolve().parent.parent,
+        encoding="utf-8",
+        timeout=300,
+        dimensions=(40, 200),
+    )
+
+
+@pytest.mark.guest
+def test_shell_restores_and_tells_a_panic(pytestconfig: pytest.Config) -> None:
+    """`kguest shell` starts like every other guest (a snapshot is saved, then restored);
+    leaving it is status 0, a panic under the user is status 1 with the kernel's words."""
+    for expect_start in ("", "from its snapshot"):
+        sh = _shell(pytestconfig)
+        sh.expect("interactive shell")
+        if expect_start:
+            assert expect_start in sh.before, sh.before
+        sh.sendline("echo shell-$((6 * 7))")
+        sh.expect("shell-42")
+        if not expect_start:
+            sh.sendline("poweroff -f")
+            sh.expect(pexpect.EOF)
+            sh.close()
+            assert sh.exitstatus == 0, sh.before
+    sh.sendline("echo c > /proc/sysrq-trigger")
+    sh.expect(pexpect.EOF)
+    sh.close()
+    assert sh.exitstatus == 1, sh.before
+    assert "kguest: the guest died:" in sh.before and "sysrq" in sh.before, sh.before

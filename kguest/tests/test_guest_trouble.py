@@ -8,14 +8,11 @@ These are the only places a kernel WARN is expected.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import textwrap
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from guestkit import inner_pytest
+from guestkit import build_troublemaker, inner_pytest, junit_results
 
 from kguest import config, kernels
 
@@ -47,29 +44,6 @@ tests:
 """
 
 
-def build_troublemaker(kdir: Path, out: Path) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    for f in ("troublemaker.c", "Kbuild"):
-        shutil.copy2(HERE / "troublemaker" / f, out / f)
-    r = subprocess.run(
-        ["make", "-C", str(kdir), f"M={out}", "modules"], capture_output=True, text=True
-    )
-    assert r.returncode == 0, f"building troublemaker failed:\n{r.stdout}\n{r.stderr}"
-    return out / "troublemaker.ko"
-
-
-def results(junit: Path) -> dict[str, tuple[str, str]]:
-    out = {}
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        outcome, text = "passed", ""
-        for child in case:
-            if child.tag in ("failure", "error", "skipped"):
-                outcome = child.tag
-                text = (child.get("message") or "") + "\n" + (child.text or "")
-        out[case.get("name", "")] = (outcome, text)
-    return out
-
-
 @pytest.mark.guest
 def test_trouble_is_reported_on_the_right_test(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     root = HERE.parent
@@ -93,7 +67,7 @@ def test_trouble_is_reported_on_the_right_test(tmp_path: Path, pytestconfig: pyt
     junit = tmp_path / "junit.xml"
     r = inner_pytest(proj, junit, kernel, pytestconfig.option.accel, timeout=1200)
     log = f"inner session:\n{r.stdout[-6000:]}\n{r.stderr[-3000:]}"
-    res = results(junit)
+    res = {k: v[:2] for k, v in junit_results(junit).items()}
     for name in (
         "before",
         "after_warn",

@@ -83,6 +83,68 @@ def test_big_and_kernels_opt_in(project: pytest.Pytester) -> None:
     ]
 
 
+def test_repeat_runs_every_test_n_times(project: pytest.Pytester) -> None:
+    project.makepyfile(test_py="def test_a():\n    pass\n")
+    r = project.runpytest("--collect-only", "-q", "--kguest-repeat", "2", "-k", "4K or test_a")
+    assert ids(r) == [
+        "test_a[1of2]",
+        "test_a[2of2]",
+        "rw_visibility[bi-eager-4K-1of2]",
+        "rw_visibility[bi-eager-4K-2of2]",
+        "rw_visibility[p2c-eager-4K-1of2]",
+        "rw_visibility[p2c-eager-4K-2of2]",
+    ]
+    r = project.runpytest("--collect-only", "-q", "--kguest-repeat", "0")
+    r.stderr.fnmatch_lines(["*kguest: --kguest-repeat 0: not a count*"])
+
+
+def test_kernels_apply_to_python_tests(project: pytest.Pytester) -> None:
+    """--kernels copies each Python test that uses a guest for every other kernel (ids as
+    a scenario's: the kernel first); one with a marker kernel runs only if selected."""
+    project.makepyfile(
+        test_py="""
+        import pytest
+
+        def test_guest(kguest_run):
+            pass
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_param(kguest_guest, n):
+            pass
+
+        @pytest.mark.kguest(kernel="rt")
+        def test_pinned(kguest_run):
+            pass
+
+        def test_plain():
+            pass
+        """
+    )
+    r = project.runpytest("--collect-only", "-q", "test_py.py")
+    assert ids(r) == ["test_guest", "test_param[1]", "test_param[2]", "test_plain"]
+    r = project.runpytest("--collect-only", "-q", "--kernels=default,rt", "test_py.py")
+    assert ids(r) == [
+        "test_guest",
+        "test_param[1]",
+        "test_param[2]",
+        "test_pinned",
+        "test_plain",
+        "test_guest[rt]",
+        "test_param[rt-1]",
+        "test_param[rt-2]",
+    ]
+    r = project.runpytest("--collect-only", "-q", "--kernels=all", "test_py.py")
+    assert len(ids(r)) == 8
+    r = project.runpytest("--collect-only", "-q", "--kernels=rt", "test_py.py")
+    assert ids(r) == [
+        "test_pinned",
+        "test_plain",
+        "test_guest[rt]",
+        "test_param[rt-1]",
+        "test_param[rt-2]",
+    ]
+
+
 def test_markers_select(project: pytest.Pytester) -> None:
     r = project.runpytest("--collect-only", "-q", "-m", "not smoke")
     assert ids(r) == []

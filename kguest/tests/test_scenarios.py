@@ -331,3 +331,49 @@ def test_undeclared_key_says_how_to_declare_it(tmp_path: Path) -> None:
         load_file(p, "s.yaml")
     assert "unknown matrix key 'mode'" in ei.value.message
     assert "[tool.kguest.matrix.mode]" in ei.value.hint
+
+
+TARGET_KEYS = (
+    MatrixKey("mode", "-m", "words", ("blocking", "nonblocking")),
+    MatrixKey("bug", "", "words", ("none", "oops"), module_param="ringdev.bug"),
+    MatrixKey("zeroing", "", "int", cmdline="init_on_alloc"),
+)
+
+
+def test_keys_for_module_params_and_cmdline_words(tmp_path: Path) -> None:
+    """A matrix key may set a module parameter or a kernel command-line word of the
+    item's guest instead of an option; scenario keys add their own."""
+    p = write(
+        tmp_path,
+        """
+        tests:
+          - name: t
+            binary: ringdev_rw
+            matrix: {mode: [blocking], bug: [none, oops], zeroing: ["0"]}
+            module_params: {ringdev: [size=4096], other-mod: ["x=1"]}
+            cmdline: [nokaslr]
+        """,
+    )
+    cases = load_file(p, keys=TARGET_KEYS)
+    assert [c.id for c in cases] == ["t[blocking-none-0]", "t[blocking-oops-0]"]
+    c = cases[1]
+    assert c.argv == ("ringdev_rw", "-m", "blocking")
+    assert c.module_params == (("ringdev", ("size=4096", "bug=oops")), ("other_mod", ("x=1",)))
+    assert c.cmdline == ("nokaslr", "init_on_alloc=0")
+
+
+@pytest.mark.parametrize(
+    ("entry", "msg"),
+    [
+        ("module_params: [a]", "module_params: must be a table"),
+        ("module_params: {ringdev: [size]}", "'size' is not name=value"),
+        ("module_params: {'ring dev': [a=1]}", "not a module name"),
+        ("cmdline: nokaslr", "cmdline: expected a non-empty list"),
+        ("cmdline: ['a b']", "cmdline: 'a b' is not a valid value"),
+    ],
+)
+def test_guest_keys_errors(tmp_path: Path, entry: str, msg: str) -> None:
+    p = write(tmp_path, f"tests:\n  - name: a\n    binary: b\n    {entry}\n")
+    with pytest.raises(ScenarioError) as ei:
+        load_file(p, "s.yaml", TARGET_KEYS)
+    assert str(ei.value).startswith("s.yaml:") and msg in ei.value.message, ei.value.message

@@ -19,8 +19,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from guestkit import inner_pytest, provisioner
-from test_guest_trouble import CLEAN, build_troublemaker, results
+from guestkit import build_troublemaker, inner_pytest, junit_results, provisioner
+from test_guest_trouble import CLEAN
 
 from kguest import backends, config, kernels
 from kguest.backends import GuestSpec
@@ -100,6 +100,10 @@ class Project:
         return sorted((self.root / "build/kguest/snapshots").glob("*.vmstate"))
 
 
+def _results(junit: Path) -> dict[str, tuple[str, str]]:
+    return {k: v[:2] for k, v in junit_results(junit).items()}
+
+
 def make_project(tmp: Path, pytestconfig: pytest.Config) -> Project:
     cfg = config.load(HERE.parent)
     o = pytestconfig.option
@@ -109,14 +113,9 @@ def make_project(tmp: Path, pytestconfig: pytest.Config) -> Project:
     (proj / "scenarios").mkdir(parents=True)
     # A second copy of the module, not loaded at boot: the isolated test loads it.
     # (bin_dirs copies a directory's executable files into the image.)
-    lo = tmp / "leftover"
-    lo.mkdir()
-    shutil.copy2(HERE / "troublemaker/troublemaker.c", lo / "troublemaker.c")
-    (lo / "Kbuild").write_text("obj-m := leftover.o\nleftover-y := troublemaker.o\n")
-    r = subprocess.run(["make", "-C", str(kernel.kdir), f"M={lo}", "modules"], capture_output=True)
-    assert r.returncode == 0, r.stderr.decode()
+    lo = build_troublemaker(kernel.kdir, tmp / "leftover", name="leftover")
     (proj / "extra").mkdir()
-    shutil.copy2(lo / "leftover.ko", proj / "extra/leftover.ko")
+    shutil.copy2(lo, proj / "extra/leftover.ko")
     (proj / "extra/leftover.ko").chmod(0o755)
     (proj / "pyproject.toml").write_text(
         textwrap.dedent(f"""
@@ -143,7 +142,7 @@ def test_restore_after_panic_isolation_and_invalidation(
     junit = tmp_path / "a.xml"
     r = p.run(SCENARIO, junit)
     log = f"inner session:\n{r.stdout[-6000:]}\n{r.stderr[-4000:]}"
-    res, st, t = results(junit), starts(junit), call_times(junit)
+    res, st, t = _results(junit), starts(junit), call_times(junit)
     passed = ("before", "after_panic", "after_taint", "after_freeze", "shared_leave", "shared_sees")
     for name in (*passed, "iso_leave"):
         assert res[name][0] == "passed", f"{name}: {res[name]}\n{log}"
@@ -179,7 +178,7 @@ def test_restore_after_panic_isolation_and_invalidation(
     junit = tmp_path / "b.xml"
     r = p.run(ONE, junit)
     log = f"inner session:\n{r.stdout[-6000:]}\n{r.stderr[-4000:]}"
-    assert results(junit)["one"][0] == "passed", log
+    assert _results(junit)["one"][0] == "passed", log
     assert starts(junit)["one"][0] == "boot", (starts(junit), log)
     (new,) = p.snapshots()
     assert new != snap and not snap.exists(), (new, snap)
@@ -187,7 +186,7 @@ def test_restore_after_panic_isolation_and_invalidation(
     # 3. The same again: restored from the new snapshot.
     junit = tmp_path / "c.xml"
     r = p.run(ONE, junit)
-    assert results(junit)["one"][0] == "passed", r.stdout[-4000:]
+    assert _results(junit)["one"][0] == "passed", r.stdout[-4000:]
     how, secs = starts(junit)["one"]
     assert how == "restore" and secs <= RESTORE_BOUND, (how, secs)
     assert p.snapshots() == [new]

@@ -42,10 +42,10 @@ class Child(Protocol):
 
 def watch_seconds(timeout: float) -> int:
     """When the watchdog of a command with ``timeout`` prints its stacks: late enough
-    that a command close to its limit is left alone, early enough that the output
-    reaches the host before the timeout (0: too short to watch)."""
-    lead = timeout * 0.9 if timeout < 50 else timeout - 5
-    return int(lead) if lead >= 1 else 0
+    that a command close to its limit is left alone, early enough that the stacks
+    reach the host before the timeout on a busy guest (0: too short to watch)."""
+    margin = min(max(3.0, timeout * 0.25), 10.0)
+    return int(timeout - margin) if timeout - margin >= 1 else 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,7 @@ from .progress import Say, quiet, step
 from .snapshot import RESTORE_TIMEOUT, Plan, SnapshotError, SnapshotStore
 from .trouble import Trouble, bad_taint, scan
 
-MODULE_FAILED = re.compile(r"KGUEST-MODULE-FAILED (\S+?):? ?(.*)")
+MODULE_FAILED = re.compile(r"KGUEST-MODULE-FAILED ([^\s:]+):? ?(.*)")
 READ_CHUNK = 96 * 1024  # raw bytes per console read: its base64 stays under the output cap
 
 
@@ -354,7 +354,9 @@ class Guest:
         except GuestDied as e:
             text = self.log.since(mark)
             return TestRun(
-                None, between or Trouble(excerpts=tuple(scan(text))), died=_tail(text or e.console)
+                None,
+                between or Trouble(excerpts=tuple(scan(_tail(text)))),
+                died=_tail(text or e.console),
             )
         except CommandTimeout as e:
             if not e.recovered:
@@ -408,5 +410,9 @@ class Guest:
 _TAINT_RX = re.compile(r"^KGTAINT (\d+)$", re.M)
 
 
+_MARKER_RX = re.compile(r"^KG(BEG|END|SYNC|POKE)-\S*\n?", re.M)
+
+
 def _tail(text: str, n: int = 12000) -> str:
-    return text[-n:]
+    """The end of the console text, without kguest's own markers."""
+    return _MARKER_RX.sub("", text)[-n:]

@@ -603,14 +603,13 @@ def finish(
     tail = f"-> the guest is restarted for the next test; console log: {guest.log.path}"
     if run.died:
         session.pool.discard(guest)
-        if run.trouble.excerpts:
-            seen = f"{run.trouble.report(annotate)}\n--- console (last lines) ---\n" + "\n".join(
-                run.died.splitlines()[-12:]
-            )
-        else:
-            seen = (f"{run.trouble.report(annotate)}\n" if run.trouble else "") + (
-                f"--- console (tail) ---\n{annotate(run.died)}"
-            )
+        # the kernel's words once: its excerpts when it said something, else the console
+        seen = (
+            run.trouble.report(annotate)
+            if run.trouble.excerpts
+            else (f"{run.trouble.report(annotate)}\n" if run.trouble else "")
+            + f"--- console (tail) ---\n{annotate(run.died)}"
+        )
         raise GuestTestFailure(
             f"guest died or stopped answering during `{command}`\n{seen}\n{tail}"
         )
@@ -698,6 +697,9 @@ class GuestRunner:
     def __init__(self, request: pytest.FixtureRequest) -> None:
         self.request = request
         self.session, self.req, _ = _guest_for(request)
+
+    def __repr__(self) -> str:
+        return f"<kguest_run: a guest of kernel {self.req.kernel!r}>"
 
     def __call__(
         self,
