@@ -6,9 +6,11 @@ this file must not load it again.  It only holds what is particular to sfork.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from kguest.guest import Guest
+import kguest
 
 
 def parse_stats(text: str) -> dict[str, int]:
@@ -22,7 +24,7 @@ def parse_stats(text: str) -> dict[str, int]:
 
 
 @pytest.fixture
-def sfork_stats(kguest_guest: Guest):  # type: ignore[no-untyped-def]
+def sfork_stats(kguest_guest: kguest.Guest) -> Callable[[], dict[str, int]]:
     """A callable returning the module's counters from the worker's guest."""
 
     def read() -> dict[str, int]:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
-import gzip
 import json
 import re
 import time
 from pathlib import Path
 from typing import Any
 
+import kguest
+
 MARK_BEGIN = "@@SFORKBENCH-JSON-BEGIN@@"
 MARK_END = "@@SFORKBENCH-JSON-END@@"
-CHUNK = 96 * 1024  # raw bytes per console read: base64 of it stays under kguest's output cap
 KLOG_LINE = re.compile(r"^\[\s*\d+\.\d+\]")
 
 
@@ -57,26 +56,31 @@ class Outcome:
 
 
 class BenchGuest:
-    """One kguest guest (re-booted only if it dies) running bench commands."""
+    """One kguest guest (started again only if it dies) running bench commands."""
 
     def __init__(self, memory_mib: int, cpus: int = 2, accel: str = "auto",
                  build: bool = False, root: Path | None = None, log: Path | None = None,
                  kernel: str | None = None, cmdline: tuple[str, ...] = ()) -> None:
-        import kguest  # the project's harness package (repo root on sys.path)
-
-        self._kguest = kguest
-        self.kw: dict[str, Any] = {"memory_mib": memory_mib, "cpus": cpus, "accel": accel,
-                                   "build": build, "root": root, "log": log,
-                                   "kernel": kernel, "cmdline": cmdline}
-        self.guest: Any = None
+        self.memory_mib, self.cpus, self.accel, self.build = memory_mib, cpus, accel, build
+        self.root, self.log, self.kernel, self.cmdline = root, log, kernel, cmdline
+        self.guest: kguest.Guest | None = None
         self.boots = 0
         self.boot_seconds: list[float] = []
 
-    def boot(self) -> None:
+    def boot(self) -> kguest.Guest:
         t0 = time.monotonic()
-        self.guest = self._kguest.boot(**self.kw)
+        self.guest = kguest.boot(memory_mib=self.memory_mib, cpus=self.cpus, accel=self.accel,
+                                 build=self.build, root=self.root, log=self.log,
+                                 kernel=self.kernel, cmdline=self.cmdline)
         self.boot_seconds.append(time.monotonic() - t0)
         self.boots += 1
+        return self.guest
+
+    def running(self) -> kguest.Guest:
+        """The guest, started again if it died."""
+        if self.guest is None or not self.guest.alive:
+            return self.boot()
+        return self.guest
 
     def close(self) -> None:
         if self.guest is not None:
@@ -92,48 +96,34 @@ class BenchGuest:
 
     @property
     def info(self) -> dict[str, Any]:
-        spec = self.guest.spec
+        spec = self.running().spec
         return {"accelerator": spec.accel, "vcpus": spec.cpus, "memory_mib": spec.memory_mib,
                 "kernel_name": spec.kernel.name, "kernel_version": spec.kernel.version,
-                "backend": spec.backend, "boots": self.boots,
+                "backend": spec.backend.name, "boots": self.boots,
                 "boot_seconds": [round(s, 1) for s in self.boot_seconds]}
 
     def sh(self, cmd: str, timeout: float = 60.0) -> tuple[int, str]:
-        if self.guest is None or not self.guest.alive:
-            self.boot()
-        r = self.guest.run(cmd, timeout)
-        return int(r.status), str(r.output)
+        r = self.running().run(cmd, timeout)
+        return r.status, r.output
 
     def fetch(self, path: str, timeout: float = 300.0) -> bytes:
-        """A guest file, gzip'd and read in base64 chunks under the console output cap."""
-        st, out = self.sh(f"gzip -c {path} > {path}.gz && wc -c < {path}.gz", 60)
-        if st != 0:
-            raise RuntimeError(f"cannot compress {path}: {out}")
-        size = int(out.strip().splitlines()[-1])
-        data = bytearray()
-        blocks = CHUNK // 1024
-        for off in range(0, size, CHUNK):
-            st, out = self.sh(f"dd if={path}.gz bs=1024 skip={off // 1024} count={blocks} "
-                              f"2>/dev/null | base64", timeout)
-            if st != 0:
-                raise RuntimeError(f"cannot read {path}: {out[-300:]}")
-            data += base64.b64decode("".join(out.split()))
-        if len(data) != size:
-            raise RuntimeError(f"{path}: read {len(data)} of {size} bytes")
-        return gzip.decompress(bytes(data))
+        """A guest file, whatever its size (kguest reads it compressed, in pieces)."""
+        try:
+            return self.running().read_file(path, timeout)
+        except kguest.KguestError as e:
+            raise RuntimeError(str(e)) from e
 
     def run_bench(self, label: str, command: str, timeout: float) -> Outcome:
         """Run one sforkbench command (stdout to a guest file), fetch and parse it."""
         out, err = "/tmp/sforkbench.out", "/tmp/sforkbench.err"
         full = f"{command} > {out} 2> {err}"
         t0 = time.monotonic()
-        if self.guest is None or not self.guest.alive:
-            self.boot()
-        tr = self.guest.run_test(full, timeout)
+        guest = self.running()
+        tr = guest.run_test(full, timeout, name=label)
         seconds = time.monotonic() - t0
-        klog = str(getattr(tr, "kernel_log", "") or "")
+        klog = tr.kernel_log
         if tr.died:
-            self.guest.kill()
+            guest.kill()
             self.guest = None
             return Outcome(label, command, None, seconds, None, [],
                            f"guest died or hung: {str(tr.died)[-2000:]}", kernel_log=klog)

@@ -29,8 +29,8 @@ from typing import Any
 
 import pytest
 
+import kguest
 import sfork
-from kguest.plugin import GuestRunner
 from kguest.results import parse_tap
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -444,7 +444,7 @@ def check_names() -> list[str]:
 
 @pytest.mark.guest
 @pytest.mark.kguest(backend="vng", timeout=600)
-def test_binding_in_a_guest(kguest_run: GuestRunner) -> None:
+def test_binding_in_a_guest(kguest_run: kguest.GuestRunner) -> None:
     """Every check of sfork_binding_check.py passes in a vng guest (one boot), with the
     host's venv python; a check marked TODO (a known module defect) may fail."""
     run = kguest_run(f"{sys.executable} {CHECK_SCRIPT}", timeout=600, fmt="tap")

@@ -5,10 +5,11 @@ usage: example_results.py green JUNIT TAP      # the plain run
        example_results.py warn JUNIT TAP       # the run with --module-param hello.warn=1
 
 green: at least 8 items, all passed, ids built from the example's own matrix keys
-(mode, count), and the TAP file agreeing.  warn: exactly one failure, ``poke``, caused
-by the module's WARNING (hello_ioctl) with the guest restarted, and every other item --
-``greet``, right after it on the same worker, first -- passed.  Exit 1 with the reason
-on any mismatch.  Standard library only (it runs in the example's fresh venv).
+(mode, count), and the TAP file agreeing.  warn: exactly one failure, ``poke``,
+caused by the module's WARNING (hello_ioctl, with its file:line) with the guest
+restarted, and every other item -- ``greet``, right after it on the same worker,
+first -- passed.  Exit 1 with the reason on any mismatch.  Standard library only
+(it runs in the example's fresh venv).
 """
 
 from __future__ import annotations
@@ -75,7 +76,12 @@ def check(kind: str, junit: str, tap_file: str) -> list[str]:
         if failed != ["poke"]:
             errs.append(f"failed items are {failed}, expected exactly ['poke']")
         text = got.get("poke", ("", ""))[1]
-        for want in ("WARNING:", "hello_ioctl", "the guest is restarted for the next test"):
+        for want in (
+            "WARNING:",
+            "hello_ioctl",
+            "hello.c:",
+            "the guest is restarted for the next test",
+        ):
             if want not in text:
                 errs.append(f"poke's failure does not say {want!r}")
         if got.get("greet", ("missing", ""))[0] != "passed":

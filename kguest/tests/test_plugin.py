@@ -12,10 +12,10 @@ build_command = []
 modules = []
 bin_dirs = []
 
-[tool.kguest.matrix.direction]
+[tool.kguest.matrix.side]
 option = "-d"
 kind = "words"
-values = ["bi", "p2c", "c2p"]
+values = ["both", "rd", "wr"]
 
 [tool.kguest.matrix.alloc]
 option = "-a"
@@ -35,8 +35,8 @@ kdir = "/nonexistent/build"
 SCEN = """
 tests:
   - name: rw_visibility
-    binary: sfork01
-    matrix: {direction: [bi, p2c], alloc: [eager], size: [4K, 2M]}
+    binary: ring01
+    matrix: {side: [both, rd], alloc: [eager], size: [4K, 2M]}
     big: {size: [1G]}
     kernels: [default, rt]
     tags: [smoke]
@@ -59,10 +59,10 @@ def ids(result: pytest.RunResult) -> list[str]:
 def test_default_selection(project: pytest.Pytester) -> None:
     r = project.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
     assert ids(r) == [
-        "rw_visibility[bi-eager-4K]",
-        "rw_visibility[bi-eager-2M]",
-        "rw_visibility[p2c-eager-4K]",
-        "rw_visibility[p2c-eager-2M]",
+        "rw_visibility[both-eager-4K]",
+        "rw_visibility[both-eager-2M]",
+        "rw_visibility[rd-eager-4K]",
+        "rw_visibility[rd-eager-2M]",
     ]
     r.stdout.fnmatch_lines(["*4/12 tests collected (8 deselected)*"])
 
@@ -70,16 +70,16 @@ def test_default_selection(project: pytest.Pytester) -> None:
 def test_big_and_kernels_opt_in(project: pytest.Pytester) -> None:
     r = project.runpytest("--collect-only", "-q", "--big", "--kernels=default,rt")
     assert len(ids(r)) == 12
-    assert "rw_visibility[rt-p2c-eager-1G]" in ids(r)
+    assert "rw_visibility[rt-rd-eager-1G]" in ids(r)
     # one kernel's items together (a worker reboots only when the kernel changes)
     kinds = ["rt" if "[rt-" in i else "default" for i in ids(r)]
     assert kinds == ["default"] * 6 + ["rt"] * 6
     r = project.runpytest("--collect-only", "-q", "--kernels=rt")
     assert ids(r) == [
-        "rw_visibility[rt-bi-eager-4K]",
-        "rw_visibility[rt-bi-eager-2M]",
-        "rw_visibility[rt-p2c-eager-4K]",
-        "rw_visibility[rt-p2c-eager-2M]",
+        "rw_visibility[rt-both-eager-4K]",
+        "rw_visibility[rt-both-eager-2M]",
+        "rw_visibility[rt-rd-eager-4K]",
+        "rw_visibility[rt-rd-eager-2M]",
     ]
 
 
@@ -89,10 +89,10 @@ def test_repeat_runs_every_test_n_times(project: pytest.Pytester) -> None:
     assert ids(r) == [
         "test_a[1of2]",
         "test_a[2of2]",
-        "rw_visibility[bi-eager-4K-1of2]",
-        "rw_visibility[bi-eager-4K-2of2]",
-        "rw_visibility[p2c-eager-4K-1of2]",
-        "rw_visibility[p2c-eager-4K-2of2]",
+        "rw_visibility[both-eager-4K-1of2]",
+        "rw_visibility[both-eager-4K-2of2]",
+        "rw_visibility[rd-eager-4K-1of2]",
+        "rw_visibility[rd-eager-4K-2of2]",
     ]
     r = project.runpytest("--collect-only", "-q", "--kguest-repeat", "0")
     r.stderr.fnmatch_lines(["*kguest: --kguest-repeat 0: not a count*"])
@@ -148,17 +148,17 @@ def test_kernels_apply_to_python_tests(project: pytest.Pytester) -> None:
 def test_markers_select(project: pytest.Pytester) -> None:
     r = project.runpytest("--collect-only", "-q", "-m", "not smoke")
     assert ids(r) == []
-    r = project.runpytest("--collect-only", "-q", "-k", "p2c and 2M")
-    assert ids(r) == ["rw_visibility[p2c-eager-2M]"]
+    r = project.runpytest("--collect-only", "-q", "-k", "rd and 2M")
+    assert ids(r) == ["rw_visibility[rd-eager-2M]"]
 
 
 def test_schema_error_is_a_collection_error(project: pytest.Pytester) -> None:
     (project.path / "scenarios/bad.yaml").write_text(
-        "tests:\n  - name: x\n    binary: y\n    matrix: {direction: [up]}\n"
+        "tests:\n  - name: x\n    binary: y\n    matrix: {side: [up]}\n"
     )
     r = project.runpytest("--collect-only", "-q")
     r.stdout.fnmatch_lines(
-        ["*scenarios/bad.yaml:4: direction: 'up' is not allowed*", "*-> allowed: bi, p2c, c2p*"]
+        ["*scenarios/bad.yaml:4: side: 'up' is not allowed*", "*-> allowed: both, rd, wr*"]
     )
     assert r.ret == pytest.ExitCode.INTERRUPTED
 

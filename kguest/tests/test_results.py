@@ -15,9 +15,9 @@ from kguest.results import (
     tap_verdict,
 )
 
-LTP_PASS = """tst_test.c:892: TINFO: LTP version: sfork
-sfork01.c:75: TPASS: region 1, child: all 8192 bytes read zero
-sfork01.c:108: TPASS: round 0: child sees all bytes
+LTP_PASS = """tst_test.c:892: TINFO: LTP version: ring
+ring01.c:75: TPASS: region 1, child: all 8192 bytes read zero
+ring01.c:108: TPASS: round 0: child sees all bytes
 
 Summary:
 passed   2
@@ -34,7 +34,7 @@ def test_parse_ltp_lines() -> None:
     ("text", "status", "outcome", "reason_has"),
     [
         (LTP_PASS, 0, Outcome.PASS, "2 TPASS"),
-        ("x.c:1: TCONF: no /dev/sfork\n", 32, Outcome.SKIP, "TCONF: no /dev/sfork"),
+        ("x.c:1: TCONF: no /dev/ring\n", 32, Outcome.SKIP, "TCONF: no /dev/ring"),
         ("x.c:1: TFAIL: byte 4 is 0x5a\n", 1, Outcome.FAIL, "TFAIL: byte 4 is 0x5a"),
         ("x.c:1: TBROK: fork failed: EAGAIN\n", 2, Outcome.FAIL, "TBROK"),
         ("x.c:1: TWARN: cleanup failed\nx.c:2: TPASS: ok\n", 4, Outcome.FAIL, "TWARN"),
@@ -82,7 +82,7 @@ def test_parse_tap_and_ktap() -> None:
         ("1..2\nok 1 a\nok 2 - b\n", 0, Outcome.PASS, "2 ok"),
         ("1..2\nok 1 a\nnot ok 2 - b\n", 1, Outcome.FAIL, "not ok 2 b"),
         ("1..1\nnot ok 1 a # TODO later\n", 0, Outcome.PASS, ""),
-        ("1..1\nok 1 a # SKIP no sfork\n", 0, Outcome.SKIP, "SKIP no sfork"),
+        ("1..1\nok 1 a # SKIP no ring\n", 0, Outcome.SKIP, "SKIP no ring"),
         ("1..3\nok 1 a\nok 2 b\n", 0, Outcome.FAIL, "plan 1..3 but 2"),
         ("1..1\nok 1 a\n", 1, Outcome.FAIL, "exit status 1"),
         (KTAP, 0, Outcome.FAIL, "not ok 3 suite_c"),

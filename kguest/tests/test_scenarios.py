@@ -11,9 +11,9 @@ from kguest.config import MatrixKey
 from kguest.errors import ScenarioError
 from kguest.scenarios import load_file
 
-# A project's matrix vocabulary, as [tool.kguest.matrix] declares it (here sfork's).
+# A project's matrix vocabulary, as [tool.kguest.matrix] declares it (a ring-buffer module's).
 KEYS = (
-    MatrixKey("direction", "-d", "words", ("bi", "p2c", "c2p")),
+    MatrixKey("side", "-d", "words", ("both", "rd", "wr")),
     MatrixKey("alloc", "-a", "words", ("lazy", "eager", "auto")),
     MatrixKey("size", "-s", "size", big=256 << 20),
 )
@@ -31,10 +31,10 @@ def test_full_matrix_ids_and_argv(tmp_path: Path) -> None:
         """
         tests:
           - name: rw_visibility
-            binary: sfork01
+            binary: ring01
             args: ["-i", 2]
             matrix:
-              direction: [bi, p2c, c2p]
+              side: [both, rd, wr]
               alloc: [lazy, eager, auto]
               size: [4K, 2M]
         """,
@@ -42,11 +42,11 @@ def test_full_matrix_ids_and_argv(tmp_path: Path) -> None:
     cases = load_file(p, keys=KEYS)
     assert len(cases) == 18
     ids = [c.id for c in cases]
-    assert ids[0] == "rw_visibility[bi-lazy-4K]"
-    assert "rw_visibility[p2c-eager-2M]" in ids
-    c = cases[ids.index("rw_visibility[p2c-eager-2M]")]
-    assert c.argv == ("sfork01", "-d", "p2c", "-a", "eager", "-s", "2M", "-i", "2")
-    assert c.command == "sfork01 -d p2c -a eager -s 2M -i 2"
+    assert ids[0] == "rw_visibility[both-lazy-4K]"
+    assert "rw_visibility[rd-eager-2M]" in ids
+    c = cases[ids.index("rw_visibility[rd-eager-2M]")]
+    assert c.argv == ("ring01", "-d", "rd", "-a", "eager", "-s", "2M", "-i", "2")
+    assert c.command == "ring01 -d rd -a eager -s 2M -i 2"
     assert c.expect.kind == "pass" and c.kernel == "default" and not c.big
     assert c.line == 2
 
@@ -57,14 +57,14 @@ def test_no_matrix_defaults_exclude_big_kernels(tmp_path: Path) -> None:
         """
         defaults:
           timeout: 30
-          tags: [sfork]
+          tags: [ring]
         tests:
           - name: plain
-            binary: sfork05
+            binary: ring05
           - name: m
-            binary: sfork06
-            matrix: {direction: [p2c, c2p], size: [4K]}
-            exclude: [{direction: c2p}]
+            binary: ring06
+            matrix: {side: [rd, wr], size: [4K]}
+            exclude: [{side: wr}]
             big: {size: [1G]}
             kernels: [default, rt]
             expect: {signal: segv}
@@ -73,12 +73,12 @@ def test_no_matrix_defaults_exclude_big_kernels(tmp_path: Path) -> None:
     )
     cases = load_file(p, keys=KEYS)
     by_id = {c.id: c for c in cases}
-    assert by_id["plain"].argv == ("sfork05",) and by_id["plain"].timeout == 30
-    assert by_id["plain"].tags == ("sfork",)
-    assert set(by_id) == {"plain", "m[p2c-4K]", "m[p2c-1G]", "m[rt-p2c-4K]", "m[rt-p2c-1G]"}
-    assert by_id["m[p2c-1G]"].big and not by_id["m[p2c-4K]"].big
-    assert by_id["m[rt-p2c-4K]"].kernel == "rt"
-    assert by_id["m[p2c-4K]"].expect.name == "SIGSEGV" and by_id["m[p2c-4K]"].timeout == 99
+    assert by_id["plain"].argv == ("ring05",) and by_id["plain"].timeout == 30
+    assert by_id["plain"].tags == ("ring",)
+    assert set(by_id) == {"plain", "m[rd-4K]", "m[rd-1G]", "m[rt-rd-4K]", "m[rt-rd-1G]"}
+    assert by_id["m[rd-1G]"].big and not by_id["m[rd-4K]"].big
+    assert by_id["m[rt-rd-4K]"].kernel == "rt"
+    assert by_id["m[rd-4K]"].expect.name == "SIGSEGV" and by_id["m[rd-4K]"].timeout == 99
 
 
 def test_whole_test_big(tmp_path: Path) -> None:
@@ -86,11 +86,11 @@ def test_whole_test_big(tmp_path: Path) -> None:
         tmp_path,
         """
         tests:
-          - {name: soak, binary: sfork14, big: true, matrix: {direction: [bi, p2c]}}
+          - {name: soak, binary: ring14, big: true, matrix: {side: [both, rd]}}
         """,
     )
     cases = load_file(p, keys=KEYS)
-    assert [(c.id, c.big) for c in cases] == [("soak[bi]", True), ("soak[p2c]", True)]
+    assert [(c.id, c.big) for c in cases] == [("soak[both]", True), ("soak[rd]", True)]
 
 
 def test_expect_errno_and_format(tmp_path: Path) -> None:
@@ -130,22 +130,22 @@ ERRORS = [
     ("tests:\n  - name: a\n    binary: b c\n", 3, "not a program name", "args:"),
     ("tests:\n  - name: a\n    binary: b\n    args: -x\n", 4, "not a list of strings", "args:"),
     (
-        "tests:\n  - name: a\n    binary: b\n    matrix: [bi]\n",
+        "tests:\n  - name: a\n    binary: b\n    matrix: [both]\n",
         4,
         "matrix: expected a mapping",
-        "direction",
+        "side",
     ),
     (
         "tests:\n  - name: a\n    binary: b\n    matrix:\n      colour: [red]\n",
         5,
         "unknown matrix key 'colour'",
-        "direction, alloc, size",
+        "side, alloc, size",
     ),
     (
-        "tests:\n  - name: a\n    binary: b\n    matrix:\n      direction: [bi, up]\n",
+        "tests:\n  - name: a\n    binary: b\n    matrix:\n      side: [both, up]\n",
         5,
-        "direction: 'up' is not allowed",
-        "bi, p2c, c2p",
+        "side: 'up' is not allowed",
+        "both, rd, wr",
     ),
     (
         "tests:\n  - name: a\n    binary: b\n    matrix:\n      alloc: [lazy, lazy]\n",
@@ -213,7 +213,7 @@ ERRORS = [
         "tests:\n  - name: a\n    binary: b\n    big: yes please\n",
         4,
         "big: expected a mapping",
-        "direction",
+        "side",
     ),
     (
         "tests:\n  - name: a\n    binary: b\n    timeout: -1\n",
@@ -314,7 +314,7 @@ def test_user_keys_ids_argv_in_declaration_order(tmp_path: Path) -> None:
         ("{count: [ten]}", "count: 'ten' is not an integer", "a decimal integer"),
         ("{label: ['a b']}", "label: 'a b' is not one word", "any word"),
         ("{buf: [2M]}", "buf 2M is a big size", "big: {buf: [...]}"),
-        ("{direction: [bi]}", "unknown matrix key 'direction'", "allowed: mode, count, label, buf"),
+        ("{side: [both]}", "unknown matrix key 'side'", "allowed: mode, count, label, buf"),
     ],
 )
 def test_user_key_errors(tmp_path: Path, matrix: str, msg: str, hint: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kguest.trouble import Trouble, bad_taint, scan, taint_letters, taint_mask
 
-WARN_LOG = """[   10.1] sfork: region created
+WARN_LOG = """[   10.1] ring: region created
 [   10.2] ------------[ cut here ]------------
 [   10.2] troublemaker: deliberate warning
 [   10.2] WARNING: CPU: 0 PID: 91 at troublemaker.c:20 warn_write+0x5/0x10 [troublemaker]
@@ -36,19 +36,19 @@ def test_scan_finds_warning_with_context() -> None:
 
 
 def test_scan_clean_and_user_segfault_lines() -> None:
-    log = "[1.0] sfork02[220]: segfault at 7f2a error 7 in sfork02[401000+ad000]\n[1.1] Code: 89\n"
+    log = "[1.0] ring02[220]: segfault at 7f2a error 7 in ring02[401000+ad000]\n[1.1] Code: 89\n"
     assert scan(log) == []
     assert scan("") == []
 
 
 def test_oom_kill_is_not_trouble() -> None:
-    log = """[141.0] sfork11 invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0
-[141.0] CPU: 1 PID: 1109 Comm: sfork11 Tainted: G           OE      6.1.0-56-amd64 #1
+    log = """[141.0] ring11 invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0
+[141.0] CPU: 1 PID: 1109 Comm: ring11 Tainted: G           OE      6.1.0-56-amd64 #1
 [141.0] Call Trace:
 [141.0]  <TASK>
 [141.0]  oom_kill_process.cold+0xb/0x10
 [141.0] RIP: 0033:0x4017c3
-[141.0] Memory cgroup out of memory: Killed process 114 (sfork11)
+[141.0] Memory cgroup out of memory: Killed process 114 (ring11)
 """
     assert scan(log) == []
 

@@ -71,7 +71,22 @@ static struct miscdevice hello_dev = {
 	.mode	= 0444,
 };
 
-module_misc_device(hello_dev);
+static int __init hello_init(void)
+{
+	int ret = misc_register(&hello_dev);
+
+	if (!ret)
+		pr_info("hello: loaded, greeting %s\n", greeting);
+	return ret;
+}
+
+static void __exit hello_exit(void)
+{
+	misc_deregister(&hello_dev);
+}
+
+module_init(hello_init);
+module_exit(hello_exit);
 
 MODULE_DESCRIPTION("A misc device that greets (kguest's example module)");
 MODULE_LICENSE("GPL");

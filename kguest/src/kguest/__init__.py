@@ -6,7 +6,8 @@ from .api import boot
 from .backends import GuestSpec
 from .console import CommandResult
 from .errors import KguestError
-from .guest import Guest
+from .guest import Guest, TestRun
+from .plugin import GuestRunner
 
-__all__ = ["CommandResult", "Guest", "GuestSpec", "KguestError", "boot"]
-__version__ = "0.1.0"
+__all__ = ["CommandResult", "Guest", "GuestRunner", "GuestSpec", "KguestError", "TestRun", "boot"]
+__version__ = "0.2.0"

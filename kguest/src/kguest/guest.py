@@ -48,6 +48,20 @@ class TestRun:
     def ok_guest(self) -> bool:
         return not self.died and not self.trouble
 
+    @property
+    def output(self) -> str:
+        """The command's output (a TestRun that kguest_run returned always has one)."""
+        if self.result is None:
+            raise KguestError("the command did not finish: the guest died", self.died[-500:])
+        return self.result.output
+
+    @property
+    def status(self) -> int:
+        """The command's exit status."""
+        if self.result is None:
+            raise KguestError("the command did not finish: the guest died", self.died[-500:])
+        return self.result.status
+
 
 class Guest:
     """A guest of one :class:`GuestSpec`.  It owns its QEMU: :meth:`boot` starts it
