@@ -61,6 +61,7 @@
  *   sfork_count_fds()             open fds (entries of /proc/self/fd)
  *   sfork_maps_find(addr, &line)  the /proc/self/maps line of addr
  *   sfork_maps_perms(addr, perms) the "rw-s"-style perms of addr's mapping
+ *   sfork_smaps_kb(addr, "Swap") a field of addr's mapping in /proc/self/smaps
  *   sfork_try_store(addr, val, &si)   a store that may fault: 0 when it
  *                                 succeeded, 1 when SIGSEGV was caught (si
  *                                 filled); the handler is installed for the
@@ -646,6 +647,30 @@ static inline int sfork_maps_perms(const void *addr, char perms[5])
 		return -1;
 	memcpy(perms, m.perms, 5);
 	return 0;
+}
+
+/* the field ("Rss", "Swap", ...) of addr's mapping in /proc/self/smaps, in kB; -1 if none */
+static inline long long sfork_smaps_kb(const void *addr, const char *field)
+{
+	unsigned long start, end, a = (unsigned long)addr;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[256], fmt[64];
+	long long kb = -1;
+	int inside = 0;
+
+	if (!f)
+		tst_brk(TBROK | TERRNO, "fopen(/proc/self/smaps)");
+	snprintf(fmt, sizeof(fmt), "%s: %%lld kB", field);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
+			inside = a >= start && a < end;
+			continue;
+		}
+		if (inside && sscanf(line, fmt, &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
 }
 
 /* ---- accesses that may fault ---- */
