@@ -54,13 +54,6 @@
 #include "sfork_test.h"
 #include "sfork_swap.h"
 
-#ifndef MADV_COLD
-# define MADV_COLD	20
-#endif
-#ifndef MADV_PAGEOUT
-# define MADV_PAGEOUT	21
-#endif
-
 #define CP_OP		0
 #define CP_DONE		1
 

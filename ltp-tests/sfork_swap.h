@@ -19,7 +19,10 @@
  *   sfork_swap_cleanup()       .cleanup: the zram device off and removed
  *   sfork_vmstat("pswpout")    a /proc/vmstat counter (0 when absent)
  *   sfork_cg_reclaim(bytes)    memory.reclaim of the caller's cgroup: 0, or
- *                              the errno (EAGAIN: less was reclaimed)
+ *                              the errno (EAGAIN: less was reclaimed); LTP's
+ *                              cgroup API writes only files it knows and
+ *                              ends the test on any error, and
+ *                              memory.reclaim is neither
  */
 #ifndef SFORK_SWAP_H__
 #define SFORK_SWAP_H__
@@ -100,33 +103,6 @@ static inline void sfork_swap_cleanup(void)
 	}
 	if (sfork_zram_loaded && sfork_run_cmd(rmmod))
 		tst_res(TWARN, "modprobe -r zram failed");
-}
-
-/*
- * The path of file in the cgroup v2 group the caller is in: the cgroup2
- * mount from /proc/self/mountinfo, the group from /proc/self/cgroup.
- * LTP's cgroup API writes only files it knows and ends the test on any
- * error, and memory.reclaim is neither.
- */
-static inline void sfork_cg_path(const char *file, char *path, size_t size)
-{
-	char line[1024], mnt[PATH_MAX] = "", group[PATH_MAX] = "";
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-
-	if (!f)
-		tst_brk(TBROK | TERRNO, "fopen(/proc/self/mountinfo)");
-	while (fgets(line, sizeof(line), f)) {
-		if (strstr(line, " - cgroup2 ") &&
-		    sscanf(line, "%*d %*d %*s %*s %4095s", mnt) == 1)
-			break;
-		mnt[0] = '\0';
-	}
-	fclose(f);
-	SAFE_FILE_SCANF("/proc/self/cgroup", "0::%4095s", group);
-	if (!mnt[0])
-		tst_brk(TBROK, "no cgroup2 mount in /proc/self/mountinfo");
-	snprintf(path, size, "%s%s/%s", mnt, strcmp(group, "/") ? group : "",
-		 file);
 }
 
 /*

@@ -62,6 +62,7 @@
  *   sfork_maps_find(addr, &line)  the /proc/self/maps line of addr
  *   sfork_maps_perms(addr, perms) the "rw-s"-style perms of addr's mapping
  *   sfork_smaps_kb(addr, "Swap") a field of addr's mapping in /proc/self/smaps
+ *   sfork_cg_path(file, buf, size) the path of a file of the caller's cgroup
  *   sfork_try_store(addr, val, &si)   a store that may fault: 0 when it
  *                                 succeeded, 1 when SIGSEGV was caught (si
  *                                 filled); the handler is installed for the
@@ -76,6 +77,7 @@
 #define SFORK_TEST_H__
 
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -671,6 +673,32 @@ static inline long long sfork_smaps_kb(const void *addr, const char *field)
 	}
 	fclose(f);
 	return kb;
+}
+
+/*
+ * The path of file in the cgroup v2 group the caller is in (the cgroup2
+ * mount from /proc/self/mountinfo, the group from /proc/self/cgroup), for
+ * the files LTP's cgroup API does not know (memory.peak, memory.reclaim).
+ */
+static inline void sfork_cg_path(const char *file, char *path, size_t size)
+{
+	char line[1024], mnt[PATH_MAX] = "", group[PATH_MAX] = "";
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+
+	if (!f)
+		tst_brk(TBROK | TERRNO, "fopen(/proc/self/mountinfo)");
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, " - cgroup2 ") &&
+		    sscanf(line, "%*d %*d %*s %*s %4095s", mnt) == 1)
+			break;
+		mnt[0] = '\0';
+	}
+	fclose(f);
+	SAFE_FILE_SCANF("/proc/self/cgroup", "0::%4095s", group);
+	if (!mnt[0])
+		tst_brk(TBROK, "no cgroup2 mount in /proc/self/mountinfo");
+	snprintf(path, size, "%s%s/%s", mnt, strcmp(group, "/") ? group : "",
+		 file);
 }
 
 /* ---- accesses that may fault ---- */
