@@ -172,3 +172,13 @@ def test_unknown_tools_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(KernelError, match="needs nothing, which the host lacks") as ei:
         host.ensure_tools({"no-such-program-kguest": "nothing"}, "building kernel 'x'", print)
     assert ei.value.hint == "install them: sudo apt-get install nothing"
+
+
+def test_the_key_is_the_options_not_the_comments(tmp_path: Path) -> None:
+    src = source.Source("x", "0" * 64)
+    a = (fragments.parse("# note\nCONFIG_A=y\nCONFIG_B=y\n", "f"),)
+    b = (fragments.parse("# kguest: slowdown: 3\nCONFIG_B=y\n\nCONFIG_A=y\n", "g"),)
+    c = (fragments.parse("CONFIG_A=y\n# CONFIG_B is not set\n", "f"),)
+    assert source.config_key(src, "gcc 12", a) == source.config_key(src, "gcc 12", b)
+    assert source.config_key(src, "gcc 12", a) != source.config_key(src, "gcc 12", c)
+    assert source.config_key(src, "gcc 12", a) != source.config_key(src, "gcc 14", a)

@@ -365,3 +365,21 @@ def test_chroot_runner_command_lines(tmp_path: Path) -> None:
     argv = chroot.argv(tmp_path, [tmp_path], tmp_path, ["make", "-C", "x"])
     assert argv[:3] == ["unshare", "--mount", "--propagation"] and argv[-3:] == ["make", "-C", "x"]
     assert chrootrun.main([str(tmp_path / "nothing"), "--", "true"]) == 125
+
+
+def _apt(out: str, rc: int = 0) -> object:
+    import subprocess
+
+    return subprocess.CompletedProcess([], rc, out, "")
+
+
+def test_apt_update_problems_are_read_from_its_output() -> None:
+    """apt-get update exits 0 when a fetch fails: its Err/W lines tell."""
+    offline = _apt("Err:1 http://deb.example.invalid/debian trixie InRelease\n"
+                   "  Temporary failure resolving 'deb.example.invalid'\n"
+                   "W: Failed to fetch http://deb.example.invalid/debian/dists/trixie/InRelease\n")
+    probs = apt._problems(offline)  # type: ignore[arg-type]
+    assert probs[0].endswith("Temporary failure resolving 'deb.example.invalid'")
+    assert apt._NETWORK.search("\n".join(probs))
+    assert apt._problems(_apt("Hit:1 http://deb.debian.org/debian trixie InRelease\n")) == []  # type: ignore[arg-type]
+    assert apt._problems(_apt("", 100)) == ["apt-get exited 100"]  # type: ignore[arg-type]

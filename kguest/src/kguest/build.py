@@ -243,7 +243,8 @@ def build_module_dir(
                     k.is_file() for k in kos):
                 return kos
         sync_mirror(files, mirror)
-        log = cfg.build_path / "logs" / f"modules-{kernel.name}-{d.rel.replace('/', '_')}.log"
+        part = "" if d.rel == "." else "-" + d.rel.replace("/", "_")
+        log = cfg.build_path / "logs" / f"modules-{kernel.name}{part}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         where = " (in its build environment)" if kernel.build_prefix \
             else ""

@@ -129,38 +129,37 @@ class PrivateApt:
             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"},
         )
 
+    def _has_lists(self, suite: str) -> bool:
+        return any((self.root / "lists").glob(f"*_dists_{suite}_main_binary-amd64_Packages*"))
+
     def update(self) -> None:
         """Fetch the suite's package lists (with its -updates and -security when the
         archive has them).  A suite the archive lacks, or no network, is one line."""
         (self.root / "etc/sources.list").write_text(self._sources(extra=True))
-        p = self._run("apt-get", ["update"])
-        errors = [ln for ln in (p.stdout + p.stderr).splitlines() if ln.startswith(("E:", "Err:"))]
-        if p.returncode == 0 and not errors:
+        problems = _problems(self._run("apt-get", ["update"]))
+        if not problems:
             return
-        text = "\n".join(errors)
-        main = f"{self.suite} Release"
-        if re.search(r"Could not resolve|Temporary failure resolving|Network is unreachable|"
-                     r"Connection failed|Could not connect", text):
+        text = "\n".join(problems)
+        if _NETWORK.search(text):
             raise KernelError(
                 f"cannot reach the Debian archive {self.mirror} for suite {self.suite!r} "
-                f"({_first(errors)})",
+                f"({_NETWORK.search(text).group(0)})",  # type: ignore[union-attr]
                 f"check the network (or set {MIRROR_ENV} to a reachable mirror) and retry",
             )
-        if re.search(rf"\s{re.escape(self.suite)}\s+Release|{re.escape(main)}", text) and \
-                not re.search(rf"{re.escape(self.suite)}-(?:updates|security)", _first(errors)):
+        main = [ln for ln in problems if re.search(rf"[ /]{re.escape(self.suite)}[ /]", ln)]
+        if main or not self._has_lists(self.suite):
             raise KernelError(
                 f"Debian suite {self.suite!r} not found at {self.mirror}",
                 'use a suite the archive has, e.g. debian = "bookworm" or "trixie"',
             )
-        # -updates or -security missing (unstable has neither): the suite alone
+        # only -updates or -security missing (unstable has neither): the suite alone
         (self.root / "etc/sources.list").write_text(self._sources(extra=False))
-        p = self._run("apt-get", ["update"])
-        if p.returncode != 0:
-            errors = [ln for ln in (p.stdout + p.stderr).splitlines() if ln.startswith("E:")]
+        problems = _problems(self._run("apt-get", ["update"]))
+        if problems or not self._has_lists(self.suite):
             raise KernelError(
-                f"apt-get update for Debian suite {self.suite!r} failed: {_first(errors)}",
-                f"check that {self.mirror} has {self.suite!r}; run the command with -q "
-                f"to see more",
+                f"apt-get update for Debian suite {self.suite!r} failed: "
+                f"{problems[0] if problems else 'no package lists'}",
+                f"check that {self.mirror} has {self.suite!r}",
             )
 
     def ensure_lists(self, max_age: float | None = None) -> None:
@@ -203,6 +202,28 @@ class PrivateApt:
                                   "retry; if it persists, remove the directory")
             out.append(found[0])
         return out
+
+
+_NETWORK = re.compile(r"Could not resolve[^\n]*|Temporary failure resolving[^\n]*|"
+                      r"Network is unreachable|Connection (?:failed|refused|timed out)|"
+                      r"Could not connect[^\n]*|No route to host|Unable to connect[^\n]*")
+
+
+def _problems(p: subprocess.CompletedProcess[str]) -> list[str]:
+    """apt's error lines (an "Err:" line joined with its detail); apt-get update
+    exits 0 when a fetch fails, so its output is what tells."""
+    lines = (p.stdout + "\n" + p.stderr).splitlines()
+    out = []
+    for i, ln in enumerate(lines):
+        if ln.startswith("Err:"):
+            detail = lines[i + 1].strip() if i + 1 < len(lines) and lines[i + 1].startswith(" ") \
+                else ""
+            out.append(f"{ln.strip()} {detail}".strip())
+        elif ln.startswith(("E:", "W: Failed to fetch")):
+            out.append(ln.strip())
+    if p.returncode != 0 and not out:
+        out.append(f"apt-get exited {p.returncode}")
+    return out
 
 
 def _first(lines: list[str]) -> str:

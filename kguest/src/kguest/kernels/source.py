@@ -451,7 +451,7 @@ def resolve(
     host.ensure_tools(TOOLS, f"building kernel {name!r}", say)
     src = find_source(spec, root, cache, say)
     cc = host.compiler_text("gcc")
-    k = key(FORMAT, src.digest, cc, *(f"{f.name}\0{f.text}" for f in fragments))
+    k = config_key(src, cc, fragments)
 
     def make(d: Path, progress: Callable[[str], None]) -> dict[str, object]:
         tree = source_tree(src, cache, progress)
@@ -465,6 +465,13 @@ def resolve(
     kern = check_match(name, vmlinuz, kdir)
     mul = timeout_mul if timeout_mul is not None else slowdown(fragments)
     return dataclasses.replace(kern, modules=mods, timeout_mul=mul)
+
+
+def config_key(src: Source, cc: str, fragments: tuple[frag.Fragment, ...]) -> str:
+    """What a build depends on: the source's content, the compiler, and the options the
+    fragments ask for (not their comments: a note changes no kernel)."""
+    want = kconfig.requested(fragments)
+    return key(FORMAT, src.digest, cc, *sorted(f"{s}={r.value}" for s, r in want.items()))
 
 
 def slowdown(fragments: tuple[frag.Fragment, ...]) -> float:
