@@ -436,7 +436,7 @@ def prune(out: Path) -> int:
             dirs[:] = []
             continue
         for f in files:
-            if f.endswith((".o", ".a")) and f != "vmlinux.a":
+            if f.endswith((".o", ".a")):
                 p = Path(d) / f
                 freed += p.stat().st_size
                 p.unlink()
