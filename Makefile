@@ -39,13 +39,13 @@ lint: deps
 
 # Everything CI runs: lint, build, sfork's whole guest suite (scenarios/,
 # with the short fuzz and stress) on the default kernel and on trixie's 6.12
-# (provisioned on demand, about 3 minutes the first time) and sfork's
+# (fetched by kguest on first use, about 3 minutes) and sfork's
 # pytests/ (the binding, kirk, packaging, the broken-module check, the
 # benchmark smoke run); then kguest's own tests (kguest/tests: parsers, a
 # WARN, a panic and a hang in guests of their own) and its acceptance check:
 # wheel and sdist through twine check, installed NOT editable in a fresh
 # venv outside the checkout, running kguest/examples/hello, a module of its
-# own.  `make matrix` adds the RT kernel.
+# own.  `make matrix` adds the RT kernel, `make debug` the check kernel.
 test: deps lint build
 	@mkdir -p $(RESULTS)
 	$(PYTEST) -n $(JOBS) --kernels=default,6.12 $(REPORTS) pytests scenarios
@@ -71,20 +71,18 @@ bench: deps build
 fuzz: deps build
 	$(PYTEST) -n 0 --big scenarios/fuzz.yaml -k fuzz_long
 
-# Big sizes (1G) and the long soaks on the default kernel, then the suite
-# on the RT and 6.12 kernels (provisioned on demand, cached in build/).
+# Big sizes (1G) and the long soaks on the default kernel.
 big: deps build
 	$(PYTEST) -n $(JOBS) --big $(REPORTS) scenarios pytests/test_kirk.py
 
 matrix: deps build
 	$(PYTEST) -n $(JOBS) --kernels=default,rt,6.12 $(REPORTS) scenarios
 
-# The suite, fuzz and stress on a KASAN/kmemleak/lockdep/DEBUG_VM kernel
-# built from linux-source-6.1 (vmimages/kernels/provision-debug: about 13
-# minutes on two cores the first time, cached in build/kernels/debug).
+# The suite, fuzz and stress on the check kernel: 6.12 built from source with
+# KASAN, KFENCE, kmemleak, lockdep, UBSAN, gcov, fault injection and KUnit
+# (vmimages/kernels/README.md; kguest builds it on first use and caches it).
 debug: deps build
-	vmimages/kernels/provision-debug
-	$(PYTEST) -n $(JOBS) --kernels=debug $(REPORTS) scenarios
+	$(PYTEST) -n $(JOBS) --kernels=check $(REPORTS) scenarios
 
 install: build
 	$(MAKE) -C libsfork install PREFIX=$(PREFIX)

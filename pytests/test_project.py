@@ -19,7 +19,7 @@ def test_repo_config() -> None:
         ("alloc", "-a"),
         ("size", "-s"),
     ]
-    assert {e.name for e in cfg.kernels} == {"rt", "6.12", "debug"}
+    assert {e.name for e in cfg.kernels} == {"rt", "6.12", "check"}
     assert cfg.memory_mib == 2048 and cfg.cpus == 2
     assert cfg.build_command[:2] == ("make", "build")
     assert find_root(root / "pytests") == root

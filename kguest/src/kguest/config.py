@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
+from . import fragments
 from .errors import ConfigError
 
 BACKEND_NAMES = ("initramfs", "vng")  # backends.BACKENDS holds what each name means
@@ -63,15 +65,32 @@ class MatrixKey:
         return MATRIX_KINDS[self.kind]
 
 
+def toml_key(name: str) -> str:
+    """A TOML key for ``name``: bare when TOML allows it, else quoted (``"6.12"``)."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+
+
+def kernel_table(name: str) -> str:
+    """How a kernel's table is written: ``[tool.kguest.kernels."6.12"]``."""
+    return f"[tool.kguest.kernels.{toml_key(name)}]"
+
+
 @dataclasses.dataclass(frozen=True)
 class KernelEntry:
-    """A kernel declared in ``[tool.kguest.kernels.NAME]``, in one of three forms:
+    """A kernel declared in ``[tool.kguest.kernels.NAME]``, in one of four forms:
 
+    * ``debian`` (a suite, + ``flavour``, default ``amd64``): that suite's Debian
+      kernel package, fetched into kguest's cache with its headers;
+    * ``source`` (``debian:[SUITE/]PACKAGE``, or a path to a kernel tree or tarball)
+      + ``config`` (kguest's fragment names and the project's fragment files): a
+      kernel built from source, once, cached by content;
     * ``vmlinuz`` + ``kdir`` (+ ``build_prefix``): a kernel already on disk;
     * ``provision`` (a command, run in the project root, idempotent) + ``descriptor``
-      (the kernel.json it writes): a kernel the project builds or fetches itself;
-    * ``flavour`` + ``packages``: a distribution kernel, /boot/vmlinuz-*-FLAVOUR,
-      installed with apt when missing.
+      (the kernel.json it writes): a kernel the project provides itself.
+
+    ``timeout_mul`` (any form but ``provision``): how many times slower tests run on
+    it; test timeouts are multiplied by it (default 1, for a source kernel the
+    product of its fragments' slowdowns).
     """
 
     name: str
@@ -80,8 +99,15 @@ class KernelEntry:
     build_prefix: tuple[str, ...] = ()
     provision: tuple[str, ...] = ()
     descriptor: str = ""
-    flavour: str = ""
-    packages: tuple[str, ...] = ()
+    debian: str = ""
+    flavour: str = "amd64"
+    source: str = ""
+    config: tuple[str, ...] = ()
+    timeout_mul: float | None = None
+
+    @property
+    def form(self) -> str:
+        return next(f for f in _KERNEL_FORMS if getattr(self, f))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,7 +227,7 @@ def from_table(root: Path, table: dict[str, Any], where: str = "[tool.kguest]") 
                 )
             kw[key] = tuple(value)
         elif key == "kernels":
-            kw["kernels"] = _kernels(value, where)
+            kw["kernels"] = _kernels(value, where, root)
         elif key == "matrix":
             kw["matrix"] = _matrix(value, where)
         elif key == "module_params":
@@ -229,25 +255,34 @@ def _words(value: Any, where: str, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-_KERNEL_FORMS = {
-    "vmlinuz": ({"vmlinuz", "kdir"}, {"build_prefix"}),
+_KERNEL_FORMS = {  # the key that names a form: (required keys, optional keys)
+    "debian": ({"debian"}, {"flavour", "timeout_mul"}),
+    "source": ({"source"}, {"config", "timeout_mul"}),
+    "vmlinuz": ({"vmlinuz", "kdir"}, {"build_prefix", "timeout_mul"}),
     "provision": ({"provision", "descriptor"}, set()),
-    "flavour": ({"flavour", "packages"}, set()),
 }
+_SUITE_RX = re.compile(r"[a-z][a-z0-9.-]*")
 
 
-def _kernels(value: Any, where: str) -> tuple[KernelEntry, ...]:
+def _kernels(value: Any, where: str, root: Path) -> tuple[KernelEntry, ...]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: [tool.kguest.kernels] must be a table", "see kguest/README.md")
     out = []
     forms = "; ".join(" + ".join(sorted(req)) for req, _ in _KERNEL_FORMS.values())
     for name, ent in value.items():
-        key = f"[tool.kguest.kernels.{name}]"
+        key = kernel_table(name)
         if name == "default":
             raise ConfigError(f"{where}: {key}: 'default' is built in", "give it another name")
-        form = [f for f in _KERNEL_FORMS if isinstance(ent, dict) and f in ent]
+        if name in ("all",):
+            raise ConfigError(f"{where}: {key}: 'all' means every kernel", "give it another name")
+        if not isinstance(ent, dict):
+            raise ConfigError(f"{where}: {key} must be a table", forms)
+        form = [f for f in _KERNEL_FORMS if f in ent]
         if len(form) != 1:
-            raise ConfigError(f"{where}: {key} needs exactly one of these sets of keys", forms)
+            hint = forms
+            if "flavour" in ent and not form:
+                hint = 'a Debian flavour needs its suite: debian = "bookworm"'
+            raise ConfigError(f"{where}: {key} needs exactly one of these sets of keys", hint)
         req, opt = _KERNEL_FORMS[form[0]]
         missing, extra = req - set(ent), set(ent) - req - opt
         if missing or extra:
@@ -259,14 +294,52 @@ def _kernels(value: Any, where: str) -> tuple[KernelEntry, ...]:
             )
         kw: dict[str, Any] = {}
         for k, v in ent.items():
-            if k in ("build_prefix", "provision", "packages"):
+            if k in ("build_prefix", "provision", "config"):
                 kw[k] = _words(v, where, f"{key} {k}")
+            elif k == "timeout_mul":
+                if isinstance(v, bool) or not isinstance(v, int | float) or v < 1:
+                    raise ConfigError(f"{where}: {key} timeout_mul = {v!r} is not a number >= 1",
+                                      "e.g. timeout_mul = 4")
+                kw[k] = float(v)
             elif not isinstance(v, str) or not v:
                 raise ConfigError(f"{where}: {key} {k} = {v!r} is not a string", f'{k} = "..."')
             else:
                 kw[k] = v
-        out.append(KernelEntry(name, **kw))
+        entry = KernelEntry(name, **kw)
+        _check_kernel(entry, where, key, root)
+        out.append(entry)
     return tuple(out)
+
+
+def _check_kernel(e: KernelEntry, where: str, key: str, root: Path) -> None:
+    """What can be checked without the network or a build: names and files."""
+    if e.debian and not _SUITE_RX.fullmatch(e.debian):
+        raise ConfigError(f"{where}: {key} debian = {e.debian!r} is not a Debian suite name",
+                          'e.g. debian = "trixie"')
+    if e.debian and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", e.flavour):
+        raise ConfigError(f"{where}: {key} flavour = {e.flavour!r} is not a kernel flavour",
+                          'e.g. flavour = "rt-amd64" (linux-image-rt-amd64)')
+    if e.source and not e.source.startswith("debian:") and not (root / e.source).exists():
+        raise ConfigError(
+            f"{where}: {key} source = {e.source!r}: {root / e.source} does not exist",
+            'a kernel tree or tarball (relative to the project root), or '
+            '"debian:linux-source-6.1"',
+        )
+    known = fragments.names()
+    for word in e.config:
+        if fragments.is_file_name(word):
+            if not (root / word).is_file():
+                raise ConfigError(
+                    f"{where}: {key} config: fragment file {word!r} does not exist "
+                    f"({root / word})",
+                    "a path relative to the project root",
+                )
+        elif word not in known:
+            raise ConfigError(
+                f"{where}: {key} config: {word!r} is not one of kguest's fragments",
+                f"use {', '.join(known)}, or a file of yours (a path with a \"/\" or "
+                "ending in .config)",
+            )
 
 
 def _matrix(value: Any, where: str) -> tuple[MatrixKey, ...]:

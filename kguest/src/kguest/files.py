@@ -31,6 +31,10 @@ def atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, text.encode())
+
+
 def file_digest(path: Path) -> str:
     """The SHA-256 of a file's content, read in chunks."""
     h = hashlib.sha256()

@@ -99,15 +99,7 @@ class Provisioner:
         if key in self._specs:
             return self._specs[key]
         k = self.kernel(kernel_name)
-        if self.opts.build:
-            build.run_build(self.cfg, k, self.say, self.session)
-            mods = (
-                build.built_modules(self.cfg, k)
-                if self.cfg.build_command
-                else self.cfg.module_paths()
-            )
-        else:
-            mods = self.cfg.module_paths()
+        mods = build.module_paths(self.cfg, k, self.say, self.session, build=self.opts.build)
         content = image.content_for(self.cfg, k, mods if self.opts.modules else [])
         if self.opts.modules:
             self._check_params(self.cfg.module_params, content, self.cfg.source)
