@@ -9,7 +9,7 @@ import pytest
 from kguest import kmemleak, sanitizers
 
 LOG = """\
-[   12.001000] sfork: loaded
+[   12.001000] ringbuf: loaded
 [   13.100000] ==================================================================
 [   13.100100] BUG: KASAN: slab-use-after-free in ring_read+0x5e/0x90 [ring]
 [   13.100200] Read of size 8 at addr ffff888003a1c0f8 by task cat/117
@@ -30,7 +30,7 @@ LOG = """\
 [   19.000000] kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)
 [   20.000000] WARNING: CPU: 1 PID: 120 at /tmp/ring/ring.c:80 ring_reset+0x10/0x20 [ring]
 [   20.100000] ---[ end trace 0000000000000000 ]---
-[   21.000000] sfork: done
+[   21.000000] ringbuf: done
 """
 
 
@@ -44,7 +44,7 @@ def test_checkers_and_their_first_lines() -> None:
     assert any("by task cat/117" in ln for ln in kasan.lines)
     assert found[2].where == "/tmp/ring/ring.c:42:9"
     assert found[-1].lines[-1].endswith("---[ end trace 0000000000000000 ]---")
-    assert all("sfork: done" not in ln for f in found for ln in f.lines)
+    assert all("ringbuf: done" not in ln for f in found for ln in f.lines)
 
 
 def test_prefixes_of_every_log_source() -> None:
