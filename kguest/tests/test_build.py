@@ -120,6 +120,23 @@ def test_switching_kernels_rebuilds_nothing(tmp_path: Path) -> None:
         build.module_paths(cfg2, a, said.append)
 
 
+@pytest.mark.skipif(_host_headers() is None, reason="no Debian kernel headers on this host")
+def test_a_module_outside_the_project_builds_in_a_mirror_too(tmp_path: Path) -> None:
+    """modules = ["/elsewhere/drv/hello.ko"]: mirrored under the kernel's mirror root,
+    never built in its own directory."""
+    kdir = _host_headers()
+    assert kdir is not None
+    (tmp_path / "proj").mkdir()
+    _project(tmp_path / "elsewhere")
+    ko = tmp_path / "elsewhere/drv/hello.ko"
+    cfg = from_table(tmp_path / "proj", {"modules": [str(ko)]}, "p.toml")
+    a = Kernel("a", tmp_path / "vmlinuz", kdir, kdir.resolve().parent.name)
+    (built,) = build.module_paths(cfg, a, print)
+    root = build.mirror_root(cfg, a)
+    assert built.is_relative_to(root / "outside") and built.parent.name.startswith("drv-")
+    assert (tmp_path / "elsewhere/drv/hello.o").read_text() == "left by an in-tree build"
+
+
 def test_project_build_runs_once_per_session(tmp_path: Path) -> None:
     cfg = from_table(tmp_path, {"build_command": ["sh", "-c", "echo x >> ran"]}, "p.toml")
     k = Kernel("a", tmp_path / "v", tmp_path, "6.1.0-x")
@@ -132,7 +149,7 @@ def test_project_build_runs_once_per_session(tmp_path: Path) -> None:
 
 def test_image_digest_ignores_where_the_module_was_found(tmp_path: Path) -> None:
     k = Kernel("default", tmp_path / "vmlinuz", tmp_path, "6.1.0-x", modules=tmp_path / "none")
-    a, b = tmp_path / "tree/hello.ko", tmp_path / "snapshot/hello.ko"
+    a, b = tmp_path / "tree/hello.ko", tmp_path / "mirror/hello.ko"
     for p in (a, b):
         p.parent.mkdir()
         p.write_bytes(b"same module")

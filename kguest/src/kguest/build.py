@@ -125,6 +125,15 @@ class ModuleDir:
     names: tuple[str, ...]  # the .ko file names configured in it
 
     @property
+    def place(self) -> str:
+        """Where its mirror goes under a kernel's mirror root: its path in the project,
+        or, for a directory outside the project (``modules = ["/abs/foo.ko"]``), its
+        name and a key of its path."""
+        if os.path.isabs(self.rel) or self.rel == ".." or self.rel.startswith("../"):
+            return f"outside/{self.path.name}-{key(str(self.path))[:8]}"
+        return self.rel
+
+    @property
     def buildable(self) -> bool:
         return (self.path / "Kbuild").is_file() or (self.path / "Makefile").is_file()
 
@@ -230,7 +239,7 @@ def build_module_dir(
     cfg: ProjectConfig, kernel: Kernel, d: ModuleDir, say: Say, extra: tuple[str, ...] = ()
 ) -> list[Path]:
     """Build one module directory for ``kernel`` in its mirror; the .ko paths."""
-    mirror = mirror_root(cfg, kernel) / d.rel
+    mirror = mirror_root(cfg, kernel) / d.place
     files = sources(d, cfg)
     cmd = [*kernel.build_prefix, "make", "-C", str(kernel.kdir), f"M={mirror}",
            *make_args(kernel, extra)]
@@ -244,7 +253,7 @@ def build_module_dir(
                     k.is_file() for k in kos):
                 return kos
         sync_mirror(files, mirror)
-        part = "" if d.rel == "." else "-" + d.rel.replace("/", "_")
+        part = "" if d.place == "." else "-" + d.place.replace("/", "_")
         log = cfg.build_path / "logs" / f"modules-{kernel.name}{part}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         where = " (in its build environment)" if kernel.build_prefix \
@@ -286,7 +295,7 @@ def _module_env() -> dict[str, str]:
 
 def _copy_aside(cfg: ProjectConfig, kernel: Kernel, d: ModuleDir) -> list[Path]:
     """A module kguest cannot build: the project's, copied aside per kernel."""
-    dest = mirror_root(cfg, kernel) / "prebuilt" / d.rel
+    dest = mirror_root(cfg, kernel) / "prebuilt" / d.place
     out = []
     for n in d.names:
         src = d.path / n
