@@ -110,8 +110,11 @@ def test_switching_kernels_rebuilds_nothing(tmp_path: Path) -> None:
     assert {k: (k.read_bytes(), k.stat().st_mtime_ns) for k in (ka, kb)} == before
     assert image._digest(image.ImageContent(a, (ka,), ()), {}) == image._digest(
         image.ImageContent(a, (ka,), ()), {})
+    # --no-build: the kernel's build while it is of the sources as they are
+    assert build.module_paths(cfg, a, said.append, build=False) == [ka]
     # a change to a source rebuilds (for the kernel that is used next)
     (tmp_path / "drv/include/hello.h").write_text("#define HELLO 0 /* changed */\n")
+    assert build.module_paths(cfg, a, said.append, build=False) == [tmp_path / "drv/hello.ko"]
     build.module_paths(cfg, a, said.append)
     assert any("building hello.ko" in s for s in said)
     # a module name that Kbuild does not build is named with the user's path

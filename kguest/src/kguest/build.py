@@ -7,7 +7,7 @@ configured module once per kernel, in a directory of its own.
   place: the headers of the host's own Debian kernel when it has one, else those of
   the session's kernel when it builds with the host's toolchain (else no KDIR).
   kguest does not use a module the project's build leaves in its tree (except with
-  ``--no-build``).
+  ``--no-build`` when kguest has no build of the sources as they are).
 * Each directory holding a configured module (``modules = ["kmod/foo.ko"]``: ``kmod/``)
   that has a ``Kbuild`` or ``Makefile`` is built by kguest as an external module for
   each kernel, in a mirror of that directory of its own
@@ -235,23 +235,56 @@ def make_args(kernel: Kernel, extra: tuple[str, ...] = ()) -> list[str]:
     return [*args, *extra]
 
 
-def build_module_dir(
-    cfg: ProjectConfig, kernel: Kernel, d: ModuleDir, say: Say, extra: tuple[str, ...] = ()
-) -> list[Path]:
-    """Build one module directory for ``kernel`` in its mirror; the .ko paths."""
+def _plan(
+    cfg: ProjectConfig, kernel: Kernel, d: ModuleDir, extra: tuple[str, ...] = ()
+) -> tuple[Path, dict[str, Path], list[str], str]:
+    """A module directory's build for ``kernel``: its mirror, sources, make command,
+    and the digest of both (what the mirror's stamp records)."""
     mirror = mirror_root(cfg, kernel) / d.place
     files = sources(d, cfg)
     cmd = [*kernel.build_prefix, "make", "-C", str(kernel.kdir), f"M={mirror}",
            *make_args(kernel, extra)]
     digest = key(*(f"{r}\0{hashlib.sha256(p.read_bytes()).hexdigest()}" if p.is_file()
                    else f"{r}\0->{os.readlink(p)}" for r, p in files.items()), *stable(cmd))
+    return mirror, files, cmd, digest
+
+
+def _current(mirror: Path, digest: str, kos: list[Path]) -> bool:
+    """Whether the mirror's last build is of these sources and command, .ko files there."""
+    with contextlib.suppress(OSError, ValueError):
+        stamp = json.loads((mirror / ".kguest-build").read_text())
+        return stamp.get("digest") == digest and all(k.is_file() for k in kos)
+    return False
+
+
+def current_modules(
+    cfg: ProjectConfig, kernel: Kernel, extra: tuple[str, ...] = ()
+) -> list[Path]:
+    """The configured modules without building anything (--no-build): for a directory
+    kguest builds, the ``.ko`` of its mirror when that build is of the sources as they
+    are now; otherwise the configured file as it is."""
+    found: dict[str, Path] = {}
+    for d in module_dirs(cfg):
+        if not d.buildable:
+            continue
+        mirror, _, _, digest = _plan(cfg, kernel, d, extra)
+        kos = [mirror / n for n in d.names]
+        if _current(mirror, digest, kos):
+            for n, k in zip(d.names, kos, strict=True):
+                found[_where(os.path.join(d.rel, n))] = k
+    return [found.get(_where(m), p) for m, p in zip(cfg.modules, cfg.module_paths(), strict=True)]
+
+
+def build_module_dir(
+    cfg: ProjectConfig, kernel: Kernel, d: ModuleDir, say: Say, extra: tuple[str, ...] = ()
+) -> list[Path]:
+    """Build one module directory for ``kernel`` in its mirror; the .ko paths."""
+    mirror, files, cmd, digest = _plan(cfg, kernel, d, extra)
     stamp = mirror / ".kguest-build"
     kos = [mirror / n for n in d.names]
     with file_lock(mirror.with_name(mirror.name + ".lock")):
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads(stamp.read_text()).get("digest") == digest and all(
-                    k.is_file() for k in kos):
-                return kos
+        if _current(mirror, digest, kos):
+            return kos
         sync_mirror(files, mirror)
         part = "" if d.place == "." else "-" + d.place.replace("/", "_")
         log = cfg.build_path / "logs" / f"modules-{kernel.name}{part}.log"
@@ -351,10 +384,10 @@ def module_paths(
     extra: tuple[str, ...] = (),
 ) -> list[Path]:
     """The modules a guest of ``kernel`` loads: built (the project's build once per
-    session, then the modules for this kernel), or with ``build=False`` the
-    configured files as they are (--no-build)."""
+    session, then the modules for this kernel), or with ``build=False``
+    (--no-build) what is there: see :func:`current_modules`."""
     if not build:
-        return cfg.module_paths()
+        return current_modules(cfg, kernel, extra)
     run_project_build(cfg, kernel, say, session)
     return build_modules(cfg, kernel, say, extra)
 
