@@ -1,7 +1,8 @@
 """Plots and the Markdown report of a bench run, generated from its results.json only.
 
     python -m bench.report build/bench/results.json            # re-derive, rewrite report
-    python -m bench.report --headline build/bench/results.json # print the headline table
+
+(``python -m bench.summary`` prints the terminal summary of a run.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import stats
+from bench import stats, summary
 from bench.check_results import SHM_VARIANTS, TUNED_VARIANTS, WORKLOADS
 from bench.stats import ALL_SFORK, Summary, Table, fmt_value, human_size
 
@@ -251,26 +252,9 @@ def targets_table(results: dict[str, Any]) -> list[str]:
                    "per-rep ratio [min-max]", "medians (IQR/median)"], rows)
 
 
-def headline(results: dict[str, Any]) -> str:
-    g = results["guest"]
-    lines = [f"sfork bench ({results['mode']}): kernel {g['kernel']}, {g['accelerator']}, "
-             f"{g['vcpus']} vCPUs, {g['memory_mib']} MiB"]
-    lines.append(wins_and_losses(results)[0])
-    lines.append("")
-    lines += targets_table(results)
-    lines.append("")
-    lines += _ratio_table(results, largest_only=True)
-    return "\n".join(lines)
-
-
-def _ratio_table(results: dict[str, Any], largest_only: bool = False) -> list[str]:
+def _ratio_table(results: dict[str, Any]) -> list[str]:
     rows_in = results.get("sfork_vs_shm") or stats.sfork_vs_shm(results["summary"],
                                                                 results.get("runs"))
-    if largest_only:
-        big: dict[str, int] = {}
-        for r in rows_in:
-            big[r["workload"]] = max(big.get(r["workload"], 0), r["size"])
-        rows_in = [r for r in rows_in if r["size"] == big[r["workload"]]]
     rows = []
     for r in rows_in:
         unit = "ns/page" if r["workload"] == "fault" else "ns"
@@ -738,12 +722,14 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
     L.append("")
     L.append("Reported, not asserted. The targets are judged on Debian's 6.1 booted with "
              "its default command line, at 1 GiB, in the full plan (`make bench FULL=1`); "
-             "on 6.12 none may be worse than in its last full run. \"measured\" is the "
-             "ratio of medians (pass/miss is judged on it); \"better\"/\"faster\" ratios "
-             "are the other variant's time divided by sfork's. The per-repetition ratio "
-             "pairs the two variants' runs of the same repetition, which ran back to back, "
-             "so drifts of the host's load cancel out of it; its range shows how stable the "
-             "verdict is.")
+             "on 6.12 none may be worse than in its last full run. "
+             + (f"This run is not that configuration ({'; '.join(summary.scope(results))}): "
+                "read its verdicts as indicative. " if summary.scope(results) else "")
+             + "\"measured\" is the ratio of medians (pass/miss is judged on it); "
+             "\"better\"/\"faster\" ratios are the other variant's time divided by "
+             "sfork's. The per-repetition ratio pairs the two variants' runs of the same "
+             "repetition, which ran back to back, so drifts of the host's load cancel out "
+             "of it; its range shows how stable the verdict is.")
     L.append("")
     L += targets_table(results)
     L.append("")
@@ -967,13 +953,9 @@ def _method(results: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("results", type=Path)
-    ap.add_argument("--headline", action="store_true", help="print the headline table only")
     ap.add_argument("--out", type=Path, help="output directory (default: beside results)")
     a = ap.parse_args(argv)
     results = json.loads(a.results.read_text())
-    if a.headline:
-        print(headline(results))
-        return 0
     # Re-derive the statistics from the raw runs and store them back, so that the JSON
     # and the report it describes always agree.
     results["summary"] = stats.summarize(results["runs"])
