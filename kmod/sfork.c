@@ -84,7 +84,8 @@ struct sfork_arming {
 
 struct sfork_region {
 	struct file *file;		/* every VMA's vm_file; f_count is the refcount */
-	struct file *shm;		/* holds the pages */
+	struct file *shm;		/* holds the pages: the same file */
+	const struct file_operations *inode_fop;	/* the inode's own */
 	pgoff_t npages;
 	unsigned int flags;		/* allocation mode resolved */
 	struct sfork_side side[2];
@@ -330,11 +331,12 @@ static const struct file_operations sfork_inode_fops = {
 	.open		= sfork_inode_open,
 };
 
-static void sfork_shm_close_paths(struct file *shm)
+static void sfork_shm_close_paths(struct sfork_region *region)
 {
-	struct inode *inode = file_inode(shm);
+	struct inode *inode = file_inode(region->shm);
 
 	SHMEM_I(inode)->seals |= F_SEAL_SHRINK | F_SEAL_GROW;
+	region->inode_fop = inode->i_fop;
 	WRITE_ONCE(inode->i_fop, &sfork_inode_fops);
 }
 
@@ -344,18 +346,19 @@ static void sfork_shm_close_paths(struct file *shm)
  * not point into a module that may be gone, and its pages, so that such a
  * holder finds an empty file that no process maps.
  */
-static void sfork_shm_release_paths(struct file *shm)
+static void sfork_shm_release_paths(struct sfork_region *region)
 {
-	struct inode *inode = file_inode(shm);
+	struct inode *inode = file_inode(region->shm);
 
 	shmem_truncate_range(inode, 0, (loff_t)-1);
-	WRITE_ONCE(inode->i_fop, shm->f_op);
+	WRITE_ONCE(inode->i_fop, region->inode_fop);
 }
 
 /*
  * The last reference to a region goes with its region file, from the VFS:
  * a VMA may hold the last one, and the module must stay until the release
- * has returned (the file's f_op holds the module).
+ * has returned (the file's f_op holds the module).  __fput() then drops
+ * the file's dentry, and with it the shmem inode and its pages.
  */
 static int sfork_region_release(struct inode *inode, struct file *file)
 {
@@ -366,22 +369,21 @@ static int sfork_region_release(struct inode *inode, struct file *file)
 	mutex_unlock(&sfork_regions_lock);
 
 	sfork_arming_put(&region->arming);
-	sfork_shm_release_paths(region->shm);
-	fput(region->shm);
+	sfork_shm_release_paths(region);
 	kfree(region);
 	return 0;
 }
 
 /*
- * What a region's VMAs map: a file of ours on the shmem inode.  On the
- * shmem inode, because mm and memfd code take SHMEM_I(file_inode()) of
- * any file whose f_mapping is shmem's (seal checks, smaps, swap-in), and
- * rmap and fault-around need the shmem mapping.  Ours, because the shmem
- * file's own operations would let any side write: fallocate() is what
- * MADV_REMOVE calls, and it only asks for VM_MAYWRITE, which a read-only
- * side keeps (see sfork_set_side()).  It is never in a file table, and
- * its inode cannot be opened (sfork_inode_fops), so it cannot be
- * truncated or reopened.
+ * What a region's VMAs map: the region's shmem file, with our file
+ * operations in place of shmem's.  A shmem file, because mm and memfd
+ * code take SHMEM_I(file_inode()) of any file whose f_mapping is shmem's
+ * (seal checks, smaps, swap-in), and rmap and fault-around need the shmem
+ * mapping.  Our operations, because shmem's would let any side write:
+ * fallocate() is what MADV_REMOVE calls, and it only asks for
+ * VM_MAYWRITE, which a read-only side keeps (see sfork_set_side()).  It is
+ * never in a file table, and its inode cannot be opened
+ * (sfork_inode_fops), so it cannot be truncated or reopened.
  */
 static const struct file_operations sfork_region_fops = {
 	.owner		= THIS_MODULE,
@@ -390,28 +392,23 @@ static const struct file_operations sfork_region_fops = {
 	.llseek		= noop_llseek,
 };
 
-static struct file *sfork_region_file(struct file *shm)
+/*
+ * The new shmem file becomes the region file: one struct file per region,
+ * where a second file on the same inode would cost an allocation now and
+ * a release at the end.  No one else holds the file yet.  shmem's f_op has
+ * no release, so nothing of shmem's is skipped at the end; __fput() will
+ * drop a module reference for ours, which replace_fops() does not take
+ * (the caller is in an ioctl of ours: the module is pinned already); and
+ * the file can no longer be read or written.
+ */
+static void sfork_region_file(struct sfork_region *region, struct file *shm)
 {
-	struct inode *inode = file_inode(shm);
-	struct file *file;
-
-	/*
-	 * __fput() will drop an inode and a module reference that
-	 * alloc_file_pseudo() does not take.  The caller is in an ioctl of
-	 * ours, so the module is pinned already.
-	 */
-	ihold(inode);
 	__module_get(THIS_MODULE);
-	file = alloc_file_pseudo(inode, shm->f_path.mnt, "sfork", O_RDWR,
-				 &sfork_region_fops);
-	if (IS_ERR(file))
-		goto put;
-	return file;
-
-put:
-	module_put(THIS_MODULE);
-	iput(inode);
-	return file;
+	replace_fops(shm, &sfork_region_fops);
+	shm->f_mode &= ~(FMODE_CAN_READ | FMODE_CAN_WRITE);
+	shm->private_data = region;
+	region->file = shm;
+	region->shm = shm;
 }
 
 /*
@@ -453,16 +450,9 @@ static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 		ret = PTR_ERR(shm);
 		goto free_region;
 	}
-	sfork_shm_close_paths(shm);
-
 	/* The region's first reference, which CREATE gives the device file. */
-	region->file = sfork_region_file(shm);
-	if (IS_ERR(region->file)) {
-		ret = PTR_ERR(region->file);
-		goto put_shm;
-	}
-	region->file->private_data = region;
-	region->shm = shm;
+	sfork_region_file(region, shm);
+	sfork_shm_close_paths(region);
 	region->npages = npages;
 	region->flags = flags;
 	spin_lock_init(&region->lock);
@@ -479,8 +469,6 @@ static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 	mutex_unlock(&sfork_regions_lock);
 	return region;
 
-put_shm:
-	fput(shm);
 free_region:
 	kfree(region);
 	return ERR_PTR(ret);
