@@ -86,6 +86,7 @@ struct sfork_region {
 	struct file *file;		/* every VMA's vm_file; f_count is the refcount */
 	struct file *shm;		/* holds the pages: the same file */
 	const struct file_operations *inode_fop;	/* the inode's own */
+	struct task_struct *mapper;	/* CREATE's thread while it maps */
 	pgoff_t npages;
 	unsigned int flags;		/* allocation mode resolved */
 	struct sfork_side side[2];
@@ -306,7 +307,8 @@ static int sfork_vma_init(struct vm_area_struct *vma, struct sfork_side *side)
 	vma->vm_ops = &sfork_vm_ops;
 	vma->vm_private_data = side;
 	/* The region file, not the one mmap() was called on: see below. */
-	vma_set_file(vma, side->region->file);
+	if (vma->vm_file != side->region->file)
+		vma_set_file(vma, side->region->file);
 	return 0;
 }
 
@@ -385,9 +387,51 @@ static int sfork_region_release(struct inode *inode, struct file *file)
  * never in a file table, and its inode cannot be opened
  * (sfork_inode_fops), so it cannot be truncated or reopened.
  */
+/*
+ * The region file maps once: the creator's side, from sfork_map(), in the
+ * thread that is creating the region.  Any other mmap that reaches it is
+ * refused with ENODEV, as if it had no mmap: remap_file_pages() of a
+ * region VMA maps the VMA's vm_file again, MAP_FIXED over the VMA itself.
+ * do_mmap() asks get_unmapped_area before it unmaps anything, so refused
+ * there the VMA stays as it was (mmap is the check of last resort: without
+ * THP there is no get_unmapped_area of ours).
+ */
+static bool sfork_region_mapping(struct file *file)
+{
+	struct sfork_region *region = file->private_data;
+
+	return READ_ONCE(region->mapper) == current;
+}
+
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+static unsigned long sfork_region_get_unmapped_area(struct file *file,
+						    unsigned long addr,
+						    unsigned long len,
+						    unsigned long pgoff,
+						    unsigned long flags)
+{
+	if (!sfork_region_mapping(file))
+		return -ENODEV;
+	return thp_get_unmapped_area(file, addr, len, pgoff, flags);
+}
+#else
+#define sfork_region_get_unmapped_area NULL
+#endif
+
+static int sfork_region_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct sfork_region *region = file->private_data;
+
+	if (!sfork_region_mapping(file))
+		return -ENODEV;
+	return sfork_vma_init(vma, &region->side[SFORK_CREATOR]);
+}
+
 static const struct file_operations sfork_region_fops = {
 	.owner		= THIS_MODULE,
 	.release	= sfork_region_release,
+	.get_unmapped_area = sfork_region_get_unmapped_area,
+	.mmap		= sfork_region_mmap,
 	.fsync		= noop_fsync,
 	.llseek		= noop_llseek,
 };
@@ -639,7 +683,6 @@ static unsigned long sfork_map(struct sfork_region *region)
 	struct sfork_side *side = &region->side[SFORK_CREATOR];
 	unsigned long prot = PROT_READ;
 	unsigned long addr;
-	struct file *file;
 
 	if (side->writable)
 		prot |= PROT_WRITE;
@@ -648,14 +691,15 @@ static unsigned long sfork_map(struct sfork_region *region)
 	 * No MAP_POPULATE for an eager region: its pages are allocated
 	 * already, and prefaulting the creator's page tables cost more than
 	 * the first touches it saves (fault-around maps 16 pages, or a PMD,
-	 * per fault).
+	 * per fault).  The region file itself, not a side file made only to
+	 * be mapped and released again: its mmap maps the creator's side for
+	 * this thread, now, and for no one else (sfork_region_mmap()).
 	 */
-	file = sfork_side_file(side);
-	if (IS_ERR(file))
-		return PTR_ERR(file);
-	addr = vm_mmap(file, 0, (unsigned long)region->npages << PAGE_SHIFT,
-		       prot, MAP_SHARED, 0);
-	fput(file);
+	WRITE_ONCE(region->mapper, current);
+	addr = vm_mmap(region->file, 0,
+		       (unsigned long)region->npages << PAGE_SHIFT, prot,
+		       MAP_SHARED, 0);
+	WRITE_ONCE(region->mapper, NULL);
 	return addr;
 }
 
