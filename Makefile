@@ -93,6 +93,12 @@ install: build
 	install -m 0644 man/sfork.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 	install -m 0644 man/sfork.4 $(DESTDIR)$(PREFIX)/share/man/man4/
 
+# Debian packages sfork-dkms, libsfork1, libsfork-dev and the source package,
+# built with debhelper and dh_dkms and checked by lintian, in build/deb/
+# (OUT=DIR elsewhere); the tree stays clean (scripts/build-deb).
+deb:
+	scripts/build-deb
+
 clean:
 	-$(MAKE) -C kmod clean KDIR=$(KDIR)
 	-$(MAKE) -C libsfork clean
@@ -102,4 +108,4 @@ clean:
 	-$(MAKE) -C fuzz clean
 	rm -rf build
 
-.PHONY: all deps build lint test example run bench fuzz big matrix debug install clean
+.PHONY: all deps build lint test example run bench fuzz big matrix debug install deb clean

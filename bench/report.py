@@ -526,10 +526,10 @@ def _threshold(results: dict[str, Any]) -> str:
 _HUGETLB_LIMIT = (
     "the best tuned peer is a hugetlbfs one: its pages were taken from a pool reserved "
     "before the run, so their allocation and the allocator's zeroing are not in its time; "
-    "a shmem folio is allocated in the run, and zeroed twice with init_on_alloc=1 (the "
-    "allocator, then shmem) where the module cannot skip shmem's clear (before 6.12: the "
-    "stats file's zero_once is 0) and always for the THP peers. Zeroing once (6.12, or "
-    "init_on_alloc=0) closes most of the gap (DESIGN.md, \"Zeroing once\").")
+    "a shmem folio is allocated and zeroed in the run: once for sfork's (the allocator's "
+    "zeroing with init_on_alloc=1, the module's without; the stats file's zero_once says "
+    "which), twice with init_on_alloc=1 for the THP peers (the allocator, then shmem). "
+    "Zeroing once closes most of the gap (DESIGN.md, \"Zeroing once\").")
 
 LIMITS = {
     "sparse_lazy": "a lazy region pays for the pages it touches, like shm_anon; with huge "
@@ -549,11 +549,11 @@ LIMITS = {
                       "insertion), not the stores (see the zero-fill row).",
     "abundant_lazy_huge_default": "with huge_pages=2 a lazy region faults 2 MiB folios: one "
                                   "fault per 2 MiB per process; what is left is zeroing 2 MiB "
-                                  "(twice with init_on_alloc=1).",
+                                  "(once: DESIGN.md, \"Zeroing once\").",
     "abundant_lazy_huge_tuned": _HUGETLB_LIMIT,
-    "lazy_huge_fault": "a 2 MiB first touch allocates the folio and zeroes it, twice with "
-        "init_on_alloc=1 before 6.12 (the allocator, then shmem's clear_highpage loop): "
-        "zeroing, not the fault, is the time per 4 KiB (DESIGN.md, \"Zeroing once\")",
+    "lazy_huge_fault": "a 2 MiB first touch allocates the folio and zeroes it once (the "
+        "allocator with init_on_alloc=1, else the module's clear_highpage loop): zeroing, not "
+        "the fault, is the time per 4 KiB (DESIGN.md, \"Zeroing once\")",
     "sparse_lazy_huge": "each of the 6 touches allocates and zeroes a 2 MiB folio: the price "
                         "of huge pages on a sparse region, which is why huge_pages=1 keeps "
                         "lazy regions on 4 KiB pages.",
@@ -563,11 +563,10 @@ LIMITS = {
                      "of the same kind, so large speed-ups over shm are not available "
                      "from the fault path alone.",
     "abundant_eager_tuned": _HUGETLB_LIMIT,
-    "eager_zerofill": "eager allocation zeroes every page, twice with init_on_alloc=1 "
-        "before 6.12 (the page allocator, then shmem before it marks the folio uptodate), so "
-        "there it cannot pass half of memset's bandwidth; the profile shows "
-        "shmem_alloc_hugefolio (the allocator's zeroing) and shmem_get_folio_gfp (shmem's) at "
-        "about half each (DESIGN.md, \"Zeroing once\")",
+    "eager_zerofill": "eager allocation zeroes every page once (the page allocator with "
+        "init_on_alloc=1, else the module) and adds it to the page cache; the profile shows "
+        "shmem_alloc_hugefolio (the allocator's zeroing) against the page-cache work in "
+        "shmem_get_folio_gfp (DESIGN.md, \"Zeroing once\")",
     "channel_publish": "a hand-off that finds the receiver asleep costs futex wake + "
                        "schedule + IPI in every channel; the receiver's spin window avoids "
                        "that only while it is running, and the read-only reader cannot tell "

@@ -6,7 +6,6 @@
 #ifndef SFORK_COMPAT_H
 #define SFORK_COMPAT_H
 
-#include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/shmem_fs.h>
@@ -28,54 +27,87 @@ static inline void sfork_vm_flags_mod(struct vm_area_struct *vma,
 #endif
 
 /*
- * The page of a region at index, allocated (and charged to current's memcg
- * with the mapping's gfp mask) on first use; *zeroed_once is set when the
- * page allocator's zeroing was the only one.
+ * A region page is brought in the way shmem's own write() brings one in,
+ * the only way it comes without a VMA and without being cleared first:
+ * sfork_shmem_begin() gives the folio at @index locked and referenced,
+ * allocated (and charged to current's memcg with the mapping's gfp mask)
+ * if it was not there, and then left !uptodate for the caller to fill;
+ * sfork_shmem_end() marks it dirty, unlocks it and leaves the caller one
+ * reference to its page.  Dirty, so that no page-cache drop or reclaim
+ * frees it: see "Region pages stay" in DESIGN.md.  The caller marks a new
+ * folio uptodate before the end.
  *
- * shmem clears a new folio before it marks it uptodate (SGP_CACHE), and
- * with init_on_alloc on the page allocator has zeroed it already: every
- * region page written with zeroes twice.  6.12 exports shmem_get_folio(),
- * whose SGP_WRITE leaves a new folio !uptodate for the caller to fill
- * (shmem's own write path); the region's inode has no writer but us, so a
- * !uptodate folio here is one this call allocated, and it is cleared only
- * if the allocator did not zero it.  6.1 exports only SGP_CACHE
- * (shmem_read_mapping_page_gfp()): there it stays twice.
+ * 6.12 exports shmem_get_folio(), whose SGP_WRITE is what shmem's
+ * write_begin uses.  6.1 exports only SGP_CACHE (which clears every new
+ * folio) and shmem's address_space operations, whose write_begin and
+ * write_end are that path: they exist only with CONFIG_TMPFS.
  */
+struct sfork_shmem_write {
+	struct page *page;
+	loff_t pos;
+	void *fsdata;
+};
+
 #if KERNEL_VERSION(6, 12, 0) <= LINUX_VERSION_CODE
-#define SFORK_ZERO_ONCE 1
-static inline struct page *sfork_shmem_page(struct address_space *mapping,
-					    pgoff_t index, bool *zeroed_once)
+static inline struct folio *sfork_shmem_begin(struct file *shm, pgoff_t index,
+					      struct sfork_shmem_write *w)
 {
 	struct folio *folio;
-	long i, n;
 	int ret;
 
-	ret = shmem_get_folio(mapping->host, index, 0, &folio, SGP_WRITE);
+	ret = shmem_get_folio(file_inode(shm), index, 0, &folio, SGP_WRITE);
 	if (ret)
 		return ERR_PTR(ret);
-	if (!folio_test_uptodate(folio)) {
-		n = folio_nr_pages(folio);
-		/* what post_alloc_hook() decides for the allocation */
-		if (want_init_on_alloc(mapping_gfp_mask(mapping)) &&
-		    !IS_ENABLED(CONFIG_KASAN_HW_TAGS)) {
-			*zeroed_once = true;
-		} else {
-			for (i = 0; i < n; i++)
-				clear_highpage(folio_page(folio, i));
-			flush_dcache_folio(folio);
-		}
-		folio_mark_uptodate(folio);
-	}
+	w->page = folio_file_page(folio, index);
+	w->pos = (loff_t)index << PAGE_SHIFT;
+	w->fsdata = NULL;
+	return folio;
+}
+
+static inline struct page *sfork_shmem_end(struct file *shm,
+					   struct sfork_shmem_write *w)
+{
+	struct folio *folio = page_folio(w->page);
+
+	folio_mark_dirty(folio);
 	folio_unlock(folio);
-	return folio_file_page(folio, index);
+	return w->page;
 }
 #else
-#define SFORK_ZERO_ONCE 0
-static inline struct page *sfork_shmem_page(struct address_space *mapping,
-					    pgoff_t index, bool *zeroed_once)
+#ifndef CONFIG_TMPFS
+#error "sfork needs CONFIG_TMPFS before 6.12 (shmem's write_begin and write_end)"
+#endif
+/*
+ * shmem_write_begin() checks the seals against pos + len (never beyond the
+ * region's i_size) and calls shmem_get_folio(SGP_WRITE); it does not use
+ * the file.  shmem_write_end() writes i_size only beyond it (never here),
+ * clears nothing in a folio already uptodate, marks it dirty, unlocks it
+ * and drops write_begin's reference: the caller's is taken before.
+ */
+static inline struct folio *sfork_shmem_begin(struct file *shm, pgoff_t index,
+					      struct sfork_shmem_write *w)
 {
-	return shmem_read_mapping_page_gfp(mapping, index,
-					   mapping_gfp_mask(mapping));
+	struct address_space *mapping = shm->f_mapping;
+	int ret;
+
+	w->pos = (loff_t)index << PAGE_SHIFT;
+	w->fsdata = NULL;
+	ret = mapping->a_ops->write_begin(shm, mapping, w->pos, PAGE_SIZE,
+					  &w->page, &w->fsdata);
+	if (ret)
+		return ERR_PTR(ret);
+	return page_folio(w->page);
+}
+
+static inline struct page *sfork_shmem_end(struct file *shm,
+					   struct sfork_shmem_write *w)
+{
+	struct address_space *mapping = shm->f_mapping;
+
+	get_page(w->page);
+	mapping->a_ops->write_end(shm, mapping, w->pos, PAGE_SIZE, PAGE_SIZE,
+				  w->page, w->fsdata);
+	return w->page;
 }
 #endif
 

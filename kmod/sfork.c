@@ -20,6 +20,7 @@
 #include <linux/file.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
+#include <linux/highmem.h>
 #include <linux/miscdevice.h>
 #include <linux/mount.h>
 #include <linux/mm.h>
@@ -104,6 +105,7 @@ static u64 sfork_regions_created;
 static u64 sfork_regions_eager;
 static DEFINE_PER_CPU(u64, sfork_faults);
 static DEFINE_PER_CPU(u64, sfork_zeroed_once);
+static DEFINE_PER_CPU(u64, sfork_cleared);
 
 /* The device file, side files and VMAs (as vm_file) each hold one. */
 static void sfork_region_get(struct sfork_region *region)
@@ -264,24 +266,72 @@ static int sfork_vm_mprotect(struct vm_area_struct *vma, unsigned long start,
 	return 0;
 }
 
+/*
+ * Whether the page allocator zeroed a page it allocated with @gfp:
+ * post_alloc_hook() does with init_on_alloc, unless init_on_free is on too
+ * (it then counts on the zeroing at free) or hardware-tag KASAN was told
+ * to skip it (__GFP_SKIP_ZERO).  Only the first is taken for zeroed.
+ */
+static bool sfork_alloc_zeroes(gfp_t gfp)
+{
+	return want_init_on_alloc(gfp) && !want_init_on_free() &&
+	       !IS_ENABLED(CONFIG_KASAN_HW_TAGS);
+}
+
+/*
+ * A folio that sfork_shmem_begin() has just allocated for this call: no
+ * one else fills a region's inode (it cannot be opened, written, resized
+ * or fallocated), so !uptodate means new, and locked keeps every other
+ * fault and fault-around away from it until it is uptodate.  It is
+ * cleared only if the allocator has not zeroed it already.
+ */
+static void sfork_folio_zero(struct folio *folio, gfp_t gfp)
+{
+	long i, n = folio_nr_pages(folio);
+
+	if (sfork_alloc_zeroes(gfp)) {
+		this_cpu_add(sfork_zeroed_once, n);
+	} else {
+		for (i = 0; i < n; i++)
+			clear_highpage(folio_page(folio, i));
+		flush_dcache_folio(folio);
+		this_cpu_add(sfork_cleared, n);
+	}
+	folio_mark_uptodate(folio);
+}
+
+/*
+ * The page of a region at @index, referenced: allocated, zeroed once and
+ * charged to current's memcg on first use, and dirty, so that it stays
+ * until the region is gone (or goes to swap and comes back).
+ */
+static struct page *sfork_region_page(struct sfork_region *region,
+				      pgoff_t index)
+{
+	struct sfork_shmem_write w;
+	struct folio *folio;
+
+	folio = sfork_shmem_begin(region->shm, index, &w);
+	if (IS_ERR(folio))
+		return ERR_CAST(folio);
+	if (!folio_test_uptodate(folio))
+		sfork_folio_zero(folio, mapping_gfp_mask(region->shm->f_mapping));
+	return sfork_shmem_end(region->shm, &w);
+}
+
 static vm_fault_t sfork_vm_fault(struct vm_fault *vmf)
 {
 	struct sfork_side *side = vmf->vma->vm_private_data;
-	struct address_space *mapping = side->region->shm->f_mapping;
 	struct page *page;
-	bool once = false;
 
 	if (vmf->pgoff >= side->region->npages)
 		return VM_FAULT_SIGBUS;
 
-	/* Allocates, zeroes and charges current's memcg on first touch. */
-	page = sfork_shmem_page(mapping, vmf->pgoff, &once);
+	page = sfork_region_page(side->region, vmf->pgoff);
 	if (IS_ERR(page))
 		return vmf_error(PTR_ERR(page));
 
 	this_cpu_inc(sfork_faults);
-	if (once)
-		this_cpu_add(sfork_zeroed_once, folio_nr_pages(page_folio(page)));
 	vmf->page = page;
 	return 0;
 }
@@ -528,7 +578,6 @@ static int sfork_region_populate(struct sfork_region *region)
 	gfp_t gfp = mapping_gfp_mask(mapping);
 	struct page *page;
 	pgoff_t i, next;
-	bool once;
 	int ret = 0;
 
 	/* Nothing maps the region yet: no fault sees this mask. */
@@ -538,17 +587,13 @@ static int sfork_region_populate(struct sfork_region *region)
 			ret = -EINTR;
 			break;
 		}
-		once = false;
-		page = sfork_shmem_page(mapping, i, &once);
+		page = sfork_region_page(region, i);
 		if (IS_ERR(page)) {
 			ret = PTR_ERR(page) == -ENOSPC ? -ENOMEM : PTR_ERR(page);
 			break;
 		}
 		/* A huge folio brought its 511 neighbours along. */
 		next = page_folio(page)->index + folio_nr_pages(page_folio(page));
-		if (once)
-			this_cpu_add(sfork_zeroed_once,
-				     folio_nr_pages(page_folio(page)));
 		put_page(page);
 		cond_resched();
 	}
@@ -904,12 +949,13 @@ static int sfork_stats_show(struct seq_file *m, void *v)
 {
 	struct sfork_region *region;
 	unsigned long live = 0, pages = 0;
-	u64 faults = 0, once = 0;
+	u64 faults = 0, once = 0, cleared = 0;
 	int cpu;
 
 	for_each_possible_cpu(cpu) {
 		faults += per_cpu(sfork_faults, cpu);
 		once += per_cpu(sfork_zeroed_once, cpu);
+		cleared += per_cpu(sfork_cleared, cpu);
 	}
 
 	mutex_lock(&sfork_regions_lock);
@@ -925,8 +971,10 @@ static int sfork_stats_show(struct seq_file *m, void *v)
 		   sfork_regions_created - sfork_regions_eager);
 	mutex_unlock(&sfork_regions_lock);
 	seq_printf(m, "faults %llu\n", faults);
-	seq_printf(m, "zero_once %d\n", SFORK_ZERO_ONCE);
+	/* which of the two a new page gets now (regions use shmem's gfp) */
+	seq_printf(m, "zero_once %d\n", sfork_alloc_zeroes(GFP_HIGHUSER_MOVABLE));
 	seq_printf(m, "pages_zeroed_once %llu\n", once);
+	seq_printf(m, "pages_cleared %llu\n", cleared);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(sfork_stats);

@@ -59,7 +59,7 @@ struct shared {
 	volatile size_t touched;	/* pages the toucher got through */
 	volatile pid_t child;		/* the sfork child */
 	volatile int toucher_done;	/* the toucher touched everything */
-	char cg_rel[256];		/* tst_cg relative to the cgroup2 root */
+	char peak[PATH_MAX];		/* tst_cg's memory.peak */
 };
 
 static struct shared *sh;
@@ -125,39 +125,22 @@ static void join_cgroup(void)
 
 /*
  * tst_cg's memory.peak, by path: LTP's cgroup API does not know the file
- * (SAFE_CG_* would be TBROK there).  A child joins tst_cg and reads its own
- * /proc/self/cgroup; the cgroup2 mount comes from /proc/self/mountinfo.
+ * (SAFE_CG_* would be TBROK there).  A child joins tst_cg and finds it.
  */
 static void find_peak_file(void)
 {
-	char line[1024], mnt[PATH_MAX] = "";
-	FILE *f;
 	pid_t pid;
 	int status;
 
 	pid = SAFE_FORK();
 	if (!pid) {
 		join_cgroup();
-		SAFE_FILE_SCANF("/proc/self/cgroup", "0::%255s", sh->cg_rel);
+		sfork_cg_path("memory.peak", sh->peak, sizeof(sh->peak));
 		exit(0);
 	}
 	SAFE_WAITPID(pid, &status, 0);
 	sfork_check_exit0("cgroup path reader", status);
-
-	f = fopen("/proc/self/mountinfo", "r");
-	if (!f)
-		tst_brk(TBROK | TERRNO, "fopen(/proc/self/mountinfo)");
-	while (fgets(line, sizeof(line), f)) {
-		if (strstr(line, " - cgroup2 ") &&
-		    sscanf(line, "%*d %*d %*s %*s %4095s", mnt) == 1)
-			break;
-		mnt[0] = 0;
-	}
-	fclose(f);
-	if (!mnt[0] || !sh->cg_rel[0])
-		return;
-	snprintf(peak_path, sizeof(peak_path), "%s%s/memory.peak", mnt,
-		 sh->cg_rel);
+	memcpy(peak_path, sh->peak, sizeof(peak_path));
 	has_peak = !access(peak_path, R_OK);
 }
 

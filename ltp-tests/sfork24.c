@@ -11,27 +11,34 @@
  *
  *  - the writer fills the region, which is PMD-mapped; the other side reads
  *    it as written;
- *  - memory.max is lowered below what the cgroup holds and put back: the
- *    kernel swapped out at least half of the region's pages, and huge folios
- *    were split for it (thp_split_page) or swapped out whole (thp_swpout);
+ *  - the cgroup is asked to reclaim the region's size (memory.reclaim):
+ *    at least half of the region's pages are in swap (Swap of the mapping
+ *    in smaps), and huge folios were split for it (thp_split_page) or
+ *    swapped out whole (thp_swpout);
  *  - the reading side faults the region back in from swap: every byte as
  *    written; a read-only side's store there faults with SEGV_ACCERR and
  *    mprotect(PROT_READ|PROT_WRITE) fails with EACCES;
  *  - the writer then writes the region again and the other side sees it
  *    (still one set of pages after swap-in);
- *  - with the child gone the region is squeezed out to swap once more; when
- *    the parent unmaps it, at least half of its size in swap is free again
- *    within 2 seconds.
+ *  - with the child gone the region is reclaimed to swap once more; when
+ *    the parent unmaps it, the cgroup's swap (memory.swap.current) drops
+ *    by at least half of its size within 2 seconds.
+ *
+ * Reclaim is asked for, never forced with a memory.max below what the
+ * cgroup holds: the test's own processes are in the cgroup, and such a
+ * limit invokes the cgroup's OOM killer whenever reclaim falls short (a
+ * loaded host, the peer faulting pages back in), which would kill the
+ * test.  Nothing here limits the cgroup, so nothing can be OOM-killed.
  */
 
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/swap.h>
 #include <sys/wait.h>
 
 #include "tst_test.h"
 #include "sfork_test.h"
 #include "sfork_huge.h"
+#include "sfork_swap.h"
 
 #define CP_FILLED	0
 #define CP_READ		1
@@ -42,106 +49,31 @@
 #define SEED		24
 #define SEED_AFTER	42
 #define WAIT_MS		120000
-
-#define ZRAM_SYS	"/sys/block/zram0"
-#define ZRAM_DEV	"/dev/zram0"
-
-static int zram_loaded, zram_swap;
-
-/* a command's exit status (-1 when it did not exit) */
-static int run_cmd(const char *const argv[])
-{
-	int status;
-	pid_t pid;
-
-	pid = SAFE_FORK();
-	if (!pid) {
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	SAFE_WAITPID(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* a /proc/vmstat counter; 0 when this kernel has no such counter */
-static unsigned long long vmstat(const char *key)
-{
-	unsigned long long v = 0;
-	char fmt[64];
-
-	snprintf(fmt, sizeof(fmt), "%s %%llu", key);
-	if (FILE_LINES_SCANF("/proc/vmstat", fmt, &v))
-		return 0;
-	return v;
-}
-
-/* swap: what is on already, or a zram device of twice the region */
-static void swap_setup(void)
-{
-	const char *const modprobe[] = { "modprobe", "zram", "num_devices=1", NULL };
-	const char *const mkswap[] = { "mkswap", ZRAM_DEV, NULL };
-	unsigned long long disksize;
-	size_t size = MAX(2 * sfork_region_size, (size_t)64 << 20);
-
-	if (SAFE_READ_MEMINFO("SwapTotal:") > 0) {
-		tst_res(TINFO, "using the swap that is on");
-		return;
-	}
-	if (access(ZRAM_SYS, F_OK)) {
-		if (run_cmd(modprobe))
-			tst_brk(TCONF, "no swap is on and modprobe zram failed");
-		zram_loaded = 1;
-	}
-	SAFE_FILE_SCANF(ZRAM_SYS "/disksize", "%llu", &disksize);
-	if (disksize)
-		tst_brk(TCONF, "no swap is on and %s is in use", ZRAM_DEV);
-	SAFE_FILE_PRINTF(ZRAM_SYS "/disksize", "%zu", size);
-	if (run_cmd(mkswap))
-		tst_brk(TBROK, "mkswap %s failed", ZRAM_DEV);
-	if (swapon(ZRAM_DEV, 0))
-		tst_brk(TBROK | TERRNO, "swapon(%s)", ZRAM_DEV);
-	zram_swap = 1;
-	tst_res(TINFO, "swap on %s, %zu MiB", ZRAM_DEV, size >> 20);
-}
-
-static void swap_cleanup(void)
-{
-	const char *const rmmod[] = { "modprobe", "-r", "zram", NULL };
-
-	if (zram_swap) {
-		if (swapoff(ZRAM_DEV))
-			tst_res(TWARN | TERRNO, "swapoff(%s)", ZRAM_DEV);
-		else
-			SAFE_FILE_PRINTF(ZRAM_SYS "/reset", "1");
-	}
-	if (zram_loaded && run_cmd(rmmod))
-		tst_res(TWARN, "modprobe -r zram failed");
-}
-
 /*
- * memory.max below what the cgroup holds, then back: the kernel reclaims
- * the difference, and region pages can only go to swap.  The first time,
- * the region's folios are huge and have to be split (or swapped whole).
+ * The cgroup is asked to reclaim as much as the region holds; region
+ * pages can only go to swap.  The first time, the region's folios are
+ * huge and have to be split (or swapped whole).
  */
-static void squeeze(int huge)
+static void squeeze(const unsigned char *p, int huge)
 {
-	unsigned long long cur, out0, split0, thp0, out, split, thp;
+	unsigned long long split0, thp0, split, thp;
 	size_t pages = sfork_region_size / sfork_page;
+	long long swapped;
+	int ret;
 
-	out0 = vmstat("pswpout");
-	split0 = vmstat("thp_split_page");
-	thp0 = vmstat("thp_swpout");
-	SAFE_CG_SCANF(tst_cg, "memory.current", "%llu", &cur);
-	SAFE_CG_PRINTF(tst_cg, "memory.max", "%llu",
-		       cur - sfork_region_size * 3 / 4);
-	SAFE_CG_PRINT(tst_cg, "memory.max", "max");
-	out = vmstat("pswpout") - out0;
-	split = vmstat("thp_split_page") - split0;
-	thp = vmstat("thp_swpout") - thp0;
+	split0 = sfork_vmstat("thp_split_page");
+	thp0 = sfork_vmstat("thp_swpout");
+	ret = sfork_cg_reclaim(sfork_region_size);
+	if (ret)
+		tst_res(TINFO, "memory.reclaim %zu: %s", sfork_region_size,
+			tst_strerrno(ret));
+	split = sfork_vmstat("thp_split_page") - split0;
+	thp = sfork_vmstat("thp_swpout") - thp0;
+	swapped = sfork_smaps_kb(p, "Swap") / (long long)(sfork_page >> 10);
 
-	TST_EXP_EXPR(out >= pages / 2,
-		     "reclaim swapped out %llu pages (the region has %zu)",
-		     out, pages);
+	TST_EXP_EXPR(swapped >= (long long)pages / 2,
+		     "reclaim swapped out %lld of the region's %zu pages",
+		     swapped, pages);
 	if (huge)
 		TST_EXP_EXPR(split || thp,
 			     "huge folios split for swap (thp_split_page +%llu) or swapped out whole (thp_swpout +%llu)",
@@ -174,7 +106,7 @@ static void writer(unsigned char *p, int squeezes)
 	TST_CHECKPOINT_WAKE(CP_FILLED);
 	if (squeezes) {
 		TST_CHECKPOINT_WAIT2(CP_READ, WAIT_MS);
-		squeeze(1);
+		squeeze(p, 1);
 		wake_after_squeeze(CP_SQUEEZED);
 	}
 	TST_CHECKPOINT_WAIT2(CP_CHECKED, WAIT_MS);
@@ -189,7 +121,7 @@ static void reader(unsigned char *p, int read_only, int squeezes)
 	TST_CHECKPOINT_WAIT2(CP_FILLED, WAIT_MS);
 	check_filled(p, SEED, "before reclaim");
 	if (squeezes) {
-		squeeze(1);
+		squeeze(p, 1);
 	} else {
 		TST_CHECKPOINT_WAKE(CP_READ);
 		TST_CHECKPOINT_WAIT2(CP_SQUEEZED, WAIT_MS);
@@ -206,29 +138,37 @@ static void reader(unsigned char *p, int read_only, int squeezes)
 	check_filled(p, SEED_AFTER, "written again after swap-in, seen by the other side");
 }
 
-/* 0 once SwapFree rose by want_kb over free_kb (2 s at most) */
-static int swap_released(long free_kb, long want_kb)
+static long long swap_current(void)
 {
-	long now = 0;
+	long long v;
+
+	SAFE_CG_SCANF(tst_cg, "memory.swap.current", "%lld", &v);
+	return v;
+}
+
+/* 0 once the cgroup's swap fell by want bytes from before (2 s at most) */
+static int swap_released(long long before, long long want)
+{
+	long long now = 0;
 	int i;
 
 	for (i = 0; i < 20; i++) {
-		now = SAFE_READ_MEMINFO("SwapFree:");
-		if (now - free_kb >= want_kb) {
-			tst_res(TINFO, "%ld kB of swap freed", now - free_kb);
+		now = swap_current();
+		if (before - now >= want) {
+			tst_res(TINFO, "%lld kB of swap freed", (before - now) >> 10);
 			return 0;
 		}
 		usleep(100000);
 	}
-	tst_res(TFAIL, "2 s after the region was gone %ld kB of swap were freed, not %ld",
-		now - free_kb, want_kb);
+	tst_res(TFAIL, "2 s after the region was gone %lld kB of the cgroup's swap were freed, not %lld",
+		(before - now) >> 10, want >> 10);
 	return 1;
 }
 
 static void run_dir(unsigned int flags)
 {
 	int parent_writes = sfork_parent_writes(flags);
-	long free_kb;
+	long long swap_before;
 	void *addr = NULL;
 	int status;
 	pid_t pid;
@@ -249,10 +189,10 @@ static void run_dir(unsigned int flags)
 	SAFE_WAITPID(pid, &status, 0);
 	sfork_check_exit0("child", status);
 
-	squeeze(0);
-	free_kb = SAFE_READ_MEMINFO("SwapFree:");
+	squeeze(addr, 0);
+	swap_before = swap_current();
 	SAFE_MUNMAP(addr, sfork_region_size);
-	if (!swap_released(free_kb, (long)(sfork_region_size >> 10) / 2))
+	if (!swap_released(swap_before, (long long)sfork_region_size / 2))
 		tst_res(TPASS, "the swapped-out region's swap space is freed with it");
 }
 
@@ -269,13 +209,15 @@ static void setup(void)
 	if (sfork_region_size % SFORK_HUGE_SIZE)
 		tst_brk(TCONF, "-s %s is not a multiple of 2 MiB", sfork_str_size);
 	sfork_huge_setup(2);
-	swap_setup();
+	sfork_swap_setup(MAX(2 * sfork_region_size, (size_t)64 << 20));
 	SAFE_CG_PRINTF(tst_cg, "cgroup.procs", "%d", getpid());
+	if (!SAFE_CG_HAS(tst_cg, "memory.swap.current"))
+		tst_brk(TCONF, "no memory.swap.current (swap accounting off)");
 }
 
 static void cleanup(void)
 {
-	swap_cleanup();
+	sfork_swap_cleanup();
 	sfork_huge_cleanup();
 }
 

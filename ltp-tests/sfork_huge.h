@@ -33,24 +33,7 @@ static inline void sfork_huge_cleanup(void)
 /* ShmemPmdMapped of the mapping that holds addr, in kB; -1 if none */
 static inline long long sfork_pmd_mapped_kb(const void *addr)
 {
-	unsigned long start, end, a = (unsigned long)addr;
-	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[256];
-	long long kb = -1;
-	int inside = 0;
-
-	if (!f)
-		tst_brk(TBROK | TERRNO, "fopen(/proc/self/smaps)");
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
-			inside = a >= start && a < end;
-			continue;
-		}
-		if (inside && sscanf(line, "ShmemPmdMapped: %lld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
+	return sfork_smaps_kb(addr, "ShmemPmdMapped");
 }
 
 #endif /* SFORK_HUGE_H__ */

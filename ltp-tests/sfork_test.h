@@ -61,6 +61,8 @@
  *   sfork_count_fds()             open fds (entries of /proc/self/fd)
  *   sfork_maps_find(addr, &line)  the /proc/self/maps line of addr
  *   sfork_maps_perms(addr, perms) the "rw-s"-style perms of addr's mapping
+ *   sfork_smaps_kb(addr, "Swap") a field of addr's mapping in /proc/self/smaps
+ *   sfork_cg_path(file, buf, size) the path of a file of the caller's cgroup
  *   sfork_try_store(addr, val, &si)   a store that may fault: 0 when it
  *                                 succeeded, 1 when SIGSEGV was caught (si
  *                                 filled); the handler is installed for the
@@ -75,6 +77,7 @@
 #define SFORK_TEST_H__
 
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -646,6 +649,56 @@ static inline int sfork_maps_perms(const void *addr, char perms[5])
 		return -1;
 	memcpy(perms, m.perms, 5);
 	return 0;
+}
+
+/* the field ("Rss", "Swap", ...) of addr's mapping in /proc/self/smaps, in kB; -1 if none */
+static inline long long sfork_smaps_kb(const void *addr, const char *field)
+{
+	unsigned long start, end, a = (unsigned long)addr;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[256], fmt[64];
+	long long kb = -1;
+	int inside = 0;
+
+	if (!f)
+		tst_brk(TBROK | TERRNO, "fopen(/proc/self/smaps)");
+	snprintf(fmt, sizeof(fmt), "%s: %%lld kB", field);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
+			inside = a >= start && a < end;
+			continue;
+		}
+		if (inside && sscanf(line, fmt, &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/*
+ * The path of file in the cgroup v2 group the caller is in (the cgroup2
+ * mount from /proc/self/mountinfo, the group from /proc/self/cgroup), for
+ * the files LTP's cgroup API does not know (memory.peak, memory.reclaim).
+ */
+static inline void sfork_cg_path(const char *file, char *path, size_t size)
+{
+	char line[1024], mnt[PATH_MAX] = "", group[PATH_MAX] = "";
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+
+	if (!f)
+		tst_brk(TBROK | TERRNO, "fopen(/proc/self/mountinfo)");
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, " - cgroup2 ") &&
+		    sscanf(line, "%*d %*d %*s %*s %4095s", mnt) == 1)
+			break;
+		mnt[0] = '\0';
+	}
+	fclose(f);
+	SAFE_FILE_SCANF("/proc/self/cgroup", "0::%4095s", group);
+	if (!mnt[0])
+		tst_brk(TBROK, "no cgroup2 mount in /proc/self/mountinfo");
+	snprintf(path, size, "%s%s/%s", mnt, strcmp(group, "/") ? group : "",
+		 file);
 }
 
 /* ---- accesses that may fault ---- */

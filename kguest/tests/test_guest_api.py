@@ -67,27 +67,25 @@ def test_environment(guest: Guest) -> None:
     assert 300 < int(mem) <= 512
 
 
+def _guest_flags(pytestconfig: pytest.Config) -> list[str]:
+    """The small module-less guest of these tests, as flags of the kguest command."""
+    return [
+        "--no-build",
+        "--no-modules",
+        "--accel",
+        pytestconfig.option.accel,
+        "--memory",
+        "512",
+        "--cpus",
+        "1",
+    ]
+
+
 @pytest.mark.guest
 def test_cli_run_propagates_exit_code(
     capfd: pytest.CaptureFixture[str], pytestconfig: pytest.Config
 ) -> None:
-    rc = cli.main(
-        [
-            "run",
-            "--no-build",
-            "--no-modules",
-            "--accel",
-            pytestconfig.option.accel,
-            "--memory",
-            "512",
-            "--cpus",
-            "1",
-            "--",
-            "sh",
-            "-c",
-            "echo from-guest; exit 7",
-        ]
-    )
+    rc = cli.main(["run", *_guest_flags(pytestconfig), "--", "sh", "-c", "echo from-guest; exit 7"])
     out, err = capfd.readouterr()
     assert rc == 7
     assert out == "from-guest\n"
@@ -98,24 +96,7 @@ def test_cli_run_propagates_exit_code(
 def test_cli_run_timeout_names_its_own_option(
     capfd: pytest.CaptureFixture[str], pytestconfig: pytest.Config
 ) -> None:
-    rc = cli.main(
-        [
-            "run",
-            "--no-build",
-            "--no-modules",
-            "--accel",
-            pytestconfig.option.accel,
-            "--memory",
-            "512",
-            "--cpus",
-            "1",
-            "--timeout",
-            "3",
-            "--",
-            "sleep",
-            "60",
-        ]
-    )
+    rc = cli.main(["run", *_guest_flags(pytestconfig), "--timeout", "3", "--", "sleep", "60"])
     _, err = capfd.readouterr()
     assert rc == 124
     assert "kguest run --timeout SECONDS (now 3)" in err, err
@@ -123,17 +104,7 @@ def test_cli_run_timeout_names_its_own_option(
 
 
 def _shell(pytestconfig: pytest.Config) -> pexpect.spawn:
-    args = [
-        "shell",
-        "--no-build",
-        "--no-modules",
-        "--accel",
-        pytestconfig.option.accel,
-        "--memory",
-        "512",
-        "--cpus",
-        "1",
-    ]
+    args = ["shell", *_guest_flags(pytestconfig)]
     return pexpect.spawn(
         str(Path(sys.executable).parent / "kguest"),
         args,

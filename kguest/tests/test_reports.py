@@ -249,3 +249,12 @@ def test_load_error_says_why(run: Run, tmp_path: Path) -> None:
     assert "Invalid argument" in out, out  # modprobe's words
     assert "fail_init is set, refusing to load" in out, out  # the kernel's
     assert "make build" not in out
+
+
+@pytest.mark.guest
+def test_a_command_line_word_the_kernel_does_not_know_is_an_error(run: Run, tmp_path: Path) -> None:
+    """Debian's 6.1 has no kmemleak: kmemleak=on must not pass silently."""
+    out = _setup_error(
+        run, tmp_path, "--kernel-cmdline", "kguest_no_such_option=1", "--no-snapshots"
+    )
+    assert "does not know the command-line word(s) kguest_no_such_option=1" in out, out

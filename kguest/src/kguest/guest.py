@@ -30,6 +30,7 @@ from .snapshot import RESTORE_TIMEOUT, Plan, SnapshotError, SnapshotStore
 from .trouble import Trouble, bad_taint, scan
 
 MODULE_FAILED = re.compile(r"KGUEST-MODULE-FAILED ([^\s:]+):? ?(.*)")
+UNKNOWN_WORDS = re.compile(r'Unknown kernel command line parameters "([^"]*)"')
 READ_CHUNK = 96 * 1024  # raw bytes per console read: its base64 stays under the output cap
 
 
@@ -216,9 +217,23 @@ class Guest:
             )
 
     def _baseline(self) -> None:
-        """Trouble while booting or loading modules (up to the first mark) stops here."""
+        """Trouble while booting or loading modules (up to the first mark) stops here, as
+        does a kernel command-line word of the project's that this kernel does not know
+        (it would reach /init as an environment variable and change nothing)."""
         taint, log = self._look("ready")
         self._last_taint = taint
+        unknown = UNKNOWN_WORDS.search(log)
+        if unknown:
+            theirs = sorted(set(unknown.group(1).split()) & set(self.spec.append))
+            if theirs:
+                self.shutdown()
+                raise BootError(
+                    f"kernel {self.spec.kernel.name} ({self.spec.kernel.version}) does not "
+                    f"know the command-line word(s) {' '.join(theirs)}: it passed them to "
+                    "user space, so they would change nothing",
+                    "use a kernel built with what they configure, or drop them",
+                    console=unknown.group(0),
+                )
         excerpts = scan(log)
         if excerpts or bad_taint(0, taint, self.allowed_taint):
             text = "\n".join(excerpts) or f"taint {taint:#x}"
