@@ -427,17 +427,6 @@ static int sfork_region_release(struct inode *inode, struct file *file)
 }
 
 /*
- * What a region's VMAs map: the region's shmem file, with our file
- * operations in place of shmem's.  A shmem file, because mm and memfd
- * code take SHMEM_I(file_inode()) of any file whose f_mapping is shmem's
- * (seal checks, smaps, swap-in), and rmap and fault-around need the shmem
- * mapping.  Our operations, because shmem's would let any side write:
- * fallocate() is what MADV_REMOVE calls, and it only asks for
- * VM_MAYWRITE, which a read-only side keeps (see sfork_set_side()).  It is
- * never in a file table, and its inode cannot be opened
- * (sfork_inode_fops), so it cannot be truncated or reopened.
- */
-/*
  * The region file maps once: the creator's side, from sfork_map(), in the
  * thread that is creating the region.  Any other mmap that reaches it is
  * refused with ENODEV, as if it had no mmap: remap_file_pages() of a
@@ -477,6 +466,17 @@ static int sfork_region_mmap(struct file *file, struct vm_area_struct *vma)
 	return sfork_vma_init(vma, &region->side[SFORK_CREATOR]);
 }
 
+/*
+ * What a region's VMAs map: the region's shmem file, with our file
+ * operations in place of shmem's.  A shmem file, because mm and memfd
+ * code take SHMEM_I(file_inode()) of any file whose f_mapping is shmem's
+ * (seal checks, smaps, swap-in), and rmap and fault-around need the shmem
+ * mapping.  Our operations, because shmem's would let any side write:
+ * fallocate() is what MADV_REMOVE calls, and it only asks for
+ * VM_MAYWRITE, which a read-only side keeps (see sfork_set_side()).  It is
+ * never in a file table, and its inode cannot be opened
+ * (sfork_inode_fops), so it cannot be truncated or reopened.
+ */
 static const struct file_operations sfork_region_fops = {
 	.owner		= THIS_MODULE,
 	.release	= sfork_region_release,
