@@ -538,10 +538,11 @@ LIMITS = {
     "idle_cpu": "after its spin window the receiver sleeps in FUTEX_WAIT; what remains is the "
                 "window itself and one wake-up per poll slice (SFORK_CHAN_POLL_MS), which "
                 "checks the peer.",
-    "latency_4k": "sfork = open(/dev/sfork) + ioctl (shmem file set-up, vm_mmap) + close + "
-                  "fork, and a munmap that releases two files at the end: those system "
-                  "calls and the extra VMA are the overhead over fork()+wait; see the "
-                  "latency table's setup/destroy columns.",
+    "latency_4k": "sfork = open(/dev/sfork) + ioctl (the region's shmem file, the eager "
+                  "page, vm_mmap) + close + fork, and a munmap that releases the region "
+                  "file at the end: those system calls, the eager page and the extra VMA "
+                  "are the overhead over fork()+wait; see the latency table's "
+                  "setup/destroy columns and DESIGN.md, \"Set-up\".",
     "abundant_eager_default": "eager moves allocation and zero-fill into the call; what "
                               "remains per "
                       "page is one fault in each process to map the page. The limit is the "
