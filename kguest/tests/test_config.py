@@ -115,7 +115,11 @@ def test_fault_sweep_and_kunit(tmp_path: Path) -> None:
     cfg = from_table(
         tmp_path,
         {
-            "fault_sweep": {"accept_errnos": ["enomem", "EAGAIN"], "leak_check": "true", "max_n": 7},
+            "fault_sweep": {
+                "accept_errnos": ["enomem", "EAGAIN"],
+                "leak_check": "true",
+                "max_n": 7,
+            },
             "kunit": {"modules": ["kmod/x_test.ko"], "kernels": ["check"]},
         },
     )

@@ -90,7 +90,5 @@ def test_skip_and_undeclared_cases() -> None:
         "    ok 4 kunitmaker_new\n"
     )
     found, extra = kunit.results(log, suites, died=False)
-    assert found[("kunitmaker", "kunitmaker_adds")] == kunit.CaseResult(
-        "skip", "no hardware", ""
-    )
+    assert found[("kunitmaker", "kunitmaker_adds")] == kunit.CaseResult("skip", "no hardware", "")
     assert extra == ["kunitmaker.kunitmaker_new"]
