@@ -414,6 +414,9 @@ class KguestSession:
         t = self.config.option.kguest_timeout
         return float(t) if t else self.prov.cfg.timeout
 
+    def kunit_loaded(self, req: GuestRequest, ko: str) -> bool:
+        return (req, ko) in self._kunit
+
     def kunit_run(self, req: GuestRequest, ko: str, suites: list[kunit.Suite]) -> KunitRun:
         """Load the KUnit test module ``ko`` once per guest request and worker; its cases'
         results from the kernel's log of the load (raised console log level, so that a
@@ -423,11 +426,6 @@ class KguestSession:
             return self._kunit[key]
         guest = self.guest(req)
         kernel = guest.spec.kernel
-        if not kconfig.enabled(kernel, "KUNIT"):
-            raise KguestError(
-                f"KUnit module {ko}: kernel {kernel.name} ({kernel.version}) has no CONFIG_KUNIT",
-                "run KUnit items on a kernel with KUnit ([tool.kguest.kunit] kernels)",
-            )
         name = Path(ko).name.split(".ko")[0]
         if not any(m.name == Path(ko).name for m in guest.spec.test_modules):
             raise KguestError(
@@ -610,7 +608,19 @@ class KunitItem(pytest.Item):
         return GuestRequest(kernel=self.kernel, where=f"{self.path}")
 
     def setup(self) -> None:
+        __tracebackhide__ = True
         session: KguestSession = self.config.stash[SESSION_KEY]
+        try:
+            kernel = session.prov.kernel(self.kernel)
+        except KguestError as e:
+            session.setup_failed(self, e)
+        if not kconfig.enabled(kernel, "KUNIT"):
+            pytest.fail(
+                f"KUnit module {self.ko}: kernel {kernel.name} ({kernel.version}) has no "
+                "CONFIG_KUNIT\n  -> run KUnit items on a kernel with KUnit "
+                "([tool.kguest.kunit] kernels)",
+                pytrace=False,
+            )
         session.setup_guest(self, self.request, isolated=False)
 
     def reportinfo(self) -> tuple[Path, int, str]:
@@ -618,7 +628,7 @@ class KunitItem(pytest.Item):
 
     def runtest(self) -> None:
         session: KguestSession = self.config.stash[SESSION_KEY]
-        first = (self.request, self.ko) not in session._kunit
+        first = not session.kunit_loaded(self.request, self.ko)
         res = session.kunit_run(self.request, self.ko, self.suites)
         if first:
             parent = self.nodeid.rsplit("::", 1)[0]
