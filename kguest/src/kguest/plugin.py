@@ -92,6 +92,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "one report per N: ITEM[...-sweep-KIND-N]",
     )
     g.addoption(
+        "--kguest-sweep-tag",
+        default=None,
+        metavar="TAG",
+        help="with --kguest-fault-sweep: sweep only the scenario items with this tag; the "
+        "others run once, as usual (one session for the suite and the sweep of a few)",
+    )
+    g.addoption(
         "--kguest-sweep-max-n",
         type=int,
         default=None,
@@ -801,7 +808,9 @@ class ScenarioItem(pytest.Item):
         session: KguestSession = self.config.stash[SESSION_KEY]
         timeout = c.timeout or session.default_timeout()
         req = GuestRequest.of_case(c)
-        if self.config.option.kguest_fault_sweep:
+        opt = self.config.option
+        tag = opt.kguest_sweep_tag
+        if opt.kguest_fault_sweep and (tag is None or tag in c.tags):
             sweep(self, session, req, timeout)
             return
         guest, run = session.run_test(req, c.command, timeout, self.nodeid)
