@@ -48,8 +48,11 @@ def test_collections_merge_into_the_project_paths(tmp_path: Path) -> None:
     (root / "kmod").mkdir(parents=True)
     (root / "kmod/prog.c").write_text(PROG)
     cfg = from_table(root, {"modules": ["kmod/prog.ko"]})
-    mirror = tmp_path / "mirror/kmod"
+    kernel = Kernel("k", tmp_path / "vmlinuz", tmp_path, "1.0-test")
+    mirror = coverage.mirror_of(cfg, kernel, root / "kmod")
     extbuild.mirror_sources(root / "kmod", mirror)
+    # where gcc runs (a kernel's directory for a module; here the mirror)
+    (mirror.parent / ".kdir").write_text(str(mirror))
     flags = coverage.profile_vars(root / "kmod", mirror)["KCFLAGS"]
     exe = mirror / "prog"
     subprocess.run(

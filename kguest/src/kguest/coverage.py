@@ -81,6 +81,10 @@ def build_profiled(cfg: ProjectConfig, kernel: Kernel, say: Say, session: str) -
     module they build (the configured ones and any other, e.g. KUnit test modules)."""
     check_kernel(kernel)
     built: list[Path] = []
+    # gcc ran in the kernel's directory: gcov resolves the kernel headers' paths from it
+    kdir_note = coverage_dir(cfg) / "build" / kernel.version / ".kdir"
+    kdir_note.parent.mkdir(parents=True, exist_ok=True)
+    kdir_note.write_text(str(kernel.kdir))
     for src in module_dirs(cfg):
         mirror = mirror_of(cfg, kernel, src)
         log = cfg.build_path / "logs" / f"coverage-build-{kernel.name}-{src.name}.log"
@@ -254,38 +258,63 @@ def _gcovr() -> list[str]:
     return [found]
 
 
+def _gcovr_json(cfg: ProjectConfig, view: Path, kdir: Path, out: Path) -> None:
+    """gcovr's JSON of one kernel's build: gcov runs where gcc ran (the kernel's directory)."""
+    cmd = [
+        *_gcovr(),
+        "--root",
+        str(cfg.root),
+        "--object-directory",
+        str(kdir),
+        "--json",
+        str(out),
+        str(view),
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=view)
+    if r.returncode != 0:
+        raise KguestError(
+            f"gcovr failed (exit {r.returncode}): {r.stderr[-1500:]}", f"rerun: {' '.join(cmd)}"
+        )
+
+
 def report(cfg: ProjectConfig, run: Path, out: Path, say: Say) -> Report | None:
     """Merge every collection under ``run`` and write the reports into ``out``; None when
     nothing was collected."""
     harvests = sorted(p for p in (run / "harvests").glob("*") if p.is_dir())
     if not harvests:
         return None
+    builds = coverage_dir(cfg) / "build"
     with step(say, f"merging {len(harvests)} coverage collections"):
         merged = run / "merged"
         _merge(harvests, merged)
-        # every .gcda goes next to its .gcno, at the path it was built at (the mirror)
         with tempfile.TemporaryDirectory(prefix="kguest-gcov-") as tmp:
-            objdirs: set[Path] = set()
+            # per kernel build: every .gcda next to a link to its .gcno, then gcovr's JSON
+            views: dict[str, Path] = {}
             for gcda in merged.rglob("*.gcda"):
                 built = Path("/") / gcda.relative_to(merged)
-                if not built.with_suffix(".gcno").is_file():
+                if not built.with_suffix(".gcno").is_file() or not built.is_relative_to(builds):
                     continue
-                objdirs.add(built.parent)
-                view = Path(tmp) / gcda.relative_to(merged)
-                view.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(gcda, view)
-            for d in objdirs:
-                for gcno in d.glob("*.gcno"):
-                    link = Path(tmp) / gcno.relative_to("/")
-                    if (link.with_suffix(".gcda")).exists():
-                        link.symlink_to(gcno)
+                kver = built.relative_to(builds).parts[0]
+                view = Path(tmp) / "views" / kver
+                dest = view / gcda.relative_to(merged)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(gcda, dest)
+                dest.with_suffix(".gcno").symlink_to(built.with_suffix(".gcno"))
+                views[kver] = view
+            if not views:
+                return None
+            traces = []
+            for kver, view in sorted(views.items()):
+                kdir = Path((builds / kver / ".kdir").read_text().strip())
+                traces.append(Path(tmp) / f"{kver}.json")
+                _gcovr_json(cfg, view, kdir, traces[-1])
             out.mkdir(parents=True, exist_ok=True)
             (out / "html").mkdir(exist_ok=True)
             summary = out / "summary.json"
-            cmd = [
-                *_gcovr(),
-                "--root",
-                str(cfg.root),
+            cmd = [*_gcovr(), "--root", str(cfg.root)]
+            for t in traces:
+                cmd += ["--add-tracefile", str(t)]
+            cmd += [
                 "--lcov",
                 str(out / "coverage.info"),
                 "--cobertura",
@@ -295,9 +324,8 @@ def report(cfg: ProjectConfig, run: Path, out: Path, say: Say) -> Report | None:
                 "--json-summary",
                 str(summary),
                 "--json-summary-pretty",
-                tmp,
             ]
-            r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
+            r = subprocess.run(cmd, capture_output=True, text=True, cwd=cfg.root)
             if r.returncode != 0:
                 raise KguestError(
                     f"gcovr failed (exit {r.returncode}): {r.stderr[-1500:]}",

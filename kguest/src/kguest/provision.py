@@ -112,7 +112,8 @@ class Provisioner:
             )
         else:
             mods = self.cfg.module_paths()
-        wanted = kernel_name in self.cfg.kunit.kernels and self.opts.modules
+        kunit_kernels = self.cfg.kunit.kernels
+        wanted = (kernel_name in kunit_kernels or k.name in kunit_kernels) and self.opts.modules
         tests = [self.cfg.root / m for m in self.cfg.kunit.modules] if wanted else []
         if self.opts.coverage and self.opts.modules:
             built = coverage.build_profiled(self.cfg, k, self.say, self.session)
