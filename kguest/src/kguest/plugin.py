@@ -620,7 +620,7 @@ class KunitItem(pytest.Item):
         try:
             kernel = session.prov.kernel(self.kernel)
         except KguestError as e:
-            session.setup_failed(self, e)
+            _setup_failed(session, self, e)
         if not kconfig.enabled(kernel, "KUNIT"):
             pytest.fail(
                 f"KUnit module {self.ko}: kernel {kernel.name} ({kernel.version}) has no "
@@ -628,7 +628,7 @@ class KunitItem(pytest.Item):
                 "([tool.kguest.kunit] kernels)",
                 pytrace=False,
             )
-        session.setup_guest(self, self.request, isolated=False)
+        _setup(session, self, self.request, isolated=False)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.case.line - 1, self.name
@@ -790,7 +790,7 @@ class ScenarioItem(pytest.Item):
             return
         session: KguestSession = self.config.stash[SESSION_KEY]
         self._isolated = session.isolated(self.case.isolation)
-        self._guest = session.setup_guest(self, GuestRequest.of_case(self.case), self._isolated)
+        self._guest = _setup(session, self, GuestRequest.of_case(self.case), self._isolated)
 
     def teardown(self) -> None:
         # an isolated test's guest state must not reach the next test
@@ -1080,6 +1080,15 @@ def _guest_for(request: pytest.FixtureRequest) -> tuple[KguestSession, GuestRequ
         GuestRequest.of_node(request.node),
         session.isolated(_marker(request.node).get("isolation")),
     )
+
+
+def _setup_failed(session: KguestSession, node: pytest.Item, e: KguestError) -> NoReturn:
+    __tracebackhide__ = True
+    try:
+        session.setup_failed(node, e)
+    except SetupError as err:
+        message = str(err)
+    pytest.fail(message, pytrace=False)
 
 
 def _setup(session: KguestSession, node: pytest.Item, req: GuestRequest, isolated: bool) -> Guest:
