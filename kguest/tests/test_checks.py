@@ -45,6 +45,7 @@ modules = ["kunitmaker/kunitmaker_test.ko"]
 [tool.kguest.fault_sweep]
 accept_errnos = ["ENOMEM"]
 kinds = ["slab", "page"]
+kmemleak = false        # a scan per run costs a minute or two under TCG
 max_n = 12
 
 [tool.pytest.ini_options]
