@@ -62,7 +62,7 @@ def kinds_of(kernel: Kernel, wanted: tuple[str, ...]) -> tuple[str, ...]:
 
 def build_helper(cfg: ProjectConfig, kernel: Kernel, say: Say, session: str) -> Path:
     """kguest's helper module, built for ``kernel`` (once per session)."""
-    src = cfg.build_path / "faultinject" / "src"
+    src = cfg.build_path / "faultinject" / HELPER
     src.mkdir(parents=True, exist_ok=True)
     pkg = resources.files("kguest").joinpath("data/faultinject")
     for name in ("Kbuild", f"{HELPER}.c"):

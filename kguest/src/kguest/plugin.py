@@ -342,10 +342,9 @@ class KguestSession:
         return self._pool
 
     def symbolizer(self, guest: Guest) -> Symbolizer:
-        if self._symbolizer is None or set(self._symbolizer.modules.values()) != set(
-            guest.spec.modules
-        ):
-            self._symbolizer = Symbolizer(guest.spec.modules, self.prov.cfg.root)
+        mods = (*guest.spec.modules, *guest.spec.test_modules)
+        if self._symbolizer is None or set(self._symbolizer.modules.values()) != set(mods):
+            self._symbolizer = Symbolizer(mods, self.prov.cfg.root)
         return self._symbolizer
 
     def guest(self, req: GuestRequest, fresh: bool = False) -> Guest:
