@@ -43,7 +43,7 @@ def test_verdicts() -> None:
     kasan = Trouble(excerpts=("\nBUG: KASAN: double-free in pair_write+0x8c/0x120 [pair]\n...",))
     reported = faultsweep.judge(_run("ok", 0, kasan), Outcome.PASS, accept, "")
     assert reported.what == faultsweep.KERNEL_REPORT
-    assert reported.detail.startswith("BUG: KASAN: double-free")
+    assert reported.detail.startswith("BUG: KASAN: double-free"), reported.detail
     died = faultsweep.judge(_run("", -1, died="Kernel panic"), Outcome.FAIL, accept, "")
     assert died.what == faultsweep.KERNEL_REPORT
     leak = faultsweep.judge(

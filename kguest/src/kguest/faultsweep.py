@@ -35,6 +35,7 @@ from .guest import Guest, TestRun
 from .kernels import Kernel
 from .progress import Say
 from .results import Outcome, expect_errno
+from .trouble import TROUBLE_RX
 
 HELPER = "kguest_fault"
 DEBUGFS = "/sys/kernel/debug"
@@ -47,6 +48,7 @@ HINT = (
     "FAIL_PAGE_ALLOC, FAULT_INJECTION_DEBUG_FS, KPROBES; FAIL_FUNCTION for functions): "
     "--kernel NAME of such a kernel, or --kernel VMLINUZ --kdir DIR"
 )
+_TS_RX = re.compile(r"^\[\s*\d+\.\d+\]\s*")
 # kmemleak reports an object only once it is this old (mm/kmemleak.c, MSECS_MIN_AGE)
 KMEMLEAK_AGE = 5.0
 
@@ -234,8 +236,10 @@ def judge(run: TestRun, test_verdict: Outcome, accept: tuple[str, ...], leak: st
     """One swept run's verdict: kernel trouble first, then leaks, then the test's result
     (a failure naming an accepted errno counts as handled)."""
     if run.died or run.trouble:
+        lines = [ln for e in run.trouble.excerpts for ln in e.splitlines()]
+        lines += run.died.splitlines()
         first = next(
-            (ln.strip() for e in run.trouble.excerpts for ln in e.splitlines() if ln.strip()),
+            (_TS_RX.sub("", ln).strip() for ln in lines if TROUBLE_RX.search(ln)),
             "the guest died" if run.died else "taint",
         )
         return Verdict(KERNEL_REPORT, first)

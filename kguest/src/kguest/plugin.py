@@ -1038,7 +1038,7 @@ def sweep_one(
             found = faultsweep.call_site(inj.stack, names)
             if found is not None:
                 mod, func, off = found
-                at = session.symbolizer(guest).where(mod, func, off)
+                at = session.symbolizer(guest).where(mod, func, off, caller=True)
                 site = f"{at or f'{func}+{off:#x}'} ({func})"
             if kmemleak:
                 leak = faultsweep.kmemleak_report(guest, ended)

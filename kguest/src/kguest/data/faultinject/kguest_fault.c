@@ -26,6 +26,7 @@
 #include <linux/atomic.h>
 #include <linux/debugfs.h>
 #include <linux/fault-inject.h>
+#include <linux/kallsyms.h>
 #include <linux/kprobes.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -65,17 +66,52 @@ struct kgf_function {
 
 static struct kgf_function *kgf_functions[KGF_FUNCTIONS];
 
-static bool kgf_in_target(const unsigned long *entries, unsigned int n)
+static bool kgf_in_range(unsigned long addr)
 {
-	unsigned int i;
 	int r;
 
-	for (i = 0; i < n; i++)
-		for (r = 0; r < READ_ONCE(kgf_nr_ranges); r++)
-			if (entries[i] >= kgf_ranges[r].start &&
-			    entries[i] < kgf_ranges[r].end)
-				return true;
+	for (r = 0; r < READ_ONCE(kgf_nr_ranges); r++)
+		if (addr >= kgf_ranges[r].start && addr < kgf_ranges[r].end)
+			return true;
 	return false;
+}
+
+/*
+ * The debuggers' own bookkeeping (kmemleak's object per allocation, the
+ * stack depot, debugobjects' pool) allocates too, with the target still
+ * on the stack: failing it would disable the debugger, not test the
+ * target, so such a call does not count.
+ */
+static const char * const kgf_bookkeeping[] = {
+	"kmemleak_", "create_object", "__create_object", "stack_depot_",
+	"__stack_depot_", "debug_object", "fill_pool", "kasan_", "__kasan_",
+};
+
+static bool kgf_bookkeeping_frame(unsigned long addr)
+{
+	char name[KSYM_SYMBOL_LEN];
+	int i;
+
+	sprint_symbol_no_offset(name, addr);
+	for (i = 0; i < ARRAY_SIZE(kgf_bookkeeping); i++)
+		if (str_has_prefix(name, kgf_bookkeeping[i]))
+			return true;
+	return false;
+}
+
+/* A call made for the target: its text on the stack, no bookkeeping below it. */
+static bool kgf_for_target(const unsigned long *entries, unsigned int n)
+{
+	unsigned int i, first;
+
+	for (first = 0; first < n && !kgf_in_range(entries[first]); first++)
+		;
+	if (first == n)
+		return false;
+	for (i = 0; i < first; i++)
+		if (kgf_bookkeeping_frame(entries[i]))
+			return false;
+	return true;
 }
 
 /* Count a call of @kind; the N-th one fails through current's fail_nth. */
@@ -88,7 +124,7 @@ static void kgf_count_call(int kind)
 	if (!in_task() || current->fail_nth || !(READ_ONCE(kgf_kinds) & kind))
 		return;
 	n = stack_trace_save(entries, KGF_DEPTH, 0);
-	if (!kgf_in_target(entries, n))
+	if (!kgf_for_target(entries, n))
 		return;
 	nth = READ_ONCE(kgf_nth);
 	if (atomic64_inc_return(&kgf_count) != nth || !nth)
