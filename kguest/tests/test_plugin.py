@@ -299,3 +299,28 @@ def test_a_kernel_without_the_feature_is_one_error(
     out = r.stdout.str()
     assert f"Interrupted: kguest: {message}" in out, out
     assert "build failed" not in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_more_results_of_an_item_get_their_own_ids(
+    pytester: pytest.Pytester, workers: list[str]
+) -> None:
+    """An item's further results (a sweep's N, a KUnit case its source lacks) are reported
+    under their own node ids, with and without xdist (whose workers allow one id per item)."""
+    pytester.makefile(".toml", pyproject="[tool.kguest]\nbuild_command = []\n")
+    pytester.makepyfile(
+        test_x="""
+from kguest.plugin import emit_report, sub_id
+
+def test_a(request):
+    for n, ok in ((1, True), (2, False)):
+        emit_report(request.node, sub_id(request.node.nodeid, f"sweep-slab-{n}"), ok,
+                    f"failed at {n}", "out", 0.1, [])
+"""
+    )
+    junit = pytester.path / "junit.xml"
+    r = pytester.runpytest("-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *workers)
+    r.assert_outcomes(passed=2, failed=1)
+    xml = junit.read_text()
+    assert 'name="test_a[sweep-slab-1]"' in xml and 'name="test_a[sweep-slab-2]"' in xml
+    assert "failed at 2" in xml and "kguest_subreports" not in xml

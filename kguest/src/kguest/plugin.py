@@ -141,7 +141,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"kguest: {e}") from None
     config.stash[SESSION_KEY] = KguestSession(config)
     if not hasattr(config, "workerinput"):
-        config.pluginmanager.register(SweepRows(config.stash[SESSION_KEY]), "kguest-sweep-rows")
+        config.pluginmanager.register(SubReports(config.stash[SESSION_KEY]), "kguest-subreports")
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(HtmlColumns(), "kguest-html")
 
@@ -220,17 +220,36 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                 tr.write_line(f"lost (a guest that died takes its counts along): {line}")
 
 
-class SweepRows:
-    """In the process that prints the summary (the controller, or the only process): the
-    sweep's rows, which travel with the reports (under xdist too)."""
+class SubReports:
+    """In the process that reports (the controller, or the only process): the results an
+    item carries for others (each N of a sweep, a KUnit case its source lacks) are
+    reported right after its own; the sweep's rows are kept for the summary."""
 
     def __init__(self, session: KguestSession) -> None:
         self.session = session
 
+    @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        row = dict(report.user_properties).get("kguest_sweep")
+        props = dict(report.user_properties)
+        row = props.get("kguest_sweep")
         if isinstance(row, str):
             self.session.sweep_rows.append(faultsweep.Row(**json.loads(row)))
+        subs = props.get(SUBREPORTS)
+        if not isinstance(subs, str):
+            return
+        for sub in json.loads(subs):
+            rep = pytest.TestReport(
+                nodeid=sub["nodeid"],
+                location=report.location,
+                keywords={},
+                outcome="passed" if sub["passed"] else "failed",
+                longrepr=None if sub["passed"] else sub["text"],
+                when="call",
+                sections=[("Captured stdout call", sub["stdout"])] if sub["stdout"] else [],
+                duration=sub["duration"],
+                user_properties=[tuple(p) for p in sub["props"]],
+            )
+            self.session.config.hook.pytest_runtest_logreport(report=rep)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -833,6 +852,10 @@ def pytest_runtest_makereport(
 ) -> Generator[None, Any, None]:
     outcome = yield
     rep = outcome.get_result()
+    subs = item.stash.get(SUBREPORTS_KEY, None)
+    if rep.when == "call" and subs:
+        rep.user_properties.append((SUBREPORTS, json.dumps(subs)))
+        item.stash[SUBREPORTS_KEY] = []
     if call.excinfo is not None and isinstance(call.excinfo.value, GuestSkip):
         # a guest's skip is the test's, not a line of kguest's own code
         path, line, _ = item.reportinfo()
@@ -941,6 +964,9 @@ def sub_id(nodeid: str, tag: str) -> str:
     return f"{nodeid[:-1]}-{tag}]" if nodeid.endswith("]") else f"{nodeid}[{tag}]"
 
 
+SUBREPORTS = "kguest_subreports"
+
+
 def emit_report(
     item: pytest.Item,
     nodeid: str,
@@ -950,19 +976,24 @@ def emit_report(
     duration: float,
     props: list[tuple[str, object]],
 ) -> None:
-    """One more result next to ``item``'s, under its own node id (JUnit: one testcase)."""
-    rep = pytest.TestReport(
-        nodeid=nodeid,
-        location=item.location,
-        keywords={},
-        outcome="passed" if passed else "failed",
-        longrepr=None if passed else text,
-        when="call",
-        sections=[("Captured stdout call", stdout)] if stdout else [],
-        duration=duration,
-        user_properties=props,
-    )
-    item.ihook.pytest_runtest_logreport(report=rep)
+    """One more result next to ``item``'s, under its own node id (JUnit: one testcase).
+
+    It travels with the item's own report (as a user property, so that xdist carries
+    it to the controller, which allows one node id per report) and is reported there,
+    right after the item's (:class:`SubReports`)."""
+    sub = {
+        "nodeid": nodeid,
+        "passed": passed,
+        "text": text,
+        "stdout": stdout,
+        "duration": duration,
+        "props": [[k, v] for k, v in props],
+    }
+    subs: list[dict[str, object]] = item.stash.setdefault(SUBREPORTS_KEY, [])
+    subs.append(sub)
+
+
+SUBREPORTS_KEY = pytest.StashKey[list[dict[str, object]]]()
 
 
 def sweep(item: ScenarioItem, session: KguestSession, req: GuestRequest, timeout: float) -> None:
