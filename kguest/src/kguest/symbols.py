@@ -53,7 +53,7 @@ class Symbolizer:
         self, module: str, func: str, offset: int, returns: bool = True, caller: bool = False
     ) -> str:
         """``file.c:LINE`` of ``func+offset`` in ``module`` ("" when unknown).  ``caller``:
-        the line in ``func``'s own source when the address is in code inlined into it (a
+        the project's own line when the address is in code inlined from elsewhere (a
         kmalloc() inlined from slab.h shows as the module's line that calls it)."""
         key = (module, func, offset, caller)
         if key in self._lines:
@@ -80,7 +80,16 @@ class Symbolizer:
             except (OSError, subprocess.SubprocessError):
                 out = []
             if out and not out[0].startswith("??"):
-                found = self._short(out[-1 if caller else 0].split(" (discriminator")[0])
+                lines = [ln.split(" (discriminator")[0] for ln in out]
+                if caller:
+                    # the innermost of the inlined frames that is the project's own source
+                    own = [
+                        ln
+                        for ln in lines
+                        if self.root is not None and ln.startswith(f"{self.root}{os.sep}")
+                    ]
+                    lines = own or lines[-1:]
+                found = self._short(lines[0])
         self._lines[key] = found
         return found
 
