@@ -45,8 +45,10 @@ lint: deps
 # WARN, a panic and a hang in guests of their own) and its acceptance check:
 # wheel and sdist through twine check, installed NOT editable in a fresh
 # venv outside the checkout, running kguest/examples/hello, a module of its
-# own.  `make matrix` adds the RT kernel.
-test: deps lint build
+# own.  `make matrix` adds the RT kernel.  The package check's fresh Debian
+# system (scripts/deb-testroot, cached outside the checkout) is made first,
+# on its own: its debootstrap would otherwise compete with the guests.
+test: deps lint build testroot
 	@mkdir -p $(RESULTS)
 	$(PYTEST) -n $(JOBS) --kernels=default,6.12 $(REPORTS) pytests scenarios
 	$(MAKE) --no-print-directory -C kguest test example PYTHON=$(CURDIR)/$(PY) \
@@ -99,6 +101,10 @@ install: build
 deb:
 	scripts/build-deb
 
+# The fresh Debian 12 system test_deb.py installs the packages on.
+testroot:
+	scripts/deb-testroot >/dev/null
+
 clean:
 	-$(MAKE) -C kmod clean KDIR=$(KDIR)
 	-$(MAKE) -C libsfork clean
@@ -108,4 +114,4 @@ clean:
 	-$(MAKE) -C fuzz clean
 	rm -rf build
 
-.PHONY: all deps build lint test example run bench fuzz big matrix debug install deb clean
+.PHONY: all deps build lint test example run bench fuzz big matrix debug install deb testroot clean

@@ -41,6 +41,7 @@
 #include <linux/sfork.h>
 
 #include "compat.h"
+#include "sfork_policy.h"
 
 /* The task a fork is creating is found through the new mm's owner. */
 #ifndef CONFIG_MEMCG
@@ -61,8 +62,6 @@ static unsigned long max_region_bytes = 8UL << 30;
 module_param(max_region_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_region_bytes,
 		 "Largest region in bytes; longer requests fail with ENOMEM (default 8 GiB)");
-
-enum sfork_side_id { SFORK_CREATOR, SFORK_CHILD };
 
 struct sfork_region;
 
@@ -116,15 +115,6 @@ static void sfork_region_get(struct sfork_region *region)
 static void sfork_region_put(struct sfork_region *region)
 {
 	fput(region->file);
-}
-
-static bool sfork_side_may_write(unsigned int flags, enum sfork_side_id id)
-{
-	if (flags & SFORK_BIDIRECTIONAL)
-		return true;
-	if (flags & SFORK_PARENT_TO_CHILD)
-		return id == SFORK_CREATOR;
-	return id == SFORK_CHILD;
 }
 
 static void sfork_set_side(struct vm_area_struct *vma, struct sfork_side *side)
@@ -505,20 +495,6 @@ static void sfork_region_file(struct sfork_region *region, struct file *shm)
 	region->shm = shm;
 }
 
-/*
- * A lazy region is often touched sparsely, and each first touch of a huge
- * one allocates and zeroes 2 MiB: by default only eager regions, which
- * allocate everything anyway, get huge pages.
- */
-static bool sfork_wants_huge(pgoff_t npages, unsigned int flags)
-{
-	int policy = READ_ONCE(huge_pages);
-
-	if (!sfork_huge_mnt || npages < (PMD_SIZE >> PAGE_SHIFT))
-		return false;
-	return policy >= 2 || (policy == 1 && (flags & SFORK_EAGER));
-}
-
 static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 {
 	loff_t size = (loff_t)npages << PAGE_SHIFT;
@@ -533,9 +509,13 @@ static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 	/*
 	 * VM_NORESERVE: pages are accounted as they are allocated.  shmem
 	 * falls back to 4 KiB pages by itself when no huge page can be had
-	 * (fragmentation, a memcg charge that fails).
+	 * (fragmentation, a memcg charge that fails).  A lazy region is often
+	 * touched sparsely, and each first touch of a huge one allocates and
+	 * zeroes 2 MiB: by default only eager regions, which allocate
+	 * everything anyway, get huge pages.
 	 */
-	if (sfork_wants_huge(npages, flags))
+	if (sfork_wants_huge(npages, flags, READ_ONCE(huge_pages),
+			     sfork_huge_mnt))
 		shm = shmem_file_setup_with_mnt(sfork_huge_mnt, "sfork", size,
 						VM_NORESERVE);
 	else
@@ -601,24 +581,6 @@ static int sfork_region_populate(struct sfork_region *region)
 	return ret;
 }
 
-static int sfork_check_args(const struct sfork_create *arg)
-{
-	unsigned int dir = arg->flags & SFORK_DIRECTION_MASK;
-
-	if (!arg->len || !arg->addr_ptr)
-		return -EINVAL;
-	if (arg->flags & ~SFORK_VALID_FLAGS)
-		return -EINVAL;
-	if (hweight32(dir) != 1)
-		return -EINVAL;
-	if ((arg->flags & SFORK_ALLOC_MASK) == SFORK_ALLOC_MASK)
-		return -EINVAL;
-	if (arg->len > READ_ONCE(max_region_bytes) ||
-	    arg->len > ULONG_MAX - PAGE_SIZE + 1)
-		return -ENOMEM;
-	return 0;
-}
-
 /*
  * The caller's void * must be writable: checked before anything is made
  * (its value written back unchanged), so that the only late EFAULT is a
@@ -647,13 +609,6 @@ static int sfork_put_addr(u64 addr_ptr, unsigned long addr)
 	if (in_compat_syscall())
 		return put_user((u32)addr, (u32 __user *)uptr);
 	return put_user(addr, (unsigned long __user *)uptr);
-}
-
-static unsigned int sfork_resolve_alloc(unsigned int flags, u64 len)
-{
-	if (flags & SFORK_ALLOC_MASK)
-		return flags;
-	return flags | (len <= READ_ONCE(eager_threshold) ? SFORK_EAGER : SFORK_LAZY);
 }
 
 /*
@@ -757,13 +712,14 @@ static long sfork_create(struct file *file, struct sfork_create __user *uarg)
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
-	ret = sfork_check_args(&arg);
+	ret = sfork_check_args(&arg, READ_ONCE(max_region_bytes));
 	if (ret)
 		return ret;
 	if (sfork_probe_addr(arg.addr_ptr))
 		return -EFAULT;
 
-	arg.flags = sfork_resolve_alloc(arg.flags, arg.len);
+	arg.flags = sfork_resolve_alloc(arg.flags, arg.len,
+					READ_ONCE(eager_threshold));
 	region = sfork_region_new(DIV_ROUND_UP(arg.len, PAGE_SIZE), arg.flags);
 	if (IS_ERR(region))
 		return PTR_ERR(region);
