@@ -57,6 +57,29 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
 
 ENV_KEYS = ("kernel", "accelerator", "vcpus", "memory_mib")
 
+# The targets: id -> (comparison, threshold, what is compared).  They are judged on
+# Debian's 6.1 booted with its default command line, at 1 GiB, in the full plan
+# (`make bench FULL=1`); on 6.12 none may be worse than in its last full run.  Every
+# ratio is computed from the runs (bench/stats.py targets()); a target whose data a run
+# lacks is "not measured".
+TARGETS: dict[str, tuple[str, float, str]] = {
+    "abundant_eager_default": (">=", 4.0, "abundant: eager / best default peer"),
+    "abundant_eager_tuned": (">=", 0.95, "abundant: eager / best tuned peer"),
+    "abundant_lazy_huge_default": (">=", 4.0, "abundant: lazy huge_pages=2 / best default"),
+    "abundant_lazy_huge_tuned": (">=", 0.95, "abundant: lazy huge_pages=2 / best tuned"),
+    "abundant_lazy_default": (">=", 1.3, "abundant: lazy 4 KiB pages / best default"),
+    "lazy_huge_fault": ("<=", 0.55, "first touch: lazy 2 MiB / private 4 KiB"),
+    "eager_zerofill": (">=", 0.9, "eager zero-fill / memset bandwidth"),
+    "latency_4k": ("<=", 1.25, "4 KiB create+fork+exit+wait+destroy / fork"),
+    "channel_publish": (">=", 3.0, "blocking publish / pipe"),
+    "channel_pingpong": (">=", 3.0, "blocking ping-pong / pipe"),
+    "channel_publish_spin": (">=", 3.0, "polling publish / pipe"),
+    "channel_pingpong_spin": (">=", 3.0, "polling ping-pong / pipe"),
+    "idle_cpu": ("<=", 0.01, "idle receiver: share of a CPU"),
+    "sparse_lazy": ("<=", 1.5, "sparse: lazy / shm_anon"),
+    "sparse_lazy_huge": ("<=", 1.5, "sparse: lazy huge_pages=2 / shm_anon"),
+}
+
 
 def check(doc: Any) -> list[str]:
     """Problems with a results document (an empty list means complete)."""
@@ -106,7 +129,25 @@ def check(doc: Any) -> list[str]:
     targets = doc.get("targets")
     if not isinstance(targets, list) or not targets:
         problems.append("results: no 'targets'")
+    else:
+        problems += check_targets(targets)
     return problems + check_profiles(doc)
+
+
+def check_targets(targets: list[Any]) -> list[str]:
+    """Every target of TARGETS is in the document, with its threshold.  Whether it was
+    measured is the run's business (a small run's zero-fill can come out below the
+    noise), not a sign of an incomplete document."""
+    problems: list[str] = []
+    got = {t.get("id"): t for t in targets if isinstance(t, dict)}
+    for tid, (op, thr, _) in TARGETS.items():
+        t = got.get(tid)
+        if t is None:
+            problems.append(f"target {tid}: missing")
+        elif t.get("op") != op or t.get("threshold") != thr:
+            problems.append(f"target {tid}: {t.get('op')} {t.get('threshold')}, "
+                            f"not {op} {thr}")
+    return problems
 
 
 def check_profiles(doc: dict[str, Any]) -> list[str]:

@@ -27,6 +27,7 @@ from typing import Any
 from bench import plan as planmod
 from bench import report, stats
 from bench.guestrun import BenchGuest, Outcome
+from bench.summary import terminal_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cmdline", action="append", default=[], metavar="WORD",
                     help="an extra guest kernel command-line word, e.g. init_on_alloc=0 "
                          "(repeatable; the report shows the guest's /proc/cmdline)")
+    ap.add_argument("--no-summary", action="store_true",
+                    help="do not print the terminal summary at the end (make run prints it "
+                         "with the suite's counts)")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args(argv)
 
@@ -213,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             "sfork_stats_at_start": sfstat,
         },
         "host": host_info(),
+        "cmdline_extra": list(a.cmdline),
+        "only": a.only.split(",") if a.only else None,
         "plan": {"mode": plan.mode, "reps": plan.reps, "warmup": plan.warmup,
                  "msgs": plan.msgs, "items": [i.arg() for i in items],
                  "profiles": [p.label for p in plan.profiles]},
@@ -233,8 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     report.write_report(results, out)
     print(f"bench: wrote {out / 'results.json'}, {out / 'report.md'} "
           f"({results['elapsed_s']} s)")
-    if a.mode != "smoke":
-        print(report.headline(results))
+    if a.mode != "smoke" and not a.no_summary:
+        print(terminal_summary(results, report=out / "report.md"))
     for pr in problems:
         print(f"bench: problem in {pr['item']}: {pr['problem']}", file=sys.stderr)
     return 1 if problems else 0

@@ -1,7 +1,8 @@
 """Plots and the Markdown report of a bench run, generated from its results.json only.
 
     python -m bench.report build/bench/results.json            # re-derive, rewrite report
-    python -m bench.report --headline build/bench/results.json # print the headline table
+
+(``python -m bench.summary`` prints the terminal summary of a run.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import stats
+from bench import stats, summary
 from bench.check_results import SHM_VARIANTS, TUNED_VARIANTS, WORKLOADS
 from bench.stats import ALL_SFORK, Summary, Table, fmt_value, human_size
 
@@ -251,26 +252,9 @@ def targets_table(results: dict[str, Any]) -> list[str]:
                    "per-rep ratio [min-max]", "medians (IQR/median)"], rows)
 
 
-def headline(results: dict[str, Any]) -> str:
-    g = results["guest"]
-    lines = [f"sfork bench ({results['mode']}): kernel {g['kernel']}, {g['accelerator']}, "
-             f"{g['vcpus']} vCPUs, {g['memory_mib']} MiB"]
-    lines.append(wins_and_losses(results)[0])
-    lines.append("")
-    lines += targets_table(results)
-    lines.append("")
-    lines += _ratio_table(results, largest_only=True)
-    return "\n".join(lines)
-
-
-def _ratio_table(results: dict[str, Any], largest_only: bool = False) -> list[str]:
+def _ratio_table(results: dict[str, Any]) -> list[str]:
     rows_in = results.get("sfork_vs_shm") or stats.sfork_vs_shm(results["summary"],
                                                                 results.get("runs"))
-    if largest_only:
-        big: dict[str, int] = {}
-        for r in rows_in:
-            big[r["workload"]] = max(big.get(r["workload"], 0), r["size"])
-        rows_in = [r for r in rows_in if r["size"] == big[r["workload"]]]
     rows = []
     for r in rows_in:
         unit = "ns/page" if r["workload"] == "fault" else "ns"
@@ -554,10 +538,11 @@ LIMITS = {
     "idle_cpu": "after its spin window the receiver sleeps in FUTEX_WAIT; what remains is the "
                 "window itself and one wake-up per poll slice (SFORK_CHAN_POLL_MS), which "
                 "checks the peer.",
-    "latency_4k": "sfork = open(/dev/sfork) + ioctl (shmem file set-up, vm_mmap) + close + "
-                  "fork, and a munmap that releases two files at the end: those system "
-                  "calls and the extra VMA are the overhead over fork()+wait; see the "
-                  "latency table's setup/destroy columns.",
+    "latency_4k": "sfork = open(/dev/sfork) + ioctl (the region's shmem file, the eager "
+                  "page, vm_mmap) + close + fork, and a munmap that releases the region "
+                  "file at the end: those system calls, the eager page and the extra VMA "
+                  "are the overhead over fork()+wait; see the latency table's "
+                  "setup/destroy columns and DESIGN.md, \"Set-up\".",
     "abundant_eager_default": "eager moves allocation and zero-fill into the call; what "
                               "remains per "
                       "page is one fault in each process to map the page. The limit is the "
@@ -579,13 +564,6 @@ LIMITS = {
                      "of the same kind, so large speed-ups over shm are not available "
                      "from the fault path alone.",
     "abundant_eager_tuned": _HUGETLB_LIMIT,
-    "abundant_lazy_tuned": "by default a lazy region has 4 KiB pages (huge_pages=1), a fault "
-        "per page against one per 2 MiB for the tuned peers; see the huge_pages=2 row",
-    "lazy_fault": "a lazy sfork fault is a shmem fault (shmem's write path: allocate, "
-                  "zero once, add to the page cache, charge the memcg) plus the "
-                  "file-rmap mapping of the page; a private anonymous fault takes the "
-                  "shorter anonymous path. The profiles below show where the time of one "
-                  "fault goes.",
     "eager_zerofill": "eager allocation zeroes every page once (the page allocator with "
         "init_on_alloc=1, else the module) and adds it to the page cache; the profile shows "
         "shmem_alloc_hugefolio (the allocator's zeroing) against the page-cache work in "
@@ -624,11 +602,11 @@ def misses(results: dict[str, Any]) -> list[str]:
 
 def _profile_matches(tid: str, label: str) -> bool:
     w = label.split(":", 1)[0]
-    return {"lazy_fault": w == "fault", "eager_zerofill": w == "zerofill",
+    return {"eager_zerofill": w == "zerofill",
             "abundant_eager_default": w in ("abundant", "zerofill", "fault"),
             "abundant_eager_tuned": w in ("abundant", "zerofill", "fault"),
             "abundant_lazy_default": w in ("abundant", "fault"),
-            "abundant_lazy_tuned": w in ("abundant", "fault"), "latency_4k": w == "latency",
+            "latency_4k": w == "latency",
             "sparse_lazy": w == "sparse", "idle_cpu": w == "idle",
             "abundant_lazy_huge_default": w in ("abundant", "fault"),
             "abundant_lazy_huge_tuned": w in ("abundant", "fault"),
@@ -742,11 +720,16 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
     L.append("")
     L.append("## Targets")
     L.append("")
-    L.append("Reported, not asserted. \"measured\" is the ratio of medians (pass/miss is "
-             "judged on it); \"better\"/\"faster\" ratios are the other variant's time "
-             "divided by sfork's. The per-repetition ratio pairs the two variants' runs of "
-             "the same repetition, which ran back to back, so drifts of the host's load "
-             "cancel out of it; its range shows how stable the verdict is.")
+    L.append("Reported, not asserted. The targets are judged on Debian's 6.1 booted with "
+             "its default command line, at 1 GiB, in the full plan (`make bench FULL=1`); "
+             "on 6.12 none may be worse than in its last full run. "
+             + (f"This run is not that configuration ({'; '.join(summary.scope(results))}): "
+                "read its verdicts as indicative. " if summary.scope(results) else "")
+             + "\"measured\" is the ratio of medians (pass/miss is judged on it); "
+             "\"better\"/\"faster\" ratios are the other variant's time divided by "
+             "sfork's. The per-repetition ratio pairs the two variants' runs of the same "
+             "repetition, which ran back to back, so drifts of the host's load cancel out "
+             "of it; its range shows how stable the verdict is.")
     L.append("")
     L += targets_table(results)
     L.append("")
@@ -970,13 +953,9 @@ def _method(results: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("results", type=Path)
-    ap.add_argument("--headline", action="store_true", help="print the headline table only")
     ap.add_argument("--out", type=Path, help="output directory (default: beside results)")
     a = ap.parse_args(argv)
     results = json.loads(a.results.read_text())
-    if a.headline:
-        print(headline(results))
-        return 0
     # Re-derive the statistics from the raw runs and store them back, so that the JSON
     # and the report it describes always agree.
     results["summary"] = stats.summarize(results["runs"])

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterator
 from typing import Any
 
-from bench.check_results import SFORK_HUGE_VARIANTS, SFORK_VARIANTS, SHM_VARIANTS, TUNED_VARIANTS
+from bench.check_results import (
+    SFORK_HUGE_VARIANTS,
+    SFORK_VARIANTS,
+    SHM_VARIANTS,
+    TARGETS,
+    TUNED_VARIANTS,
+)
 
 # every sfork variant: the module's default policy, and SFORK_LAZY under huge_pages=2
 ALL_SFORK = (*SFORK_VARIANTS, *SFORK_HUGE_VARIANTS)
@@ -181,9 +186,11 @@ def _spread(t: Table, w: str, v: str, size: int) -> str:
     return f"±{s['spread'] * 100:.0f} %" if s and "spread" in s else "?"
 
 
-def _target(tid: str, what: str, threshold: float, op: str, ratio: float | None, at: str,
-            detail: str, full_size: bool = True,
-            paired: dict[str, float] | None = None) -> Target:
+def _target(tid: str, what: str, ratio: float | None, at: str, detail: str,
+            full_size: bool = True, paired: dict[str, float] | None = None) -> Target:
+    """One row of TARGETS, measured: ``what`` is its sentence, ``at`` the size it was
+    measured at, ``full_size`` whether that is the size the target is judged at."""
+    op, threshold, label = TARGETS[tid]
     passed = None if ratio is None else (ratio >= threshold if op == ">=" else ratio <= threshold)
     if ratio is None:
         margin = None
@@ -191,8 +198,8 @@ def _target(tid: str, what: str, threshold: float, op: str, ratio: float | None,
         margin = ratio / threshold - 1.0
     else:
         margin = threshold / ratio - 1.0
-    return {"id": tid, "what": what, "threshold": threshold, "op": op, "ratio": ratio,
-            "passed": passed, "margin": margin, "at": at, "detail": detail,
+    return {"id": tid, "what": what, "label": label, "threshold": threshold, "op": op,
+            "ratio": ratio, "passed": passed, "margin": margin, "at": at, "detail": detail,
             "at_target_size": full_size, "paired": paired}
 
 
@@ -213,66 +220,85 @@ def _mem(t: Table, w: str, v: str, size: int) -> str:
     return f"{kb / 1024:.1f} MiB held" if abs(kb) >= 1024 else f"{kb:.0f} kB held"
 
 
+def _thr(tid: str) -> str:
+    """A target's threshold as its sentence says it: "≥ 4 x", "≤ 0.55 x"."""
+    op, thr, _ = TARGETS[tid]
+    return f"{'≥' if op == '>=' else '≤'} {thr:g} x"
+
+
+# abundant: the sfork variants with a target, and the peer classes each is held against
+ABUNDANT = (("sfork_eager", ("default", "tuned")), ("sfork_lazy_huge", ("default", "tuned")),
+            ("sfork_lazy", ("default",)))
+
+
 def targets(summary: list[Summary], runs: list[dict[str, Any]] | None = None) -> list[Target]:
-    """The issue's targets, each computed from the runs (ratio of medians, pass/miss), with
-    the per-repetition paired ratios beside it.  A target whose data this run lacks is
-    "not measured", never assumed."""
+    """The targets of TARGETS, each computed from the runs (ratio of medians, pass/miss),
+    with the per-repetition paired ratios beside it.  A target whose data this run lacks
+    is "not measured", never assumed."""
     t = Table(summary, runs)
     out: list[Target] = []
 
-    # abundant at 1 GiB (or the largest size run): sfork lazy / eager against the best
-    # default-configured peer (>= 3x) and the best tuned peer (>= 0.95x)
+    # abundant at 1 GiB (or the largest size run): each sfork variant against the best
+    # default-configured peer and (eager, lazy with huge_pages=2) the best tuned peer
     sizes = t.sizes("abundant")
-    if sizes:
-        big = max(sizes)
-        for v, m, mode in _sfork_runs(t, "abundant", big,
-                                      ("sfork_lazy", "sfork_eager", "sfork_lazy_huge")):
-            for cls, peers, thr in (("default", SHM_VARIANTS, 3.0),
-                                    ("tuned", TUNED_VARIANTS, 0.95)):
-                best = t.best("abundant", peers, big)
-                out.append(_target(
-                    f"abundant_{mode}_{cls}",
-                    f"abundant 1 GiB: {_mode_text(mode)} ≥ {thr} x the best {cls}"
-                    f"{'-configured' if cls == 'default' else ''} peer",
-                    thr, ">=", best[1] / m if best and m else None, human_size(big),
-                    f"{v} {_ms(m)} ({_spread(t, 'abundant', v, big)}) vs best {cls} "
-                    f"({best[0] if best else 'none ran'}) {_ms(best[1] if best else None)} "
-                    f"({_spread(t, 'abundant', best[0], big) if best else '?'})", big >= GIB,
-                    t.paired("abundant", best[0], v, big) if best else None))
-    # lazy first touch per 4 KiB of region vs a private anonymous 4 KiB fault
-    fs = t.sizes("fault")
-    if fs:
-        big = max(fs)
-        pv = t.med("fault", "private", big)
-        for v, lz, mode in _sfork_runs(t, "fault", big, LAZY):
+    big = max(sizes) if sizes else GIB
+    for v, classes in ABUNDANT:
+        m = t.med("abundant", v, big)
+        mode = v.removeprefix("sfork_")
+        for cls in classes:
+            tid = f"abundant_{mode}_{cls}"
+            best = t.best("abundant", SHM_VARIANTS if cls == "default" else TUNED_VARIANTS,
+                          big)
             out.append(_target(
-                "lazy_fault" if v == "sfork_lazy" else f"{mode}_fault",
-                f"{_mode_text(mode)} first touch per 4 KiB ≤ 0.5 x a private anonymous "
-                "4 KiB fault", 0.5, "<=", lz / pv if lz and pv else None, human_size(big),
-                f"{v} {_us(lz)} per 4 KiB ({_spread(t, 'fault', v, big)}) vs "
-                f"private (MADV_NOHUGEPAGE) {_us(pv)} per 4 KiB fault "
-                f"({_spread(t, 'fault', 'private', big)})",
-                paired=t.paired("fault", v, "private", big)))
+                tid, f"abundant 1 GiB: {_mode_text(mode)} {_thr(tid)} the best {cls}"
+                f"{'-configured' if cls == 'default' else ''} peer",
+                best[1] / m if best and m else None, human_size(big),
+                f"{v} {_ms(m)} ({_spread(t, 'abundant', v, big)}) vs best {cls} "
+                f"({best[0] if best else 'none ran'}) {_ms(best[1] if best else None)} "
+                f"({_spread(t, 'abundant', best[0], big) if best else '?'})", big >= GIB,
+                t.paired("abundant", best[0], v, big) if best else None))
+    # lazy first touch of a 2 MiB page (huge_pages=2), per 4 KiB of region, vs a private
+    # anonymous 4 KiB fault
+    fs = t.sizes("fault")
+    big = max(fs) if fs else 0
+    pv, lz = t.med("fault", "private", big), t.med("fault", "sfork_lazy_huge", big)
+    out.append(_target(
+        "lazy_huge_fault", "lazy 2 MiB first touch (huge_pages=2) per 4 KiB "
+        f"{_thr('lazy_huge_fault')} a private anonymous 4 KiB fault",
+        lz / pv if lz and pv else None, human_size(big),
+        f"sfork_lazy_huge {_us(lz)} per 4 KiB ({_spread(t, 'fault', 'sfork_lazy_huge', big)})"
+        f" vs private (MADV_NOHUGEPAGE) {_us(pv)} per 4 KiB fault "
+        f"({_spread(t, 'fault', 'private', big)})",
+        paired=t.paired("fault", "sfork_lazy_huge", "private", big)))
     # eager zero-fill vs memset
     zs = t.sizes("zerofill")
-    if zs:
-        big = max(zs)
-        bw = zerofill_bandwidth(t, big)
-        e, m = bw["sfork_eager"], bw["memset"]
-        # per repetition: memset time / (eager call - lazy call) of the same repetition
-        xs = []
-        for (w_, v, s_, rep), em in t.rep.items():
-            if (w_, v, s_) == ("zerofill", "sfork_eager", big):
-                lz = t.rep.get(("zerofill", "sfork_lazy", big, rep))
-                ms = t.rep.get(("zerofill", "memset", big, rep))
-                if lz is not None and ms is not None and em > lz:
-                    xs.append(ms / (em - lz))
-        out.append(_target(
-            "eager_zerofill", "eager zero-fill ≥ 60 % of memset bandwidth", 0.6, ">=",
-            e / m if e and m else None, human_size(big),
-            f"eager fill {_gbs(e)} (eager call minus lazy call; "
-            f"{_spread(t, 'zerofill', 'sfork_eager', big)}) vs memset {_gbs(m)} "
-            f"({_spread(t, 'zerofill', 'memset', big)})", paired=_paired_list(xs)))
+    big = max(zs) if zs else 0
+    bw = zerofill_bandwidth(t, big)
+    e, ms_bw = bw["sfork_eager"], bw["memset"]
+    # per repetition: memset time / (eager call - lazy call) of the same repetition
+    xs = []
+    for (w_, v, s_, rep), em in t.rep.items():
+        if (w_, v, s_) == ("zerofill", "sfork_eager", big):
+            lzr = t.rep.get(("zerofill", "sfork_lazy", big, rep))
+            msr = t.rep.get(("zerofill", "memset", big, rep))
+            if lzr is not None and msr is not None and em > lzr:
+                xs.append(msr / (em - lzr))
+    out.append(_target(
+        "eager_zerofill", f"eager zero-fill ≥ {TARGETS['eager_zerofill'][1]:.0%} of memset "
+        "bandwidth",
+        e / ms_bw if e and ms_bw else None, human_size(big),
+        f"eager fill {_gbs(e)} (eager call minus lazy call; "
+        f"{_spread(t, 'zerofill', 'sfork_eager', big)}) vs memset {_gbs(ms_bw)} "
+        f"({_spread(t, 'zerofill', 'memset', big)})", paired=_paired_list(xs)))
+    # sfork(4 KiB) cycle vs fork()+wait
+    s4 = 4096
+    fk, sf = t.med("latency", "fork", s4), t.med("latency", "sfork_auto", s4)
+    out.append(_target(
+        "latency_4k", f"sfork(4 KiB) cycle {_thr('latency_4k')} fork()+wait",
+        sf / fk if sf and fk else None, "4 KiB",
+        f"sfork_auto {_us(sf)} ({_spread(t, 'latency', 'sfork_auto', s4)}) vs fork {_us(fk)} "
+        f"({_spread(t, 'latency', 'fork', s4)}) per create+fork+exit+wait+destroy cycle",
+        paired=t.paired("latency", "sfork_auto", "fork", s4)))
     # the blocking channel vs a pipe, then the polling forms (against the better pipe:
     # blocking, its normal use, or polling with non-blocking reads)
     for w, name in (("publish", "blocking publish latency"),
@@ -289,8 +315,9 @@ def targets(summary: list[Summary], runs: list[dict[str, Any]] | None = None) ->
                 pw = base
         pipe = t.med(pw, "pipe", pg)
         how = "" if pw == w else " (blocking pipe, faster than a polling one here)"
+        tid = f"channel_{w}"
         out.append(_target(
-            f"channel_{w}", f"channel: {name} ≥ 3 x better than a pipe", 3.0, ">=",
+            tid, f"channel: {name} {_thr(tid)} better than a pipe",
             pipe / sfv if pipe and sfv else None, "1 page",
             f"sfork_auto {_us(sfv)} ({_spread(t, w, 'sfork_auto', pg)}) vs pipe{how} "
             f"{_us(pipe)} ({_spread(t, pw, 'pipe', pg)})",
@@ -300,46 +327,26 @@ def targets(summary: list[Summary], runs: list[dict[str, Any]] | None = None) ->
             and "median" in s]
     share = idle[0].get("cpu_share") if idle else None
     out.append(_target(
-        "idle_cpu", "idle receiver ≤ 1 % of a CPU once its spin window ends", 0.01, "<=",
-        share, "1 page",
+        "idle_cpu", "idle receiver ≤ 1 % of a CPU once its spin window ends", share, "1 page",
         f"sfork_auto receiver: {_us(idle[0]['median'])} of CPU over "
         f"{_ms(idle[0].get('idle_ns'))} idle (spin window included)" if idle
         else "idle workload not run"))
-    # sfork(4 KiB) cycle vs fork()+wait
-    s4 = 4096
-    fk, sf = t.med("latency", "fork", s4), t.med("latency", "sfork_auto", s4)
-    out.append(_target(
-        "latency_4k", "sfork(4 KiB) cycle ≤ 1.15 x fork()+wait", 1.15, "<=",
-        sf / fk if sf and fk else None, "4 KiB",
-        f"sfork_auto {_us(sf)} ({_spread(t, 'latency', 'sfork_auto', s4)}) vs fork {_us(fk)} "
-        f"({_spread(t, 'latency', 'fork', s4)}) per create+fork+exit+wait+destroy cycle",
-        paired=t.paired("latency", "sfork_auto", "fork", s4)))
     # sparse 1 GiB: lazy within 1.5x shm_anon, with the memory each holds
     ss = t.sizes("sparse")
-    if ss:
-        big = max(ss)
-        sh = t.med("sparse", "shm_anon", big)
-        for v, lz, mode in _sfork_runs(t, "sparse", big, LAZY):
-            out.append(_target(
-                "sparse_lazy" if v == "sfork_lazy" else f"sparse_{mode}",
-                f"sparse 1 GiB (6 pages touched): {_mode_text(mode)} within 1.5 x shm_anon",
-                1.5, "<=", lz / sh if lz and sh else None, human_size(big),
-                f"{v} {_ms(lz)}, {_mem(t, 'sparse', v, big)} "
-                f"({_spread(t, 'sparse', v, big)}) vs shm_anon {_ms(sh)}, "
-                f"{_mem(t, 'sparse', 'shm_anon', big)} ({_spread(t, 'sparse', 'shm_anon', big)})",
-                big >= GIB, paired=t.paired("sparse", v, "shm_anon", big)))
+    big = max(ss) if ss else GIB
+    sh = t.med("sparse", "shm_anon", big)
+    for v in LAZY:
+        lz = t.med("sparse", v, big)
+        mode = v.removeprefix("sfork_")
+        tid = "sparse_lazy" if v == "sfork_lazy" else f"sparse_{mode}"
+        out.append(_target(
+            tid, f"sparse 1 GiB (6 pages touched): {_mode_text(mode)} within "
+            f"{TARGETS[tid][1]:g} x shm_anon", lz / sh if lz and sh else None, human_size(big),
+            f"{v} {_ms(lz)}, {_mem(t, 'sparse', v, big)} "
+            f"({_spread(t, 'sparse', v, big)}) vs shm_anon {_ms(sh)}, "
+            f"{_mem(t, 'sparse', 'shm_anon', big)} ({_spread(t, 'sparse', 'shm_anon', big)})",
+            big >= GIB, paired=t.paired("sparse", v, "shm_anon", big)))
     return out
-
-
-def _sfork_runs(t: Table, w: str, size: int, variants: tuple[str, ...]
-                ) -> Iterator[tuple[str, float | None, str]]:
-    """(variant, median, mode) for a target's sfork variants: the default policy's always
-    (median None when it did not run: "not measured"), huge_pages=2's only when it ran."""
-    for v in variants:
-        m = t.med(w, v, size)
-        if m is None and v in SFORK_HUGE_VARIANTS:
-            continue
-        yield v, m, v.removeprefix("sfork_")
 
 
 def _mode_text(mode: str) -> str:

@@ -41,6 +41,7 @@
 #include <linux/sfork.h>
 
 #include "compat.h"
+#include "sfork_policy.h"
 
 /* The task a fork is creating is found through the new mm's owner. */
 #ifndef CONFIG_MEMCG
@@ -61,8 +62,6 @@ static unsigned long max_region_bytes = 8UL << 30;
 module_param(max_region_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_region_bytes,
 		 "Largest region in bytes; longer requests fail with ENOMEM (default 8 GiB)");
-
-enum sfork_side_id { SFORK_CREATOR, SFORK_CHILD };
 
 struct sfork_region;
 
@@ -85,7 +84,9 @@ struct sfork_arming {
 
 struct sfork_region {
 	struct file *file;		/* every VMA's vm_file; f_count is the refcount */
-	struct file *shm;		/* holds the pages */
+	struct file *shm;		/* holds the pages: the same file */
+	const struct file_operations *inode_fop;	/* the inode's own */
+	struct task_struct *mapper;	/* CREATE's thread while it maps */
 	pgoff_t npages;
 	unsigned int flags;		/* allocation mode resolved */
 	struct sfork_side side[2];
@@ -114,15 +115,6 @@ static void sfork_region_get(struct sfork_region *region)
 static void sfork_region_put(struct sfork_region *region)
 {
 	fput(region->file);
-}
-
-static bool sfork_side_may_write(unsigned int flags, enum sfork_side_id id)
-{
-	if (flags & SFORK_BIDIRECTIONAL)
-		return true;
-	if (flags & SFORK_PARENT_TO_CHILD)
-		return id == SFORK_CREATOR;
-	return id == SFORK_CHILD;
 }
 
 static void sfork_set_side(struct vm_area_struct *vma, struct sfork_side *side)
@@ -355,7 +347,8 @@ static int sfork_vma_init(struct vm_area_struct *vma, struct sfork_side *side)
 	vma->vm_ops = &sfork_vm_ops;
 	vma->vm_private_data = side;
 	/* The region file, not the one mmap() was called on: see below. */
-	vma_set_file(vma, side->region->file);
+	if (vma->vm_file != side->region->file)
+		vma_set_file(vma, side->region->file);
 	return 0;
 }
 
@@ -380,11 +373,12 @@ static const struct file_operations sfork_inode_fops = {
 	.open		= sfork_inode_open,
 };
 
-static void sfork_shm_close_paths(struct file *shm)
+static void sfork_shm_close_paths(struct sfork_region *region)
 {
-	struct inode *inode = file_inode(shm);
+	struct inode *inode = file_inode(region->shm);
 
 	SHMEM_I(inode)->seals |= F_SEAL_SHRINK | F_SEAL_GROW;
+	region->inode_fop = inode->i_fop;
 	WRITE_ONCE(inode->i_fop, &sfork_inode_fops);
 }
 
@@ -394,18 +388,19 @@ static void sfork_shm_close_paths(struct file *shm)
  * not point into a module that may be gone, and its pages, so that such a
  * holder finds an empty file that no process maps.
  */
-static void sfork_shm_release_paths(struct file *shm)
+static void sfork_shm_release_paths(struct sfork_region *region)
 {
-	struct inode *inode = file_inode(shm);
+	struct inode *inode = file_inode(region->shm);
 
 	shmem_truncate_range(inode, 0, (loff_t)-1);
-	WRITE_ONCE(inode->i_fop, shm->f_op);
+	WRITE_ONCE(inode->i_fop, region->inode_fop);
 }
 
 /*
  * The last reference to a region goes with its region file, from the VFS:
  * a VMA may hold the last one, and the module must stay until the release
- * has returned (the file's f_op holds the module).
+ * has returned (the file's f_op holds the module).  __fput() then drops
+ * the file's dentry, and with it the shmem inode and its pages.
  */
 static int sfork_region_release(struct inode *inode, struct file *file)
 {
@@ -416,66 +411,88 @@ static int sfork_region_release(struct inode *inode, struct file *file)
 	mutex_unlock(&sfork_regions_lock);
 
 	sfork_arming_put(&region->arming);
-	sfork_shm_release_paths(region->shm);
-	fput(region->shm);
+	sfork_shm_release_paths(region);
 	kfree(region);
 	return 0;
 }
 
 /*
- * What a region's VMAs map: a file of ours on the shmem inode.  On the
- * shmem inode, because mm and memfd code take SHMEM_I(file_inode()) of
- * any file whose f_mapping is shmem's (seal checks, smaps, swap-in), and
- * rmap and fault-around need the shmem mapping.  Ours, because the shmem
- * file's own operations would let any side write: fallocate() is what
- * MADV_REMOVE calls, and it only asks for VM_MAYWRITE, which a read-only
- * side keeps (see sfork_set_side()).  It is never in a file table, and
- * its inode cannot be opened (sfork_inode_fops), so it cannot be
- * truncated or reopened.
+ * The region file maps once: the creator's side, from sfork_map(), in the
+ * thread that is creating the region.  Any other mmap that reaches it is
+ * refused with ENODEV, as if it had no mmap: remap_file_pages() of a
+ * region VMA maps the VMA's vm_file again, MAP_FIXED over the VMA itself.
+ * do_mmap() asks get_unmapped_area before it unmaps anything, so refused
+ * there the VMA stays as it was (mmap is the check of last resort: without
+ * THP there is no get_unmapped_area of ours).
+ */
+static bool sfork_region_mapping(struct file *file)
+{
+	struct sfork_region *region = file->private_data;
+
+	return READ_ONCE(region->mapper) == current;
+}
+
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+static unsigned long sfork_region_get_unmapped_area(struct file *file,
+						    unsigned long addr,
+						    unsigned long len,
+						    unsigned long pgoff,
+						    unsigned long flags)
+{
+	if (!sfork_region_mapping(file))
+		return -ENODEV;
+	return thp_get_unmapped_area(file, addr, len, pgoff, flags);
+}
+#else
+#define sfork_region_get_unmapped_area NULL
+#endif
+
+static int sfork_region_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct sfork_region *region = file->private_data;
+
+	if (!sfork_region_mapping(file))
+		return -ENODEV;
+	return sfork_vma_init(vma, &region->side[SFORK_CREATOR]);
+}
+
+/*
+ * What a region's VMAs map: the region's shmem file, with our file
+ * operations in place of shmem's.  A shmem file, because mm and memfd
+ * code take SHMEM_I(file_inode()) of any file whose f_mapping is shmem's
+ * (seal checks, smaps, swap-in), and rmap and fault-around need the shmem
+ * mapping.  Our operations, because shmem's would let any side write:
+ * fallocate() is what MADV_REMOVE calls, and it only asks for
+ * VM_MAYWRITE, which a read-only side keeps (see sfork_set_side()).  It is
+ * never in a file table, and its inode cannot be opened
+ * (sfork_inode_fops), so it cannot be truncated or reopened.
  */
 static const struct file_operations sfork_region_fops = {
 	.owner		= THIS_MODULE,
 	.release	= sfork_region_release,
+	.get_unmapped_area = sfork_region_get_unmapped_area,
+	.mmap		= sfork_region_mmap,
 	.fsync		= noop_fsync,
 	.llseek		= noop_llseek,
 };
 
-static struct file *sfork_region_file(struct file *shm)
-{
-	struct inode *inode = file_inode(shm);
-	struct file *file;
-
-	/*
-	 * __fput() will drop an inode and a module reference that
-	 * alloc_file_pseudo() does not take.  The caller is in an ioctl of
-	 * ours, so the module is pinned already.
-	 */
-	ihold(inode);
-	__module_get(THIS_MODULE);
-	file = alloc_file_pseudo(inode, shm->f_path.mnt, "sfork", O_RDWR,
-				 &sfork_region_fops);
-	if (IS_ERR(file))
-		goto put;
-	return file;
-
-put:
-	module_put(THIS_MODULE);
-	iput(inode);
-	return file;
-}
-
 /*
- * A lazy region is often touched sparsely, and each first touch of a huge
- * one allocates and zeroes 2 MiB: by default only eager regions, which
- * allocate everything anyway, get huge pages.
+ * The new shmem file becomes the region file: one struct file per region,
+ * where a second file on the same inode would cost an allocation now and
+ * a release at the end.  No one else holds the file yet.  shmem's f_op has
+ * no release, so nothing of shmem's is skipped at the end; __fput() will
+ * drop a module reference for ours, which replace_fops() does not take
+ * (the caller is in an ioctl of ours: the module is pinned already); and
+ * the file can no longer be read or written.
  */
-static bool sfork_wants_huge(pgoff_t npages, unsigned int flags)
+static void sfork_region_file(struct sfork_region *region, struct file *shm)
 {
-	int policy = READ_ONCE(huge_pages);
-
-	if (!sfork_huge_mnt || npages < (PMD_SIZE >> PAGE_SHIFT))
-		return false;
-	return policy >= 2 || (policy == 1 && (flags & SFORK_EAGER));
+	__module_get(THIS_MODULE);
+	replace_fops(shm, &sfork_region_fops);
+	shm->f_mode &= ~(FMODE_CAN_READ | FMODE_CAN_WRITE);
+	shm->private_data = region;
+	region->file = shm;
+	region->shm = shm;
 }
 
 static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
@@ -492,9 +509,13 @@ static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 	/*
 	 * VM_NORESERVE: pages are accounted as they are allocated.  shmem
 	 * falls back to 4 KiB pages by itself when no huge page can be had
-	 * (fragmentation, a memcg charge that fails).
+	 * (fragmentation, a memcg charge that fails).  A lazy region is often
+	 * touched sparsely, and each first touch of a huge one allocates and
+	 * zeroes 2 MiB: by default only eager regions, which allocate
+	 * everything anyway, get huge pages.
 	 */
-	if (sfork_wants_huge(npages, flags))
+	if (sfork_wants_huge(npages, flags, READ_ONCE(huge_pages),
+			     sfork_huge_mnt))
 		shm = shmem_file_setup_with_mnt(sfork_huge_mnt, "sfork", size,
 						VM_NORESERVE);
 	else
@@ -503,16 +524,9 @@ static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 		ret = PTR_ERR(shm);
 		goto free_region;
 	}
-	sfork_shm_close_paths(shm);
-
 	/* The region's first reference, which CREATE gives the device file. */
-	region->file = sfork_region_file(shm);
-	if (IS_ERR(region->file)) {
-		ret = PTR_ERR(region->file);
-		goto put_shm;
-	}
-	region->file->private_data = region;
-	region->shm = shm;
+	sfork_region_file(region, shm);
+	sfork_shm_close_paths(region);
 	region->npages = npages;
 	region->flags = flags;
 	spin_lock_init(&region->lock);
@@ -529,8 +543,6 @@ static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 	mutex_unlock(&sfork_regions_lock);
 	return region;
 
-put_shm:
-	fput(shm);
 free_region:
 	kfree(region);
 	return ERR_PTR(ret);
@@ -569,24 +581,6 @@ static int sfork_region_populate(struct sfork_region *region)
 	return ret;
 }
 
-static int sfork_check_args(const struct sfork_create *arg)
-{
-	unsigned int dir = arg->flags & SFORK_DIRECTION_MASK;
-
-	if (!arg->len || !arg->addr_ptr)
-		return -EINVAL;
-	if (arg->flags & ~SFORK_VALID_FLAGS)
-		return -EINVAL;
-	if (hweight32(dir) != 1)
-		return -EINVAL;
-	if ((arg->flags & SFORK_ALLOC_MASK) == SFORK_ALLOC_MASK)
-		return -EINVAL;
-	if (arg->len > READ_ONCE(max_region_bytes) ||
-	    arg->len > ULONG_MAX - PAGE_SIZE + 1)
-		return -ENOMEM;
-	return 0;
-}
-
 /*
  * The caller's void * must be writable: checked before anything is made
  * (its value written back unchanged), so that the only late EFAULT is a
@@ -615,13 +609,6 @@ static int sfork_put_addr(u64 addr_ptr, unsigned long addr)
 	if (in_compat_syscall())
 		return put_user((u32)addr, (u32 __user *)uptr);
 	return put_user(addr, (unsigned long __user *)uptr);
-}
-
-static unsigned int sfork_resolve_alloc(unsigned int flags, u64 len)
-{
-	if (flags & SFORK_ALLOC_MASK)
-		return flags;
-	return flags | (len <= READ_ONCE(eager_threshold) ? SFORK_EAGER : SFORK_LAZY);
 }
 
 /*
@@ -696,7 +683,6 @@ static unsigned long sfork_map(struct sfork_region *region)
 	struct sfork_side *side = &region->side[SFORK_CREATOR];
 	unsigned long prot = PROT_READ;
 	unsigned long addr;
-	struct file *file;
 
 	if (side->writable)
 		prot |= PROT_WRITE;
@@ -705,14 +691,15 @@ static unsigned long sfork_map(struct sfork_region *region)
 	 * No MAP_POPULATE for an eager region: its pages are allocated
 	 * already, and prefaulting the creator's page tables cost more than
 	 * the first touches it saves (fault-around maps 16 pages, or a PMD,
-	 * per fault).
+	 * per fault).  The region file itself, not a side file made only to
+	 * be mapped and released again: its mmap maps the creator's side for
+	 * this thread, now, and for no one else (sfork_region_mmap()).
 	 */
-	file = sfork_side_file(side);
-	if (IS_ERR(file))
-		return PTR_ERR(file);
-	addr = vm_mmap(file, 0, (unsigned long)region->npages << PAGE_SHIFT,
-		       prot, MAP_SHARED, 0);
-	fput(file);
+	WRITE_ONCE(region->mapper, current);
+	addr = vm_mmap(region->file, 0,
+		       (unsigned long)region->npages << PAGE_SHIFT, prot,
+		       MAP_SHARED, 0);
+	WRITE_ONCE(region->mapper, NULL);
 	return addr;
 }
 
@@ -725,13 +712,14 @@ static long sfork_create(struct file *file, struct sfork_create __user *uarg)
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
-	ret = sfork_check_args(&arg);
+	ret = sfork_check_args(&arg, READ_ONCE(max_region_bytes));
 	if (ret)
 		return ret;
 	if (sfork_probe_addr(arg.addr_ptr))
 		return -EFAULT;
 
-	arg.flags = sfork_resolve_alloc(arg.flags, arg.len);
+	arg.flags = sfork_resolve_alloc(arg.flags, arg.len,
+					READ_ONCE(eager_threshold));
 	region = sfork_region_new(DIV_ROUND_UP(arg.len, PAGE_SIZE), arg.flags);
 	if (IS_ERR(region))
 		return PTR_ERR(region);

@@ -6,8 +6,9 @@
 /*\
  * Mremap on the read-only side never gives write access.
  *
- * Adapts LTP's mremap01 (resize a mapping, the data stays) and mremap04
- * (mremap refuses what the mapping does not allow) to sfork's read-only
+ * Adapts LTP's mremap01 (resize a mapping, the data stays), mremap04
+ * (mremap refuses what the mapping does not allow) and remap_file_pages01
+ * (the deprecated remapping of a shared file mapping) to sfork's read-only
  * side: the child with -d p2c, the parent with -d c2p (both when -d is not
  * given; -d bi has no read-only side and is TCONF).  The region is at least
  * 8 pages.  The reader, step by step:
@@ -20,7 +21,9 @@
  *     when it is not, a store to the added part must fault too and the
  *     added part is unmapped again);
  *  5. moves one page out of the middle (splitting the region in three);
- *  6. tries MREMAP_DONTUNMAP on one page.
+ *  6. tries MREMAP_DONTUNMAP on one page;
+ *  7. calls remap_file_pages() on the first page (it maps the VMA's file
+ *     again over the page): refused, and the page stays mapped as it was.
  *
  * After every step, on every piece the reader now maps: a store to each
  * page raises SIGSEGV with si_code SEGV_ACCERR and si_addr at the store,
@@ -32,8 +35,9 @@
  * intact.
  *
  * A module whose VMA copy (mremap, split) or fault path restores VM_WRITE,
- * whose ->mprotect lets the moved VMA through, or that gives the moved
- * mapping private pages fails one of these checks.
+ * whose ->mprotect lets the moved VMA through, that gives the moved
+ * mapping private pages, or whose file maps again (or unmaps the page
+ * before it refuses) fails one of these checks.
  */
 
 #include <stdlib.h>
@@ -260,6 +264,18 @@ static void step_dontunmap(unsigned int seed)
 	check_pieces("MREMAP_DONTUNMAP", seed);
 }
 
+/* remap_file_pages() of one page: mmap of the region file, MAP_FIXED */
+static void step_remap_file_pages(unsigned int seed)
+{
+	struct piece *pc = &pieces[0];
+
+	if (remap_file_pages(pc->addr, sfork_page, 0, pc->off / sfork_page, 0))
+		tst_res(TPASS | TERRNO, "remap_file_pages: refused");
+	else
+		tst_res(TFAIL, "remap_file_pages of the read-only side succeeded");
+	check_pieces("remap_file_pages", seed);
+}
+
 static void reader(unsigned char *p)
 {
 	unsigned int i;
@@ -282,6 +298,7 @@ static void reader(unsigned char *p)
 	step_grow(SEED1, 1, 2 * sfork_page);
 	step_move_middle(SEED1);
 	step_dontunmap(SEED1);
+	step_remap_file_pages(SEED1);
 
 	/* the writer stores again: every piece still maps the shared pages */
 	TST_CHECKPOINT_WAKE(CP_WRITER);

@@ -1,12 +1,16 @@
-"""The benchmark report's handling of profiles (no guest): a profile whose trace
-lost records is marked approximate in the report and fails the completeness check."""
+"""The benchmark report (no guest): a profile whose trace lost records is marked
+approximate in the report and fails the completeness check; the terminal summary of a
+run is plain text of a fixed shape."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from bench.check_results import check_profiles
+from bench.check_results import TARGETS, check_profiles
 from bench.report import lost_note, profile_brief
+from bench.summary import terminal_summary
 
 
 def _profile(overrun: int) -> dict[str, Any]:
@@ -49,3 +53,66 @@ def test_check_profiles() -> None:
     doc["profiles"] = [p]
     assert check_profiles(doc) == ["profile fault:sfork_lazy:4M@handle_mm_fault: "
                                    "no record of handle_mm_fault"]
+
+
+# --------------------------------------------------------------------------- summary
+
+RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"
+FULL_61 = RESULTS / "2026-12-02-full" / "results.json"
+LABELS = ("suite", "bench", "answer", "targets", "report")
+
+
+def _quick_from_full(tmp_path: Path) -> tuple[dict[str, Any], Path]:
+    """A quick-sized run of 6.1 (the committed full run cut to 128 MiB, mode quick) and
+    a JUnit file of a suite."""
+    doc = json.loads(FULL_61.read_text())
+    doc["runs"] = [r for r in doc["runs"] if int(r["size"]) <= 128 << 20]
+    doc.update(mode="quick", started="2027-01-01T00:00:00+00:00", cmdline_extra=[])
+    junit = tmp_path / "junit.xml"
+    junit.write_text('<testsuites><testsuite name="pytest" errors="0" failures="1" '
+                     'skipped="2" tests="40"/></testsuites>')
+    return doc, junit
+
+
+def test_summary_shape(tmp_path: Path) -> None:
+    """make run's summary: plain text within 100 columns, the labels in order, the answer
+    at this run's size beside the committed full run's, one aligned row per target."""
+    doc, junit = _quick_from_full(tmp_path)
+    text = terminal_summary(doc, junit, tmp_path / "report.md")
+    lines = text.splitlines()
+    assert all(len(ln) <= 100 for ln in lines), [ln for ln in lines if len(ln) > 100]
+    assert not any(m in text for m in ("**", "`", "|", "---")), "Markdown in the summary"
+    assert "sfork: summary" in lines[0]
+    labels = [ln.split()[0] for ln in lines[1:] if not ln.startswith(" ")]
+    assert labels == list(LABELS)
+    assert "40 tests: 37 passed, 1 failed, 0 errors, 2 skipped" in text
+    words = " ".join(text.split())
+    assert "at 128 MiB (abundant)" in words and "full run of 2026-12-02" in words
+    assert "measured 2.90x and 0.53x at 1 GiB" in words
+    head = next(i for i, ln in enumerate(lines) if ln.strip().startswith("target "))
+    rows = lines[head:head + 1 + len(TARGETS)]
+    assert [r[10:].split("  ")[0].strip() for r in rows[1:]] == [
+        label for _, _, label in TARGETS.values()]
+    for col in ("needed", "this run", "at", "full run"):
+        at = rows[0].index(col)
+        assert all(r[at - 2:at] == "  " for r in rows[1:]), col
+        assert all(r[at] != " " for r in rows[1:] if col != "at"), col
+    assert sum(r[rows[0].index("at"):].startswith("128 MiB") for r in rows) == 7
+    assert "indicative (quick plan" in words
+    assert lines[-1].startswith("report") and str(tmp_path / "report.md") in lines[-1]
+
+
+def test_summary_of_the_full_run_of_record() -> None:
+    """The committed 6.1 full run is the run the targets are judged on: no reference
+    column, and the answer says so."""
+    doc = json.loads(FULL_61.read_text())
+    text = terminal_summary(doc, None, None)
+    assert all(len(ln) <= 100 for ln in text.splitlines())
+    words = " ".join(text.split())
+    assert "full run of record" in words and "indicative" not in words
+    assert "full run" not in words.split("target needed this run", 1)[1]
+
+
+def test_summary_without_results(tmp_path: Path) -> None:
+    text = terminal_summary(None, tmp_path / "missing.xml")
+    assert "no JUnit file" in text and "no results" in text

@@ -5,8 +5,8 @@ headers as the real module:
 
 * ``mprotect``: ``sfork_vm_mprotect()`` always returns 0, so a read-only side can
   mprotect() itself writable again.  sfork03 must fail.
-* ``direction``: ``sfork_side_may_write()`` gives the child write access in
-  PARENT_TO_CHILD.  ``sfork02 -d p2c`` must fail.
+* ``direction``: ``sfork_side_may_write()`` (sfork_policy.h) gives the child write
+  access in PARENT_TO_CHILD.  ``sfork02 -d p2c`` must fail.
 
 A pristine copy built the same way is the control: both binaries pass against it.
 One guest (busybox initramfs, booted without the project module) holds all three
@@ -36,12 +36,17 @@ class Break:
     old: str  # text replaced, exactly once, inside that function
     new: str
     command: str  # the LTP test that must catch it
+    file: str = "sfork.c"  # the source file of kmod/ that holds the function
 
 
 BREAKS = {
     "mprotect": Break("sfork_vm_mprotect", "return -EACCES;", "return 0;", "sfork03"),
     "direction": Break(
-        "sfork_side_may_write", "return id == SFORK_CREATOR;", "return true;", "sfork02 -d p2c"
+        "sfork_side_may_write",
+        "return id == SFORK_CREATOR;",
+        "return true;",
+        "sfork02 -d p2c",
+        "sfork_policy.h",
     ),
 }
 COMMANDS = sorted({b.command for b in BREAKS.values()})
@@ -87,10 +92,8 @@ def guest(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory)
     variants = {"real": copy_kmod(tmp / "real")}
     for name, br in BREAKS.items():
         variants[name] = copy_kmod(tmp / name)
-        apply_break(variants[name] / "sfork.c", br)
-        assert (variants[name] / "sfork.c").read_text() != (
-            variants["real"] / "sfork.c"
-        ).read_text()
+        apply_break(variants[name] / br.file, br)
+        assert (variants[name] / br.file).read_text() != (variants["real"] / br.file).read_text()
     build_modules(kernel, list(variants.values()))
     stage = tmp / "stage"
     for name, d in variants.items():

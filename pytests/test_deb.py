@@ -7,7 +7,8 @@
   the packages' version comes from; kmod/dkms.conf must agree, for DKMS from the tree).
 * On a fresh machine: a guest boots a minimal Debian 12 system running Debian's kernel
   with its headers, a C compiler and pkg-config, but no dkms (scripts/deb-testroot,
-  built once and cached in build/deb-testroot/; QEMU runs it with ``-snapshot``, so
+  built once and cached outside the checkout, in ~/.cache/sfork/deb-testroot/, which
+  ``make test`` does before the suite; QEMU runs it with ``-snapshot``, so
   the image and the host are never written).  There ``apt install`` of the three
   files (pytests/data/deb_guest_check.sh) resolves dkms from the archive, DKMS builds
   the module for the running kernel in the postinst, and the postinst loads it;

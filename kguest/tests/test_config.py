@@ -33,6 +33,13 @@ from kguest.errors import ConfigError
         ({"module_params": {"hello": ["warn"]}}, "'warn' is not name=value"),
         ({"module_params": {"hel lo": ["a=1"]}}, "not a module name"),
         ({"cmdline": "quiet"}, "list of strings"),
+        ({"fault_sweep": {"accept_errnos": ["ENOPE"]}}, "not an errno name"),
+        ({"fault_sweep": {"kinds": ["disk"]}}, "'disk' is not known"),
+        ({"fault_sweep": {"max_n": 0}}, "must be positive"),
+        ({"fault_sweep": {"kmemleak": "yes"}}, "is not a bool"),
+        ({"fault_sweep": {"retries": 2}}, "unknown key retries"),
+        ({"kunit": {"modules": ["a_test.c"]}}, "is not a .ko path"),
+        ({"kunit": "x.ko"}, "must be a table"),
     ],
 )
 def test_errors(tmp_path: Path, table: dict[str, object], msg: str) -> None:
@@ -102,3 +109,21 @@ def test_no_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=r"\[tool.kguest\]"):
         load()
+
+
+def test_fault_sweep_and_kunit(tmp_path: Path) -> None:
+    cfg = from_table(
+        tmp_path,
+        {
+            "fault_sweep": {
+                "accept_errnos": ["enomem", "EAGAIN"],
+                "leak_check": "true",
+                "max_n": 7,
+            },
+            "kunit": {"modules": ["kmod/x_test.ko"], "kernels": ["check"]},
+        },
+    )
+    assert cfg.fault_sweep.accept_errnos == ("ENOMEM", "EAGAIN")
+    assert cfg.fault_sweep.max_n == 7 and cfg.fault_sweep.kmemleak
+    assert cfg.kunit.modules == ("kmod/x_test.ko",) and cfg.kunit.kernels == ("check",)
+    assert from_table(tmp_path, {}).fault_sweep.accept_errnos == ("ENOMEM",)

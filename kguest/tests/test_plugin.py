@@ -252,3 +252,75 @@ def test_skip_key_is_reported_without_a_guest(project: pytest.Pytester) -> None:
     r = project.runpytest("-q", "scenarios/skip.yaml", "-rs")
     r.stdout.fnmatch_lines(["*SKIPPED*not written yet*"])
     assert r.ret == pytest.ExitCode.OK
+
+
+KUNIT_SOURCE = """
+static struct kunit_case hello_cases[] = { KUNIT_CASE(hello_adds), KUNIT_CASE(hello_reads), {} };
+static struct kunit_suite hello_suite = { .name = "hello", .test_cases = hello_cases };
+kunit_test_suite(hello_suite);
+"""
+
+
+def test_kunit_cases_are_items(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".toml",
+        pyproject='[tool.kguest]\nbuild_command = []\n[tool.kguest.kunit]\n'
+        'modules = ["k/hello_test.ko"]\nkernels = ["default", "rt"]\n'
+        '[tool.kguest.kernels.rt]\nvmlinuz = "/nonexistent"\nkdir = "/nonexistent"\n',
+    )
+    (pytester.path / "k").mkdir()
+    (pytester.path / "k/hello_test.c").write_text(KUNIT_SOURCE)
+    (pytester.path / "k/other.c").write_text("int x;\n")
+    r = pytester.runpytest("--collect-only", "-q", "k")
+    assert ids(r) == ["hello.hello_adds", "hello.hello_reads"], r.stdout.str()
+    r = pytester.runpytest("--collect-only", "-q", "--kernels=all", "k")
+    assert ids(r) == [
+        "hello.hello_adds",
+        "hello.hello_adds[rt]",
+        "hello.hello_reads",
+        "hello.hello_reads[rt]",
+    ], r.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--kguest-coverage", "coverage needs a kernel with CONFIG_GCOV_KERNEL; kernel default"),
+        ("--kguest-fault-sweep", "--kguest-fault-sweep needs a kernel with CONFIG_FAULT_INJECTION"),
+    ],
+)
+def test_a_kernel_without_the_feature_is_one_error(
+    pytester: pytest.Pytester, flag: str, message: str
+) -> None:
+    """Debian's kernel has neither gcov nor fault injection: one line, before any build."""
+    pytester.makefile(".toml", pyproject='[tool.kguest]\nbuild_command = ["false"]\n')
+    pytester.makepyfile(test_x="def test_a(kguest_run):\n    kguest_run('true')\n")
+    r = pytester.runpytest("-q", "-p", "no:cacheprovider", flag)
+    out = r.stdout.str()
+    assert f"Interrupted: kguest: {message}" in out, out
+    assert "build failed" not in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_more_results_of_an_item_get_their_own_ids(
+    pytester: pytest.Pytester, workers: list[str]
+) -> None:
+    """An item's further results (a sweep's N, a KUnit case its source lacks) are reported
+    under their own node ids, with and without xdist (whose workers allow one id per item)."""
+    pytester.makefile(".toml", pyproject="[tool.kguest]\nbuild_command = []\n")
+    pytester.makepyfile(
+        test_x="""
+from kguest.plugin import emit_report, sub_id
+
+def test_a(request):
+    for n, ok in ((1, True), (2, False)):
+        emit_report(request.node, sub_id(request.node.nodeid, f"sweep-slab-{n}"), ok,
+                    f"failed at {n}", "out", 0.1, [])
+"""
+    )
+    junit = pytester.path / "junit.xml"
+    r = pytester.runpytest("-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *workers)
+    r.assert_outcomes(passed=2, failed=1)
+    xml = junit.read_text()
+    assert 'name="test_a[sweep-slab-1]"' in xml and 'name="test_a[sweep-slab-2]"' in xml
+    assert "failed at 2" in xml and "kguest_subreports" not in xml

@@ -51,6 +51,38 @@ def test_full_matrix_ids_and_argv(tmp_path: Path) -> None:
     assert c.line == 2
 
 
+def test_exclude_by_kernel(tmp_path: Path) -> None:
+    """A kernel runs a share of the matrix: ``kernel`` in an exclude entry."""
+    p = write(
+        tmp_path,
+        """
+        tests:
+          - name: m
+            binary: ring06
+            matrix: {side: [rd, wr], size: [4K, 2M]}
+            kernels: [default, rt]
+            exclude: [{kernel: rt, size: 2M}, {kernel: rt, side: wr}]
+        """,
+    )
+    ids = {c.id for c in load_file(p, keys=KEYS)}
+    assert ids == {"m[rd-4K]", "m[rd-2M]", "m[wr-4K]", "m[wr-2M]", "m[rt-rd-4K]"}
+
+
+def test_exclude_names_a_kernel_the_test_has(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        """
+        tests:
+          - name: m
+            binary: ring06
+            matrix: {side: [rd, wr]}
+            exclude: [{kernel: rt}]
+        """,
+    )
+    with pytest.raises(ScenarioError, match="kernel='rt' is not one of the test's kernels"):
+        load_file(p, keys=KEYS)
+
+
 def test_no_matrix_defaults_exclude_big_kernels(tmp_path: Path) -> None:
     p = write(
         tmp_path,

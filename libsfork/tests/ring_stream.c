@@ -16,20 +16,28 @@
  *
  * [Algorithm]
  *
- * - each process has a sending thread and a receiving one; -n messages
- *   (default 1000000) go each way, every call blocking with a timeout (a
- *   lost wake-up fails instead of hanging)
+ * - each process has a sending thread and a receiving one; messages go
+ *   each way for the test's runtime (30 s, times $LTP_RUNTIME_MUL), at
+ *   least 50,000 of them (fewer only when -n asks for fewer) and at most
+ *   -n (default 1000000); every call blocks with a timeout (a lost wake-up
+ *   fails instead of hanging).  A sender that stops sends an end marker
+ *   (8 bytes, shorter than any payload) with its count, and its receiver
+ *   must have taken exactly that many
  * - sizes vary from 16 bytes to the ring's maximum: every 97th message is
  *   within 8 bytes of sfork_ring_max(), so the sender must wait until the
  *   ring is empty, and payloads wrap at the ring's end
  * - each payload carries its sequence number, length and a checksum of its
  *   bytes; the receiver checks all three
- * - pauses of 20 ms (receiver 3 times, sender 4 times) force each side to
- *   block; a thread's voluntary context switches beyond its own pauses are
- *   the times it slept in the ring, and each must be > 0
+ * - pauses of 20 ms within the first 50,000 messages (receiver 3 times,
+ *   sender 4 times) force each side to block; a thread's voluntary context
+ *   switches beyond its own pauses are the times it slept in the ring, and
+ *   each must be > 0
  *
- * The million messages take about 40 s in a 2-vCPU TCG guest (10 times
- * faster natively); the variants with other -a/-s use -n 100000.
+ * So the host's load changes how many messages pass, never the verdict:
+ * a quiet 2-vCPU TCG guest moves about 25,000 messages a second each way
+ * (10 times that natively), one on a host loaded 6 times over its cores
+ * about 4,500, and then the 50,000 that must pass take 11 s of the
+ * watchdog's 6 minutes; the variants with other -a/-s use -n 100000.
  */
 
 #include <pthread.h>
@@ -42,9 +50,18 @@
 
 #define CALL_TIMEOUT	60	/* s, any single call */
 #define PAUSE_US	20000
+#define MIN_MSGS	50000	/* each way, whatever the runtime */
+#define END_MAGIC	0x454e4453U	/* "SDNE": the end marker */
 
 static char *str_n;
-static int n_msgs = 1000000;
+static int n_msgs = 1000000;	/* at most, each way */
+static int min_msgs;		/* at least: MIN_MSGS, or -n when fewer */
+
+/* What a sender sends after its last message: shorter than any payload. */
+struct stream_end {
+	uint32_t magic;
+	uint32_t count;
+};
 
 static const struct timespec call_timeout = { .tv_sec = CALL_TIMEOUT };
 
@@ -74,6 +91,8 @@ struct stream_stats {
 	void *region;
 	int side;
 	uint64_t done;
+	int timed_out;		/* the sender stopped at the runtime's end */
+	int ended;		/* the receiver got the end marker */
 	long sleeps;		/* voluntary switches minus own pauses */
 	long pauses;
 	long long ns;
@@ -92,7 +111,11 @@ static void *sender(void *arg)
 	int i;
 
 	for (i = 0; i < n_msgs; i++) {
-		if (is_pause(i, n_msgs, 8, 1)) {
+		if (i >= min_msgs && !(i % 1024) && !tst_remaining_runtime()) {
+			st->timed_out = 1;
+			break;
+		}
+		if (is_pause(i, min_msgs, 8, 1)) {
 			usleep(PAUSE_US);
 			st->pauses++;
 		}
@@ -104,6 +127,13 @@ static void *sender(void *arg)
 			break;
 		}
 		st->done++;
+	}
+	if (!st->err) {
+		struct stream_end end = { END_MAGIC, (uint32_t)st->done };
+
+		if (sfork_ring_send(st->region, st->side, &end, sizeof(end), 0,
+				    &call_timeout) != (ssize_t)sizeof(end))
+			st->err = errno;
 	}
 	st->sleeps = vol_switches(RUSAGE_THREAD) - v0 - st->pauses;
 	st->ns = now_ns() - t0;
@@ -120,8 +150,8 @@ static void receiver(struct stream_stats *st)
 	ssize_t got;
 	int i;
 
-	for (i = 0; i < n_msgs; i++) {
-		if (is_pause(i, n_msgs, 4, 0)) {
+	for (i = 0; i <= n_msgs; i++) {
+		if (is_pause(i, min_msgs, 4, 0)) {
 			usleep(PAUSE_US);
 			st->pauses++;
 		}
@@ -131,7 +161,20 @@ static void receiver(struct stream_stats *st)
 			st->err = errno;
 			break;
 		}
-		st->bad = payload_check(buf, got, i, msg_len(i, max));
+		if (got == (ssize_t)sizeof(struct stream_end)) {
+			const struct stream_end *end = (const void *)buf;
+
+			if (end->magic != END_MAGIC)
+				st->bad = "an 8-byte message that is no end marker";
+			else if (end->count != (uint32_t)i)
+				st->bad = "the end marker counts other messages";
+			if (st->bad)
+				st->bad_at = i;
+			st->ended = !st->bad;
+			break;
+		}
+		st->bad = i < n_msgs ? payload_check(buf, got, i, msg_len(i, max)) :
+			  "more messages than -n, and no end marker";
 		if (st->bad) {
 			st->bad_at = i;
 			break;
@@ -164,12 +207,23 @@ static void stream_report(const char *who, struct stream_stats *tx,
 			(unsigned long long)rx->bad_at, rx->bad);
 		failed = 1;
 	}
+	if (!rx->ended) {
+		tst_res(TFAIL, "%s: no end marker after %llu messages", who,
+			(unsigned long long)rx->done);
+		failed = 1;
+	}
+	if (rx->done < (uint64_t)min_msgs) {
+		tst_res(TFAIL, "%s: received %llu messages, fewer than the %d that must pass",
+			who, (unsigned long long)rx->done, min_msgs);
+		failed = 1;
+	}
 	if (failed)
 		return;
 
-	tst_res(TPASS, "%s: sent %llu and received %llu messages intact and in order (%.2f s / %.2f s)",
+	tst_res(TPASS, "%s: sent %llu and received %llu messages intact and in order (%.2f s / %.2f s%s)",
 		who, (unsigned long long)tx->done, (unsigned long long)rx->done,
-		tx->ns / 1e9, rx->ns / 1e9);
+		tx->ns / 1e9, rx->ns / 1e9,
+		tx->timed_out ? ", sending ended with the runtime" : "");
 	if (tx->sleeps > 0 && rx->sleeps > 0)
 		tst_res(TPASS, "%s: sender slept %ld times (ring full), receiver %ld times (ring empty), all woken",
 			who, tx->sleeps, rx->sleeps);
@@ -209,8 +263,9 @@ static void run(void)
 	if (!TST_PASS) {
 		SAFE_KILL(pid, SIGKILL);
 	} else {
-		tst_res(TINFO, "%d messages each way, ring capacity %zu, largest message %zu",
-			n_msgs, sfork_ring_max(addr) + 8, sfork_ring_max(addr));
+		tst_res(TINFO, "%d to %d messages each way for %u s, ring capacity %zu, largest message %zu",
+			min_msgs, n_msgs, tst_remaining_runtime(),
+			sfork_ring_max(addr) + 8, sfork_ring_max(addr));
 		stream_side(addr, SFORK_SIDE_PARENT, "parent");
 	}
 	SAFE_WAITPID(pid, &status, 0);
@@ -223,6 +278,7 @@ static void setup(void)
 	ring_test_setup();
 	if (tst_parse_int(str_n, &n_msgs, 1, INT_MAX))
 		tst_brk(TBROK, "Invalid -n '%s'", str_n);
+	min_msgs = MIN(MIN_MSGS, n_msgs);
 }
 
 static struct tst_test test = {
@@ -230,11 +286,12 @@ static struct tst_test test = {
 		{"s:", &sfork_str_size, "Region size in bytes, K/M/G suffixes (default 2 pages)"},
 		{"d:", &sfork_str_dir, "Direction: only bi (the default) has a ring"},
 		{"a:", &sfork_str_alloc, "Allocation lazy|eager|auto (default auto)"},
-		{"n:", &str_n, "Messages each way (default 1000000)"},
+		{"n:", &str_n, "At most this many messages each way (default 1000000)"},
 		{}
 	},
 	.setup = setup,
 	.test_all = run,
 	.forks_child = 1,
 	.timeout = 300,
+	.runtime = 30,
 };

@@ -63,6 +63,7 @@ class GuestSpec:
     accel: str = "tcg"
     initrd: Path | None = None
     modules: tuple[Path, ...] = ()
+    test_modules: tuple[Path, ...] = ()  # in the image, for tests to load (KUnit)
     bin_dirs: tuple[Path, ...] = ()
     append: tuple[str, ...] = ()
     qemu: str = "qemu-system-x86_64"

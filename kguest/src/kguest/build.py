@@ -36,6 +36,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from .cache import key
@@ -372,6 +373,18 @@ def build_modules(
         os.utime(mirror_root(cfg, kernel))
         prune_mirrors(cfg, kernel)
     return [built[_where(m)] for m in cfg.modules]
+
+
+def companion_paths(cfg: ProjectConfig, kernel: Kernel, modules: Sequence[str]) -> list[Path]:
+    """Modules that a configured module directory's build makes beside the configured
+    ones (a KUnit test module of the same Kbuild), as built for ``kernel``: in that
+    directory's mirror; a module of no configured directory is taken where it is."""
+    places = {d.rel: d for d in module_dirs(cfg)}
+    out = []
+    for m in modules:
+        d = places.get(os.path.normpath(os.path.dirname(m) or "."))
+        out.append(mirror_root(cfg, kernel) / d.place / os.path.basename(m) if d else cfg.root / m)
+    return out
 
 
 def _where(module: str) -> str:

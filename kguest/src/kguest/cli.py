@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-from . import config
+from . import config, coverage
 from .errors import BootError, CommandTimeout, GuestDied, KguestError
 from .flags import add_guest_flags, options_from
 from .pool import GuestPool
@@ -31,7 +31,9 @@ def cmd_run(a: argparse.Namespace) -> int:
     if not a.command:
         raise KguestError("nothing to run", "usage: kguest run -- CMD [ARGS...]")
     prov = _provisioner(a)
-    pool = GuestPool(prov)
+    run_dir = coverage.run_dir(prov.cfg, f"cli-{os.getpid()}-{int(time.time())}")
+    harvester = coverage.Harvester(prov.cfg, run_dir, "cli") if a.kguest_coverage else None
+    pool = GuestPool(prov, watchers=[harvester] if harvester else [])
     cmd = a.command[0] if len(a.command) == 1 else shlex.join(a.command)
     try:
         g = pool.get(prov.spec())
@@ -47,6 +49,12 @@ def cmd_run(a: argparse.Namespace) -> int:
     finally:
         pool.close()
     sys.stdout.write(r.output)
+    if harvester is not None:
+        rep = coverage.report(prov.cfg, run_dir, coverage.coverage_dir(prov.cfg), to_stderr)
+        for line in rep.lines() if rep else ["no coverage collected"]:
+            print(f"kguest: coverage: {line}", file=sys.stderr)
+        if rep is not None:
+            print(f"kguest: coverage: lcov {rep.tracefile}, html {rep.html}", file=sys.stderr)
     return r.status
 
 

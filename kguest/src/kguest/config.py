@@ -110,6 +110,29 @@ class KernelEntry:
         return next(f for f in _KERNEL_FORMS if getattr(self, f))
 
 
+SWEEP_KINDS = ("slab", "page", "function")
+
+
+@dataclasses.dataclass(frozen=True)
+class FaultSweep:
+    """``[tool.kguest.fault_sweep]``: how the error-path sweep judges a run."""
+
+    accept_errnos: tuple[str, ...] = ("ENOMEM",)  # a failure naming one of these is handled
+    leak_check: str = ""  # a guest shell command after each swept run: non-zero = leak
+    kmemleak: bool = True  # ask kmemleak after each swept run (where the kernel has it)
+    kinds: tuple[str, ...] = SWEEP_KINDS
+    max_n: int = 100  # the largest N tried per kind and test
+    seconds: float = 1800.0  # time per test (all kinds together)
+
+
+@dataclasses.dataclass(frozen=True)
+class Kunit:
+    """``[tool.kguest.kunit]``: KUnit test modules, each case a pytest item."""
+
+    modules: tuple[str, ...] = ()  # .ko paths; the cases are read from the .c beside each
+    kernels: tuple[str, ...] = ("default",)  # the kernels its items run on
+
+
 @dataclasses.dataclass(frozen=True)
 class ProjectConfig:
     root: Path
@@ -135,6 +158,8 @@ class ProjectConfig:
     # module name -> its parameters ("name=value" words), given at load time
     module_params: tuple[tuple[str, tuple[str, ...]], ...] = ()
     cmdline: tuple[str, ...] = ()  # extra words for the guest kernel's command line
+    fault_sweep: FaultSweep = FaultSweep()
+    kunit: Kunit = Kunit()
     source: str = "[tool.kguest]"  # the file the config came from, for messages
 
     @property
@@ -172,7 +197,7 @@ _SCALARS: dict[str, type] = {
     "allowed_taint": str,
 }
 _LISTS = ("build_command", "modules", "kernel_modules", "bin_dirs", "cmdline")
-_TABLES = ("kernels", "matrix", "module_params")
+_TABLES = ("kernels", "matrix", "module_params", "fault_sweep", "kunit")
 
 
 def find_root(start: Path) -> Path | None:
@@ -232,6 +257,10 @@ def from_table(root: Path, table: dict[str, Any], where: str = "[tool.kguest]") 
             kw["matrix"] = _matrix(value, where)
         elif key == "module_params":
             kw["module_params"] = module_params(value, where)
+        elif key == "fault_sweep":
+            kw["fault_sweep"] = _fault_sweep(value, where)
+        elif key == "kunit":
+            kw["kunit"] = _kunit(value, where)
         else:
             allowed = ", ".join(sorted([*_SCALARS, *_LISTS, *_TABLES]))
             raise ConfigError(f"{where}: unknown key [tool.kguest] {key}", f"allowed: {allowed}")
@@ -411,6 +440,78 @@ def _matrix(value: Any, where: str) -> tuple[MatrixKey, ...]:
             )
         )
     return tuple(out)
+
+
+def _table(value: Any, where: str, name: str, fields: dict[str, type]) -> dict[str, Any]:
+    """A sub-table whose keys are ``fields`` (name -> type; tuple means a list of strings)."""
+    key = f"[tool.kguest.{name}]"
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: {key} must be a table", "see kguest/README.md")
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        want = fields.get(k)
+        if want is None:
+            raise ConfigError(
+                f"{where}: {key}: unknown key {k}", f"allowed: {', '.join(fields)}"
+            )
+        if want is tuple:
+            out[k] = _words(v, where, f"{key} {k}")
+            continue
+        if want is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, want) or (want is not bool and isinstance(v, bool)):
+            raise ConfigError(
+                f"{where}: {key} {k} = {v!r} is not a {want.__name__}", f"write {k} as one"
+            )
+        out[k] = v
+    return out
+
+
+def _fault_sweep(value: Any, where: str) -> FaultSweep:
+    from .results import errno_number
+
+    kw = _table(
+        value,
+        where,
+        "fault_sweep",
+        {
+            "accept_errnos": tuple,
+            "leak_check": str,
+            "kmemleak": bool,
+            "kinds": tuple,
+            "max_n": int,
+            "seconds": float,
+        },
+    )
+    key = "[tool.kguest.fault_sweep]"
+    for name in kw.get("accept_errnos", ()):
+        try:
+            errno_number(name)
+        except KeyError:
+            raise ConfigError(
+                f"{where}: {key} accept_errnos: {name!r} is not an errno name",
+                "e.g. accept_errnos = [\"ENOMEM\"]",
+            ) from None
+    kw["accept_errnos"] = tuple(n.upper() for n in kw.get("accept_errnos", ("ENOMEM",)))
+    for k in kw.get("kinds", ()):
+        if k not in SWEEP_KINDS:
+            raise ConfigError(
+                f"{where}: {key} kinds: {k!r} is not known", f"allowed: {', '.join(SWEEP_KINDS)}"
+            )
+    if kw.get("max_n", 1) < 1 or kw.get("seconds", 1.0) <= 0:
+        raise ConfigError(f"{where}: {key} max_n and seconds must be positive", "raise them")
+    return FaultSweep(**kw)
+
+
+def _kunit(value: Any, where: str) -> Kunit:
+    kw = _table(value, where, "kunit", {"modules": tuple, "kernels": tuple})
+    for m in kw.get("modules", ()):
+        if not m.endswith(".ko"):
+            raise ConfigError(
+                f"{where}: [tool.kguest.kunit] modules: {m!r} is not a .ko path",
+                'e.g. modules = ["kmod/hello_kunit.ko"] (cases are read from hello_kunit.c)',
+            )
+    return Kunit(**kw)
 
 
 def module_params(

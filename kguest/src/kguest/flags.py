@@ -58,6 +58,14 @@ GUEST_FLAGS: tuple[Flag, ...] = (
     _switch("--no-modules", "boot without the project's modules"),
     Flag("--qemu", "QEMU binary", kwargs={"default": "qemu-system-x86_64"}),
     _switch("--no-snapshots", "boot every guest instead of restoring a snapshot of a ready one"),
+    Flag(
+        "--coverage",
+        "line and branch coverage of the project's modules (a kernel with "
+        "CONFIG_GCOV_KERNEL): lcov tracefile, HTML and Cobertura XML in "
+        "<build_dir>/coverage/, a per-file summary at the end",
+        "--kguest-coverage",
+        {"action": "store_true"},
+    ),
 )
 
 
@@ -83,4 +91,6 @@ def options_from(ns: Any) -> Options:
         module_params=parse_module_params(ns.module_param),
         cmdline=tuple(w for words in ns.kernel_cmdline for w in words.split()),
         snapshots=not ns.no_snapshots,
+        coverage=ns.kguest_coverage,
+        fault_sweep=bool(getattr(ns, "kguest_fault_sweep", False)),
     )

@@ -40,6 +40,8 @@ class ImageContent:
     # the kernel's own modules the image carries (paths relative to modules_dir, in
     # load order): the project modules' dependencies and [tool.kguest] kernel_modules
     kernel_modules: tuple[str, ...] = ()
+    # the project's modules the image carries for tests to load (KUnit test modules)
+    test_modules: tuple[Path, ...] = ()
 
     @property
     def module_names(self) -> list[str]:
@@ -50,10 +52,14 @@ class ImageContent:
         return ":".join(g for _, g in self.bin_dirs)
 
 
-def content_for(cfg: ProjectConfig, kernel: Kernel, modules: list[Path]) -> ImageContent:
+def content_for(
+    cfg: ProjectConfig, kernel: Kernel, modules: list[Path], test_modules: tuple[Path, ...] = ()
+) -> ImageContent:
+    """What the image of ``kernel`` carries: ``modules`` (loaded at boot), ``test_modules``
+    (there for tests to load), the project's binaries and the kernel modules needed."""
     mods = tuple(modules)
     build = " ".join(cfg.build_command) or "the build"
-    for m in mods:
+    for m in (*mods, *test_modules):
         if not m.is_file():
             raise ImageError(
                 f"module {m} does not exist",
@@ -76,7 +82,9 @@ def content_for(cfg: ProjectConfig, kernel: Kernel, modules: list[Path]) -> Imag
     extra = _dep_closure(
         kernel, list(cfg.kernel_modules), f"{cfg.source} kernel_modules names", strict=True
     )
-    return ImageContent(kernel, mods, dirs, tuple(dict.fromkeys([*own, *extra])))
+    return ImageContent(
+        kernel, mods, dirs, tuple(dict.fromkeys([*own, *extra])), tuple(test_modules)
+    )
 
 
 def _modinfo(module: Path, field: str) -> str:
@@ -222,6 +230,8 @@ def _digest(content: ImageContent, recipes: dict[str, bytes]) -> str:
         add(f"recipe/{name}", data)
     for m in content.modules:
         add(f"module/{m.name}", m.read_bytes())
+    for m in content.test_modules:
+        add(f"test-module/{m.name}", m.read_bytes())
     for rel in content.kernel_modules:
         add(f"kernel-module/{rel}", (content.kernel.modules_dir / rel).read_bytes())
     for host, guest in content.bin_dirs:
@@ -331,11 +341,11 @@ def build_initramfs(cfg: ProjectConfig, content: ImageContent, say: Say) -> Path
                 p = content.kernel.modules_dir / name
                 if p.is_file():
                     shutil.copy2(p, mdir / name)
-            for m in content.modules:
+            for m in (*content.modules, *content.test_modules):
                 shutil.copy2(m, mdir / "extra" / m.name)
             for rel in content.kernel_modules:
                 _copy_module(content.kernel.modules_dir / rel, (mdir / rel).parent)
-            if content.modules or content.kernel_modules:
+            if content.modules or content.kernel_modules or content.test_modules:
                 r = subprocess.run(
                     ["depmod", "-b", str(root), kver], capture_output=True, text=True
                 )

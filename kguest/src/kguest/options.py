@@ -25,6 +25,8 @@ class Options:
     module_params: ModuleParams = ()  # after the config's
     cmdline: tuple[str, ...] = ()  # extra kernel command-line words, after the config's
     snapshots: bool = True  # restore guests from a saved snapshot where possible
+    coverage: bool = False  # the project's modules built with gcov profiling (coverage.py)
+    fault_sweep: bool = False  # the fault-injection helper module loaded too (faultsweep.py)
 
 
 def parse_module_params(words: list[str], where: str = "--module-param") -> ModuleParams:

@@ -7,9 +7,11 @@ Registered through the ``pytest11`` entry point only.  Options are in the
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Generator, Iterator
 from contextlib import nullcontext
@@ -19,11 +21,12 @@ from typing import Any, NoReturn
 import pytest
 
 from . import config as config_mod
+from . import coverage, faultsweep, kunit
 from .config import MatrixKey
 from .errors import CommandTimeout, GuestDied, KguestError, ScenarioError
 from .flags import add_guest_flags, options_from
 from .guest import Guest, TestRun
-from .kernels import Registry
+from .kernels import Registry, kconfig
 from .options import ModuleParams, parse_module_params
 from .pool import GuestPool
 from .provision import Provisioner
@@ -75,6 +78,46 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help="run every test N times (ids gain -1ofN ... -NofN), to hunt a flaky one",
     )
+    g.addoption(
+        "--kguest-coverage-dir",
+        default=None,
+        metavar="DIR",
+        help="where --kguest-coverage writes its reports (default: <build_dir>/coverage)",
+    )
+    g.addoption(
+        "--kguest-fault-sweep",
+        action="store_true",
+        help="run each scenario item again with the N-th fault-injectable call made on the "
+        "modules' behalf failing, N = 1, 2, ... (a kernel with fault injection); "
+        "one report per N: ITEM[...-sweep-KIND-N]",
+    )
+    g.addoption(
+        "--kguest-sweep-tag",
+        default=None,
+        metavar="TAG",
+        help="with --kguest-fault-sweep: sweep only the scenario items with this tag; the "
+        "others run once, as usual (one session for the suite and the sweep of a few)",
+    )
+    g.addoption(
+        "--kguest-sweep-no-kmemleak",
+        action="store_true",
+        help="no kmemleak scan after each swept run (a scan of a KASAN guest under TCG "
+        "takes a minute; the project's leak_check still runs)",
+    )
+    g.addoption(
+        "--kguest-sweep-max-n",
+        type=int,
+        default=None,
+        metavar="N",
+        help="largest N per kind and test (config: [tool.kguest.fault_sweep] max_n, 100)",
+    )
+    g.addoption(
+        "--kguest-sweep-seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="time for one test's sweep (config: [tool.kguest.fault_sweep] seconds, 1800)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -97,6 +140,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except KguestError as e:
         raise pytest.UsageError(f"kguest: {e}") from None
     config.stash[SESSION_KEY] = KguestSession(config)
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(SubReports(config.stash[SESSION_KEY]), "kguest-subreports")
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(HtmlColumns(), "kguest-html")
 
@@ -126,6 +171,85 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     s = config.stash.get(SESSION_KEY, None)
     if s is not None:
         s.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Guests off before xdist tells the controller this worker is done (their counters
+    collected); then, in the controller, the coverage of every worker merged."""
+    s = session.config.stash.get(SESSION_KEY, None)
+    if s is None:
+        return
+    s.close_guests()
+    if s.worker != "main" or not session.config.option.kguest_coverage:
+        return
+    try:
+        cfg = s.prov.cfg
+        out = Path(session.config.option.kguest_coverage_dir or coverage.coverage_dir(cfg))
+        s.coverage = coverage.report(cfg, coverage.run_dir(cfg, s.session_id), out, s.say)
+    except KguestError as e:
+        s.say(f"kguest: coverage: {e}")
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    config = terminalreporter.config
+    s = config.stash.get(SESSION_KEY, None)
+    if s is None:
+        return
+    tr = terminalreporter
+    if s.sweep_rows:
+        tr.write_sep("=", "kguest fault sweep")
+        for line in faultsweep.table(s.sweep_rows):
+            tr.write_line(line)
+    if config.option.kguest_coverage:
+        tr.write_sep("=", "kguest coverage")
+        rep = s.coverage
+        if rep is None:
+            tr.write_line("no coverage collected (no guest test ran)")
+            return
+        for line in rep.lines():
+            tr.write_line(line)
+        tr.write_line(
+            f"({rep.collections} collections) lcov: {rep.tracefile}  html: {rep.html}  "
+            f"cobertura: {rep.cobertura}"
+        )
+        run = coverage.run_dir(s.prov.cfg, s.session_id)
+        for lost in sorted(run.glob("lost-*.txt")):
+            for line in lost.read_text().splitlines():
+                tr.write_line(f"lost (a guest that died takes its counts along): {line}")
+
+
+class SubReports:
+    """In the process that reports (the controller, or the only process): the results an
+    item carries for others (each N of a sweep, a KUnit case its source lacks) are
+    reported right after its own; the sweep's rows are kept for the summary."""
+
+    def __init__(self, session: KguestSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        row = props.get("kguest_sweep")
+        if isinstance(row, str):
+            self.session.sweep_rows.append(faultsweep.Row(**json.loads(row)))
+        subs = props.get(SUBREPORTS)
+        if not isinstance(subs, str):
+            return
+        for sub in json.loads(subs):
+            rep = pytest.TestReport(
+                nodeid=sub["nodeid"],
+                location=report.location,
+                keywords={},
+                outcome="passed" if sub["passed"] else "failed",
+                longrepr=None if sub["passed"] else sub["text"],
+                when="call",
+                sections=[("Captured stdout call", sub["stdout"])] if sub["stdout"] else [],
+                duration=sub["duration"],
+                user_properties=[tuple(p) for p in sub["props"]],
+            )
+            self.session.config.hook.pytest_runtest_logreport(report=rep)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -198,6 +322,10 @@ class KguestSession:
         self._pool: GuestPool | None = None
         self._errors: dict[GuestRequest, KguestError] = {}
         self._symbolizer: Symbolizer | None = None
+        self.harvester: coverage.Harvester | None = None
+        self.coverage: coverage.Report | None = None
+        self.sweep_rows: list[faultsweep.Row] = []
+        self._kunit: dict[tuple[GuestRequest, str], KunitRun] = {}
 
     def say(self, line: str) -> None:
         """Progress to the terminal, past pytest's output capture (stderr under --tap/xdist)."""
@@ -224,14 +352,18 @@ class KguestSession:
     @property
     def pool(self) -> GuestPool:
         if self._pool is None:
-            self._pool = GuestPool(self.prov)
+            if self.config.option.kguest_coverage:
+                cfg = self.prov.cfg
+                self.harvester = coverage.Harvester(
+                    cfg, coverage.run_dir(cfg, self.session_id), self.worker
+                )
+            self._pool = GuestPool(self.prov, watchers=[self.harvester] if self.harvester else [])
         return self._pool
 
     def symbolizer(self, guest: Guest) -> Symbolizer:
-        if self._symbolizer is None or set(self._symbolizer.modules.values()) != set(
-            guest.spec.modules
-        ):
-            self._symbolizer = Symbolizer(guest.spec.modules, self.prov.cfg.root)
+        mods = (*guest.spec.modules, *guest.spec.test_modules)
+        if self._symbolizer is None or set(self._symbolizer.modules.values()) != set(mods):
+            self._symbolizer = Symbolizer(mods, self.prov.cfg.root)
         return self._symbolizer
 
     def guest(self, req: GuestRequest, fresh: bool = False) -> Guest:
@@ -313,9 +445,49 @@ class KguestSession:
         t = self.config.option.kguest_timeout
         return float(t) if t else self.prov.cfg.timeout
 
-    def close(self) -> None:
+    def kunit_loaded(self, req: GuestRequest, ko: str) -> bool:
+        return (req, ko) in self._kunit
+
+    def kunit_run(self, req: GuestRequest, ko: str, suites: list[kunit.Suite]) -> KunitRun:
+        """Load the KUnit test module ``ko`` once per guest request and worker; its cases'
+        results from the kernel's log of the load (raised console log level, so that a
+        guest that dies in a case still shows the cases before it)."""
+        key = (req, ko)
+        if key in self._kunit:
+            return self._kunit[key]
+        guest = self.guest(req)
+        kernel = guest.spec.kernel
+        name = Path(ko).name.split(".ko")[0]
+        if not any(m.name == Path(ko).name for m in guest.spec.test_modules):
+            raise KguestError(
+                f"KUnit module {ko} is not in the guest's image",
+                f"build it for kernel {kernel.name} (its Kbuild: obj-$(CONFIG_KUNIT) += ...)",
+            )
+        cmd = (
+            "read -r kglvl _ < /proc/sys/kernel/printk; echo 7 > /proc/sys/kernel/printk; "
+            f"modprobe {name}; kgs=$?; echo $kglvl > /proc/sys/kernel/printk; "
+            f"rmmod {name} 2>/dev/null; exit $kgs"
+        )
+        guest, run = self.run_test(req, cmd, self.default_timeout(), f"kunit {name}")
+        died = bool(run.died)
+        found, extra = kunit.results(run.died if died else run.kernel_log, suites, died)
+        if died or run.trouble.excerpts:
+            self.pool.discard(guest)
+        status = run.result.status if run.result is not None else -1
+        self._kunit[key] = KunitRun(found, extra, died, status, self.symbolizer(guest).annotate)
+        return self._kunit[key]
+
+    def close_guests(self) -> None:
+        """Power the guests off (their coverage counters collected first)."""
         if self._pool is not None:
             self._pool.close()
+        if self.harvester is not None and self.harvester.lost:
+            lost = self.harvester.out / f"lost-{self.worker}-{os.getpid()}.txt"
+            lost.write_text("\n".join(self.harvester.lost) + "\n")
+            self.harvester.lost.clear()
+
+    def close(self) -> None:
+        self.close_guests()
         if self.worker == "main":
             marker = Path(tempfile.gettempdir()) / f"kguest-{self.session_id}.setup-error"
             marker.unlink(missing_ok=True)
@@ -325,6 +497,8 @@ class KguestSession:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix == ".c":
+        return _kunit_file(file_path, parent)
     if file_path.suffix not in (".yaml", ".yml"):
         return None
     root = config_mod.find_root(file_path.parent)
@@ -346,6 +520,21 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
             )
         return None
     return ScenarioFile.from_parent(parent, path=file_path, keys=cfg.matrix)
+
+
+def _kunit_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A KUnit test module's source that [tool.kguest.kunit] declares."""
+    root = config_mod.find_root(file_path.parent)
+    if root is None:
+        return None
+    try:
+        cfg = config_mod.load(root)
+    except KguestError:
+        return None  # reported by the scenario files' collection
+    for ko in cfg.kunit.modules:
+        if (cfg.root / ko).with_suffix(".c").resolve() == file_path.resolve():
+            return KunitFile.from_parent(parent, path=file_path, ko=ko, kernels=cfg.kunit.kernels)
+    return None
 
 
 def _named_on_command_line(config: pytest.Config, path: Path) -> bool:
@@ -392,6 +581,124 @@ class ScenarioFile(pytest.File):
                 yield item
 
 
+@dataclasses.dataclass(frozen=True)
+class KunitRun:
+    """One load of a KUnit test module: its cases' results."""
+
+    found: dict[tuple[str, str], kunit.CaseResult]
+    extra: list[str]  # "suite.case" the module reported that its source did not declare
+    died: bool
+    status: int  # modprobe's exit status
+    annotate: Any  # the symbolizer of its guest
+
+
+class KunitFile(pytest.File):
+    """A KUnit test module's source: its suites, each case an item."""
+
+    def __init__(self, *, ko: str, kernels: tuple[str, ...], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.ko = ko
+        self.kernels = kernels
+
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            suites = kunit.read_suites(self.path)
+        except KguestError as e:
+            raise self.CollectError(str(e)) from None
+        for s in suites:
+            for case in s.cases:
+                for k in self.kernels:
+                    name = f"{s.name}.{case.name}" + ("" if k == "default" else f"[{k}]")
+                    yield KunitItem.from_parent(
+                        self, name=name, suite=s, case=case, kernel=k, suites=suites
+                    )
+
+
+class KunitItem(pytest.Item):
+    """One KUnit case: the module is loaded by the first of its items a worker runs."""
+
+    def __init__(
+        self,
+        *,
+        suite: kunit.Suite,
+        case: kunit.Case,
+        kernel: str,
+        suites: list[kunit.Suite],
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.suite = suite
+        self.case = case
+        self.kernel = kernel
+        self.suites = suites
+        assert isinstance(self.parent, KunitFile)
+        self.ko = self.parent.ko
+
+    @property
+    def request(self) -> GuestRequest:
+        return GuestRequest(kernel=self.kernel, where=f"{self.path}")
+
+    def setup(self) -> None:
+        __tracebackhide__ = True
+        session: KguestSession = self.config.stash[SESSION_KEY]
+        try:
+            kernel = session.prov.kernel(self.kernel)
+        except KguestError as e:
+            _setup_failed(session, self, e)
+        if not kconfig.enabled(kernel, "KUNIT"):
+            pytest.fail(
+                f"KUnit module {self.ko}: kernel {kernel.name} ({kernel.version}) has no "
+                "CONFIG_KUNIT\n  -> run KUnit items on a kernel with KUnit "
+                "([tool.kguest.kunit] kernels)",
+                pytrace=False,
+            )
+        _setup(session, self, self.request, isolated=False)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.case.line - 1, self.name
+
+    def runtest(self) -> None:
+        session: KguestSession = self.config.stash[SESSION_KEY]
+        first = not session.kunit_loaded(self.request, self.ko)
+        res = session.kunit_run(self.request, self.ko, self.suites)
+        if first:
+            parent = self.nodeid.rsplit("::", 1)[0]
+            for extra in res.extra:
+                emit_report(
+                    self,
+                    f"{parent}::{extra}",
+                    False,
+                    f"{self.ko} reported the case {extra}, which {self.path} does not declare "
+                    "(its kunit_suite arrays were read at collection)",
+                    "",
+                    0.0,
+                    [],
+                )
+        got = res.found.get((self.suite.name, self.case.name))
+        if got is None:
+            why = (
+                "not run: the guest died earlier in this module's run"
+                if res.died
+                else f"{self.ko} did not report this case (modprobe exit {res.status}); "
+                "the source read at collection and the module disagree"
+            )
+            raise GuestTestFailure(f"KUnit {self.suite.name}.{self.case.name}: {why}")
+        if got.log.strip():
+            self.add_report_section("call", "log", got.log[-20000:])
+        if got.status == "skip":
+            raise GuestSkip(f"KUnit SKIP: {got.detail}")
+        if got.status != "pass":
+            raise GuestTestFailure(
+                f"KUnit {self.suite.name}.{self.case.name}: {res.annotate(got.detail)}\n"
+                f"--- kernel log of the case ---\n{res.annotate(got.log)[-8000:]}"
+            )
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, (GuestTestFailure, KguestError, SetupError)):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+
 def _repeat_id(name: str, i: int, n: int) -> str:
     tag = f"{i}of{n}"
     return f"{name[:-1]}-{tag}]" if name.endswith("]") else f"{name}[{tag}]"
@@ -424,6 +731,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if isinstance(it, ScenarioItem):
             c = it.case
             if (c.big and not config.option.big) or (not every and c.kernel not in words):
+                drop.append(it)
+                continue
+        elif isinstance(it, KunitItem):
+            if not every and it.kernel not in words:
                 drop.append(it)
                 continue
         elif isinstance(it, pytest.Function) and any(f in it.fixturenames for f in GUEST_FIXTURES):
@@ -503,7 +814,7 @@ class ScenarioItem(pytest.Item):
             return
         session: KguestSession = self.config.stash[SESSION_KEY]
         self._isolated = session.isolated(self.case.isolation)
-        self._guest = session.setup_guest(self, GuestRequest.of_case(self.case), self._isolated)
+        self._guest = _setup(session, self, GuestRequest.of_case(self.case), self._isolated)
 
     def teardown(self) -> None:
         # an isolated test's guest state must not reach the next test
@@ -521,6 +832,11 @@ class ScenarioItem(pytest.Item):
         session: KguestSession = self.config.stash[SESSION_KEY]
         timeout = c.timeout or session.default_timeout()
         req = GuestRequest.of_case(c)
+        opt = self.config.option
+        tag = opt.kguest_sweep_tag
+        if opt.kguest_fault_sweep and (tag is None or tag in c.tags):
+            sweep(self, session, req, timeout)
+            return
         guest, run = session.run_test(req, c.command, timeout, self.nodeid)
         finish(self, session, guest, run, c.command, c.expect.kind, c.expect.name, c.format)
 
@@ -536,6 +852,10 @@ def pytest_runtest_makereport(
 ) -> Generator[None, Any, None]:
     outcome = yield
     rep = outcome.get_result()
+    subs = item.stash.get(SUBREPORTS_KEY, None)
+    if rep.when == "call" and subs:
+        rep.user_properties.append((SUBREPORTS, json.dumps(subs)))
+        item.stash[SUBREPORTS_KEY] = []
     if call.excinfo is not None and isinstance(call.excinfo.value, GuestSkip):
         # a guest's skip is the test's, not a line of kguest's own code
         path, line, _ = item.reportinfo()
@@ -636,6 +956,157 @@ def finish(
         )
 
 
+# --- the error-path sweep ------------------------------------------------------------------
+
+
+def sub_id(nodeid: str, tag: str) -> str:
+    """``file::name[a-b]`` -> ``file::name[a-b-TAG]`` (``name[TAG]`` without parameters)."""
+    return f"{nodeid[:-1]}-{tag}]" if nodeid.endswith("]") else f"{nodeid}[{tag}]"
+
+
+SUBREPORTS = "kguest_subreports"
+
+
+def emit_report(
+    item: pytest.Item,
+    nodeid: str,
+    passed: bool,
+    text: str,
+    stdout: str,
+    duration: float,
+    props: list[tuple[str, object]],
+) -> None:
+    """One more result next to ``item``'s, under its own node id (JUnit: one testcase).
+
+    It travels with the item's own report (as a user property, so that xdist carries
+    it to the controller, which allows one node id per report) and is reported there,
+    right after the item's (:class:`SubReports`)."""
+    sub = {
+        "nodeid": nodeid,
+        "passed": passed,
+        "text": text,
+        "stdout": stdout,
+        "duration": duration,
+        "props": [[k, v] for k, v in props],
+    }
+    subs: list[dict[str, object]] = item.stash.setdefault(SUBREPORTS_KEY, [])
+    subs.append(sub)
+
+
+SUBREPORTS_KEY = pytest.StashKey[list[dict[str, object]]]()
+
+
+def sweep(item: ScenarioItem, session: KguestSession, req: GuestRequest, timeout: float) -> None:
+    """The item once as usual (the count of its modules' injectable calls taken), then
+    again per kind and N from a freshly restored guest, one report per N."""
+    __tracebackhide__ = True
+    c = item.case
+    sw = session.prov.cfg.fault_sweep
+    opt = item.config.option
+    max_n = opt.kguest_sweep_max_n or sw.max_n
+    budget = opt.kguest_sweep_seconds or sw.seconds
+    guest = session.guest(req)
+    kinds = faultsweep.kinds_of(guest.spec.kernel, sw.kinds)
+    faultsweep.setup(guest, kinds)
+    faultsweep.arm(guest, 0, False)
+    guest, run = session.run_test(req, c.command, timeout, item.nodeid)
+    counted = faultsweep.state(guest).count if run.ok_guest else 0
+    finish(item, session, guest, run, c.command, c.expect.kind, c.expect.name, c.format)
+    annotate = session.symbolizer(guest).annotate
+    names = {m.name.split(".ko")[0].replace("-", "_") for m in faultsweep.targets(guest)}
+    t0 = time.monotonic()
+    for kind in kinds:
+        n = 0
+        while True:
+            n += 1
+            if n > max_n or time.monotonic() - t0 > budget:
+                why = f"N > {max_n}" if n > max_n else f"{budget:.0f} s"
+                emit_report(
+                    item,
+                    sub_id(item.nodeid, f"sweep-{kind}-capped"),
+                    False,
+                    f"the {kind} sweep stopped at its cap ({why}) before a run without "
+                    f"injection; raise --kguest-sweep-max-n / --kguest-sweep-seconds "
+                    f"([tool.kguest.fault_sweep] max_n, seconds) or sweep a smaller test",
+                    "",
+                    0.0,
+                    [],
+                )
+                break
+            if not sweep_one(item, session, req, timeout, kind, n, annotate, names):
+                break
+    item.user_properties.append(("kguest_sweep_counted", str(counted)))
+
+
+def sweep_one(
+    item: ScenarioItem,
+    session: KguestSession,
+    req: GuestRequest,
+    timeout: float,
+    kind: str,
+    n: int,
+    annotate: Any,
+    names: set[str],
+) -> bool:
+    """Run ``item`` with the ``n``-th ``kind`` call failing; False once nothing was injected."""
+    c = item.case
+    sw = session.prov.cfg.fault_sweep
+    kmemleak = sw.kmemleak and not item.config.option.kguest_sweep_no_kmemleak
+    guest = session.guest(req, fresh=True)
+    faultsweep.setup(guest, (kind,))
+    faultsweep.arm(guest, n, kmemleak)
+    t0 = time.monotonic()
+    guest, run = session.run_test(req, c.command, timeout, f"{item.nodeid} sweep {kind} {n}")
+    ended = time.monotonic()
+    site, leak, stack = "?", "", ""
+    try:
+        if not run.died:
+            inj = faultsweep.state(guest)
+            if not inj.kind:
+                session.pool.discard(guest)
+                return False
+            stack = annotate(inj.stack)
+            found = faultsweep.call_site(inj.stack, names)
+            if found is not None:
+                mod, func, off = found
+                at = session.symbolizer(guest).where(mod, func, off, caller=True)
+                site = f"{at or f'{func}+{off:#x}'} ({func})"
+            if kmemleak:
+                leak = faultsweep.kmemleak_report(guest, ended)
+            if sw.leak_check and not leak:
+                r = guest.run(sw.leak_check, 120)
+                if r.status != 0:
+                    leak = f"leak_check exited {r.status}: {r.output.strip()[-2000:]}"
+    except (GuestDied, CommandTimeout, KguestError) as e:
+        run = dataclasses.replace(run, died=run.died or str(e))
+    outcome = (
+        verdict_for(run, c.expect.kind, c.expect.name, c.format).outcome
+        if run.result is not None and not run.died
+        else Outcome.FAIL
+    )
+    v = faultsweep.judge(run, outcome, sw.accept_errnos, leak)
+    session.pool.discard(guest)
+    out = run.result.output if run.result is not None else ""
+    text = (
+        f"fault sweep, {kind} call {n} failing at {site}: {v.what}: {v.detail}\n"
+        + (f"--- kernel ---\n{run.trouble.report(annotate)}\n" if run.trouble else "")
+        + (f"--- console ---\n{annotate(run.died)[-6000:]}\n" if run.died else "")
+        + (f"--- leak ---\n{leak[-6000:]}\n" if leak else "")
+        + f"--- the failed call's stack ---\n{stack}\n--- output ---\n{annotate(out)}"
+    )
+    row = faultsweep.Row(item.nodeid.split("::")[-1], kind, n, site, v.what, v.detail)
+    emit_report(
+        item,
+        sub_id(item.nodeid, f"sweep-{kind}-{n}"),
+        v.ok,
+        text,
+        f"$ {c.command}\n{out}",
+        ended - t0,
+        [("kguest_sweep", json.dumps(dataclasses.asdict(row)))],
+    )
+    return True
+
+
 # --- fixtures for Python tests ----------------------------------------------------------
 
 
@@ -646,6 +1117,15 @@ def _guest_for(request: pytest.FixtureRequest) -> tuple[KguestSession, GuestRequ
         GuestRequest.of_node(request.node),
         session.isolated(_marker(request.node).get("isolation")),
     )
+
+
+def _setup_failed(session: KguestSession, node: pytest.Item, e: KguestError) -> NoReturn:
+    __tracebackhide__ = True
+    try:
+        session.setup_failed(node, e)
+    except SetupError as err:
+        message = str(err)
+    pytest.fail(message, pytrace=False)
 
 
 def _setup(session: KguestSession, node: pytest.Item, req: GuestRequest, isolated: bool) -> Guest:

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from . import accel as accel_mod
-from . import backends, build, image, kernels
+from . import backends, build, coverage, faultsweep, image, kernels
 from .backends import Backend, GuestSpec
 from .config import ProjectConfig, ensure_build_dir
 from .errors import ConfigError, ImageError
@@ -99,8 +99,24 @@ class Provisioner:
         if key in self._specs:
             return self._specs[key]
         k = self.kernel(kernel_name)
+        if self.opts.fault_sweep:
+            faultsweep.check_kernel(k)
+        if self.opts.coverage:
+            coverage.check_kernel(k)
         mods = build.module_paths(self.cfg, k, self.say, self.session, build=self.opts.build)
-        content = image.content_for(self.cfg, k, mods if self.opts.modules else [])
+        kunit_kernels = self.cfg.kunit.kernels
+        wanted = (kernel_name in kunit_kernels or k.name in kunit_kernels) and self.opts.modules
+        tests = build.companion_paths(self.cfg, k, self.cfg.kunit.modules) if wanted else []
+        if self.opts.coverage and self.opts.modules:
+            built = coverage.build_profiled(self.cfg, k, self.say, self.session)
+            mods = coverage.profiled_modules(self.cfg, built)
+            by_name = {p.name: p for p in built}
+            tests = [by_name.get(t.name, t) for t in tests]
+        if self.opts.fault_sweep and self.opts.modules:
+            mods = [*mods, faultsweep.build_helper(self.cfg, k, self.say, self.session)]
+        content = image.content_for(
+            self.cfg, k, mods if self.opts.modules else [], tuple(tests)
+        )
         if self.opts.modules:
             self._check_params(self.cfg.module_params, content, self.cfg.source)
             self._check_params(self.opts.module_params, content, "--module-param")
@@ -113,6 +129,7 @@ class Provisioner:
             accel=self.accel(k),
             initrd=initrd,
             modules=content.modules,
+            test_modules=content.test_modules,
             bin_dirs=tuple(h for h, _ in content.bin_dirs),
             qemu=self.opts.qemu,
             workdir=self.cfg.root,

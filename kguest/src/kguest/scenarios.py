@@ -36,7 +36,7 @@ TEST_KEYS = {
     "binary": "the program to run (on the guest PATH, or an absolute guest path)",
     "args": "a list of extra arguments",
     "matrix": "a mapping of the project's matrix keys ([tool.kguest.matrix]) to lists of values",
-    "exclude": "a list of partial matrix combinations to drop",
+    "exclude": "a list of partial matrix combinations to drop (`kernel` may be one key)",
     "big": "extra matrix values collected only with --big, or true for the whole test",
     "expect": "pass, {signal: NAME} or {errno: NAME}",
     "format": "how to read the result: " + ", ".join(FORMATS),
@@ -356,7 +356,12 @@ class _Checker:
                     )
         whole_big = t.get("big") is True
         big = self.matrix(t["big"], "big", t) if "big" in t and not whole_big else {}
-        excludes = self.excludes(t, matrix, big) if "exclude" in t else []
+        kernels = (
+            tuple(self.str_list(t["kernels"], "kernels", t, KERNEL_RX))
+            if "kernels" in t
+            else ("default",)
+        )
+        excludes = self.excludes(t, matrix, big, kernels) if "exclude" in t else []
         timeout = t.get("timeout")
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
@@ -384,9 +389,7 @@ class _Checker:
             expect=self.expect(t["expect"], t) if "expect" in t else Expect("pass"),
             format=self.one_of(t, "format", FORMATS, "auto"),
             timeout=float(timeout) if timeout is not None else None,
-            kernels=tuple(self.str_list(t["kernels"], "kernels", t, KERNEL_RX))
-            if "kernels" in t
-            else ("default",),
+            kernels=kernels,
             backend=backend,
             tags=tuple(self.str_list(t["tags"], "tags", t, TAG_RX)) if "tags" in t else (),
             skip=skip,
@@ -398,8 +401,14 @@ class _Checker:
         )
 
     def excludes(
-        self, t: _Map, matrix: dict[str, list[str]], big: dict[str, list[str]]
+        self,
+        t: _Map,
+        matrix: dict[str, list[str]],
+        big: dict[str, list[str]],
+        kernels: tuple[str, ...],
     ) -> list[dict[str, str]]:
+        """The matrix combinations to drop; ``kernel`` names one of the test's
+        kernels, so that a kernel can run a share of the matrix."""
         ex = t["exclude"]
         if not isinstance(ex, list):
             raise self.err(
@@ -413,6 +422,14 @@ class _Checker:
             if not isinstance(e, dict) or not e:
                 raise self.err(eline, f"exclude: {e!r} is not a mapping", "e.g. {KEY: value, ...}")
             for k, val in e.items():
+                if k == "kernel":
+                    if str(val) not in kernels:
+                        raise self.err(
+                            eline,
+                            f"exclude: kernel={val!r} is not one of the test's kernels",
+                            f"kernels: {list(kernels)}",
+                        )
+                    continue
                 known = set(matrix.get(k, [])) | set(big.get(k, []))
                 if k not in self.keys or str(val) not in known:
                     raise self.err(
@@ -488,7 +505,8 @@ def expand(t: TestDef, keys: tuple[MatrixKey, ...], path: str) -> list[Case]:
     out = []
     for kernel in t.kernels:
         for combo, is_big in combos:
-            if any(all(combo.get(k) == val for k, val in e.items()) for e in t.excludes):
+            where = {**combo, "kernel": kernel}
+            if any(all(where.get(k) == val for k, val in e.items()) for e in t.excludes):
                 continue
             parts = [combo[k] for k in order if k in combo]
             if kernel != "default":

@@ -26,7 +26,7 @@ class Symbolizer:
         self.modules = {m.name.split(".ko")[0].replace("-", "_"): m for m in modules}
         self.root = root  # paths under it are shown relative to it
         self._symbols: dict[Path, dict[str, tuple[str, int]]] = {}
-        self._lines: dict[tuple[str, str, int], str] = {}
+        self._lines: dict[tuple[str, str, int, bool], str] = {}
 
     def _table(self, ko: Path) -> dict[str, tuple[str, int]]:
         """function name -> (section name, value) of a module's defined symbols."""
@@ -49,9 +49,13 @@ class Symbolizer:
             self._symbols[ko] = table
         return self._symbols[ko]
 
-    def where(self, module: str, func: str, offset: int, returns: bool = True) -> str:
-        """``file.c:LINE`` of ``func+offset`` in ``module`` ("" when unknown)."""
-        key = (module, func, offset)
+    def where(
+        self, module: str, func: str, offset: int, returns: bool = True, caller: bool = False
+    ) -> str:
+        """``file.c:LINE`` of ``func+offset`` in ``module`` ("" when unknown).  ``caller``:
+        the project's own line when the address is in code inlined from elsewhere (a
+        kmalloc() inlined from slab.h shows as the module's line that calls it)."""
+        key = (module, func, offset, caller)
         if key in self._lines:
             return self._lines[key]
         found = ""
@@ -60,10 +64,11 @@ class Symbolizer:
         if ko is not None and sym is not None:
             section, value = sym
             addr = value + offset - (1 if returns and offset else 0)
+            inline = ["-i"] if caller else []
             try:
                 out = (
                     subprocess.run(
-                        ["addr2line", "-e", str(ko), "-j", section, hex(addr)],
+                        ["addr2line", *inline, "-e", str(ko), "-j", section, hex(addr)],
                         capture_output=True,
                         text=True,
                         check=True,
@@ -75,7 +80,16 @@ class Symbolizer:
             except (OSError, subprocess.SubprocessError):
                 out = []
             if out and not out[0].startswith("??"):
-                found = self._short(out[0].split(" (discriminator")[0])
+                lines = [ln.split(" (discriminator")[0] for ln in out]
+                if caller:
+                    # the innermost of the inlined frames that is the project's own source
+                    own = [
+                        ln
+                        for ln in lines
+                        if self.root is not None and ln.startswith(f"{self.root}{os.sep}")
+                    ]
+                    lines = own or lines[-1:]
+                found = self._short(lines[0])
         self._lines[key] = found
         return found
 

@@ -1,4 +1,6 @@
-"""Apply config fragments to a kernel's ``.config`` and check what survived.
+"""A kernel's configuration: apply config fragments to a ``.config`` and check what
+survived; read what a kernel was built with, and the one-line error when a feature
+kguest needs is missing.
 
 ``merge`` writes the fragments' lines over a ``.config`` (a later line for the same
 option wins); after ``make olddefconfig`` (which drops an option whose dependencies
@@ -10,11 +12,18 @@ files, what it depends on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..errors import ConfigError
 from ..fragments import Fragment
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
 
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
@@ -147,3 +156,46 @@ def symbol_info(srctree: Path, name: str) -> tuple[bool, str]:
                     if s.startswith("depends on"):
                         deps.append(" ".join(s.removeprefix("depends on").split()))
     return found, " && ".join(f"({d})" if "||" in d else d for d in deps)
+
+
+# --- what a kernel was built with ------------------------------------------------
+
+
+@functools.cache
+def _read(path: Path) -> dict[str, str]:
+    try:
+        return parse_config(path.read_text(errors="replace"))
+    except OSError:
+        return {}
+
+
+def options(kernel: Kernel) -> dict[str, str]:
+    """``CONFIG_NAME -> value`` of ``kernel``, from its build directory."""
+    for rel in (".config", "include/config/auto.conf"):
+        found = _read(kernel.kdir / rel)
+        if found:
+            return found
+    return {}
+
+
+def enabled(kernel: Kernel, name: str) -> bool:
+    """Whether ``CONFIG_<name>`` is ``y`` or ``m`` in ``kernel``."""
+    return options(kernel).get(f"CONFIG_{name}") in ("y", "m")
+
+
+def require(kernel: Kernel, names: Sequence[str], what: str, hint: str) -> None:
+    """A ConfigError (one line and a hint) naming ``kernel`` and the options it lacks."""
+    have = options(kernel)
+    if not have:
+        raise ConfigError(
+            f"{what}: cannot read the configuration of kernel {kernel.name} "
+            f"({kernel.version}): no .config in {kernel.kdir}",
+            hint,
+        )
+    missing = [n for n in names if have.get(f"CONFIG_{n}") not in ("y", "m")]
+    if missing:
+        raise ConfigError(
+            f"{what} needs a kernel with {', '.join('CONFIG_' + n for n in missing)}; "
+            f"kernel {kernel.name} ({kernel.version}) has not",
+            hint,
+        )
