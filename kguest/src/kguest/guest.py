@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pexpect
 
+from . import kmemleak
 from .backends import GuestSpec, die_with_parent
 from .console import CommandResult, Console, ConsoleLog
 from .errors import BootError, CommandTimeout, GuestDied, KguestError
@@ -96,6 +97,7 @@ class Guest:
         self._last_taint = 0
         self._marks = 0
         self._token = secrets.token_hex(3)
+        self._kmemleak: bool | None = None  # whether the kernel has kmemleak, on
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -119,6 +121,7 @@ class Guest:
         self.boot_seconds = time.monotonic() - t0
         self.boots += 1
         self.tests_run = 0
+        self._kmemleak = None
         return self
 
     def _launch(self, argv: list[str]) -> None:
@@ -376,6 +379,7 @@ class Guest:
             "the previous test or its cleanup)",
             allowed=self.allowed_taint,
         )
+        leak_start = self._leak_clock()
         mark = self.log.total
         try:
             result = con.run(command, timeout, watch=True)
@@ -408,9 +412,10 @@ class Guest:
             text = self.log.since(mark)
             return TestRun(result, Trouble(excerpts=tuple(scan(text))), died=f"{_tail(text)}\n{e}")
         self._last_taint = after
+        leaks = self._leaks(leak_start) if leak_start is not None else ()
         trouble = between or Trouble(
             bad_taint(before, after, self.allowed_taint),
-            tuple(scan(klog)),
+            (*scan(klog), *leaks),
             allowed=self.allowed_taint,
         )
         return TestRun(
@@ -420,6 +425,29 @@ class Guest:
             stuck=stuck,
             kernel_log=(pre_log + klog) if between else klog,
         )
+
+    def _leak_clock(self) -> int | None:
+        """The guest's jiffies when its kernel has kmemleak (a test's start), else None."""
+        run = self._guest_output
+        if self._kmemleak is None:
+            self._kmemleak = kmemleak.available(run)
+            if self._kmemleak:
+                kmemleak.clear(run)  # what booting left is no test's
+        return kmemleak.jiffies(run) if self._kmemleak else None
+
+    def _leaks(self, start: int) -> tuple[str, ...]:
+        """kmemleak's reports of the objects allocated since ``start`` and unreferenced
+        now, each with its allocation backtrace; costs two scans and about 5 s."""
+        run = self._guest_output
+        window = kmemleak.Window(start, kmemleak.jiffies(run))
+        found = kmemleak.check(run, window, time.monotonic())
+        return tuple(
+            "kmemleak: " + leak.summary() + "\n" + "\n".join(f"    {f}" for f in leak.backtrace)
+            for leak in found
+        )
+
+    def _guest_output(self, command: str) -> str:
+        return self._con().run(command, KMEMLEAK_TIMEOUT).output
 
     def _stuck_tasks(self) -> str:
         """Tasks in uninterruptible sleep, with their kernel stacks (after a timeout)."""
@@ -433,6 +461,9 @@ class Guest:
         except (GuestDied, CommandTimeout):
             return "(could not list tasks: the guest stopped answering)"
 
+
+# One kmemleak scan of a KASAN guest under TCG takes up to a minute or two.
+KMEMLEAK_TIMEOUT = 240.0
 
 # The taint line of kguest_look, tagged so that a console message cannot be mistaken for it.
 _TAINT_RX = re.compile(r"^KGTAINT (\d+)$", re.M)
