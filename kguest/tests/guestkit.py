@@ -4,6 +4,7 @@ project made by a test (with its JUnit results)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -51,11 +52,13 @@ def inner_pytest(
     args: tuple[str, ...] = ("scenarios",),
 ) -> subprocess.CompletedProcess[str]:
     """Run pytest with ``args`` (default: ``scenarios``) in the project ``proj`` (one
-    worker, no cache) on ``kernel``; its results go to the JUnit XML ``junit``."""
+    worker, no cache) on ``kernel``; its results go to the JUnit XML ``junit``.  Its
+    kguest cache (snapshots) is ``proj/kguest-cache``, not the user's."""
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q"]
     cmd += [f"--junitxml={junit}", "--kernel", str(kernel.vmlinuz), "--kdir", str(kernel.kdir)]
     cmd += ["--accel", accel, *args]
-    return subprocess.run(cmd, cwd=proj, capture_output=True, text=True, timeout=timeout)
+    env = {**os.environ, "KGUEST_CACHE_DIR": str(proj / "kguest-cache")}
+    return subprocess.run(cmd, cwd=proj, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def build_troublemaker(kdir: Path, out: Path, name: str = "troublemaker") -> Path:

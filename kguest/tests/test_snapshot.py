@@ -97,7 +97,7 @@ class Project:
         return inner_pytest(self.root, junit, self.kernel, self.accel, timeout=900)
 
     def snapshots(self) -> list[Path]:
-        return sorted((self.root / "build/kguest/snapshots").glob("*.vmstate"))
+        return sorted((self.root / "kguest-cache/snapshots").glob("*.vmstate"))
 
 
 def _results(junit: Path) -> dict[str, tuple[str, str]]:

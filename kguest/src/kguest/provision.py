@@ -16,6 +16,7 @@ from pathlib import Path
 from . import accel as accel_mod
 from . import backends, build, coverage, faultsweep, image, kernels
 from .backends import Backend, GuestSpec
+from .cache import Cache
 from .config import ProjectConfig, ensure_build_dir
 from .errors import ConfigError, ImageError
 from .guest import Guest
@@ -48,7 +49,7 @@ class Provisioner:
         ensure_build_dir(cfg)
         prune_logs(cfg.build_path / "logs" / worker)
         self.snapshots = (
-            SnapshotStore(cfg.build_path / "snapshots", say) if opts.snapshots else None
+            SnapshotStore(Cache.default().path("snapshots"), say) if opts.snapshots else None
         )
 
     def backend(self, name: str | None = None) -> Backend:

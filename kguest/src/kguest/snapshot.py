@@ -2,7 +2,7 @@
 
 A snapshot is QEMU's migration stream of a ready guest (modules loaded, the
 console shell at its ready marker, dmesg read), written once to
-``<build>/kguest/snapshots/<key>.vmstate`` over QMP (``migrate
+``snapshots/<key>.vmstate`` of kguest's user cache over QMP (``migrate
 exec:cat > FILE``); the guest that saved it goes on running.  A restore
 starts a new QEMU with the same command line plus ``-incoming exec:cat
 FILE``.  The initramfs guest has no disk, so the stream is the whole guest
@@ -45,7 +45,7 @@ from .files import file_digest, file_lock
 from .progress import Say
 
 FORMAT = "kguest-snapshot-1"
-KEEP = 4  # snapshots kept on disk (newest used first)
+KEEP = 12  # snapshots kept on disk, for every project of the user (newest used first)
 SAVE_TIMEOUT = 120.0
 RESTORE_TIMEOUT = 60.0
 MAX_RESTORE_FAILURES = 2  # per key and process; then this process boots that guest
