@@ -66,17 +66,34 @@ static void create_req(struct sfork_create *req, unsigned int alloc,
 	req->addr_ptr = (uintptr_t)where;
 }
 
-/* No mapping more than @maps, and the counters back to @c. */
-static void check_nothing_left(const struct sfork_counters *c, int maps,
-			       const char *what)
+/* A CREATE expected to fail, and what the process had before it. */
+struct failing_create {
+	int fd;
+	void *where;
+	struct sfork_create req;
+	struct sfork_counters before;
+	int maps;
+};
+
+static void failing_create_begin(struct failing_create *fc, unsigned int alloc)
+{
+	fc->fd = SAFE_OPEN(SFORK_DEVICE, O_RDWR);
+	create_req(&fc->req, alloc, &fc->where);
+	sfork_counters_save(&fc->before);
+	fc->maps = sfork_count_maps();
+}
+
+/* No mapping more than before, and the counters back within 2 s. */
+static void failing_create_end(struct failing_create *fc, const char *what)
 {
 	int now = sfork_count_maps();
 
-	if (now == maps)
+	if (now == fc->maps)
 		tst_res(TPASS, "%s: no mapping left", what);
 	else
-		tst_res(TFAIL, "%s: %d mappings, %d before", what, now, maps);
-	sfork_check_settled(c, what);
+		tst_res(TFAIL, "%s: %d mappings, %d before", what, now, fc->maps);
+	sfork_check_settled(&fc->before, what);
+	SAFE_CLOSE(fc->fd);
 }
 
 static void create_twice(unsigned int alloc)
@@ -102,40 +119,27 @@ static void create_twice(unsigned int alloc)
 
 static void create_result_unwritable(unsigned int alloc)
 {
-	struct sfork_create req;
-	struct sfork_counters c;
-	void *where = NULL;
-	int fd, maps;
+	struct failing_create fc;
 
-	fd = SAFE_OPEN(SFORK_DEVICE, O_RDWR);
-	create_req(&req, alloc, &where);
-	sfork_counters_save(&c);
-	maps = sfork_count_maps();
-	TST_EXP_FAIL(ioctl(fd, SFORK_IOC_CREATE, readonly_copy(&req, sizeof(req))),
+	failing_create_begin(&fc, alloc);
+	TST_EXP_FAIL(ioctl(fc.fd, SFORK_IOC_CREATE, readonly_copy(&fc.req, sizeof(fc.req))),
 		     EFAULT, "%s: CREATE with its argument in a read-only page",
 		     sfork_alloc_name(alloc));
-	check_nothing_left(&c, maps, "CREATE's result not written");
-	SAFE_CLOSE(fd);
+	failing_create_end(&fc, "CREATE's result not written");
 }
 
 static void create_no_address_space(unsigned int alloc)
 {
+	struct failing_create fc;
 	struct rlimit old, tight;
-	struct sfork_create req;
-	struct sfork_counters c;
-	void *where = NULL;
-	int fd, maps;
 
-	fd = SAFE_OPEN(SFORK_DEVICE, O_RDWR);
-	create_req(&req, alloc, &where);
-	sfork_counters_save(&c);
-	maps = sfork_count_maps();
+	failing_create_begin(&fc, alloc);
 	SAFE_GETRLIMIT(RLIMIT_AS, &old);
 	/* Any new mapping now exceeds the limit; the soft limit goes back up. */
 	tight = old;
 	tight.rlim_cur = 0;
 	SAFE_SETRLIMIT(RLIMIT_AS, &tight);
-	TEST(ioctl(fd, SFORK_IOC_CREATE, &req));
+	TEST(ioctl(fc.fd, SFORK_IOC_CREATE, &fc.req));
 	SAFE_SETRLIMIT(RLIMIT_AS, &old);
 	if (TST_RET == -1 && TST_ERR == ENOMEM)
 		tst_res(TPASS, "%s: CREATE with RLIMIT_AS exhausted fails with ENOMEM",
@@ -143,8 +147,7 @@ static void create_no_address_space(unsigned int alloc)
 	else
 		tst_res(TFAIL | TTERRNO, "%s: CREATE with RLIMIT_AS exhausted returned %ld",
 			sfork_alloc_name(alloc), TST_RET);
-	check_nothing_left(&c, maps, "CREATE found no address space");
-	SAFE_CLOSE(fd);
+	failing_create_end(&fc, "CREATE found no address space");
 }
 
 /* The lowest descriptor number free now (SAFE_CLOSE() would reset fd). */
