@@ -87,12 +87,17 @@ matrix: deps build
 # Its share of the suite (one direction, no auto, the smallest size; each
 # test checked by kmemleak) with line and branch coverage of kmod/ (lcov,
 # HTML, Cobertura and a summary in build/results/coverage/), the error-path
-# sweep of the items tagged `sweep`, and the KUnit cases of sfork_policy.h.
+# sweep of the items tagged `sweep`, and the KUnit cases of sfork_policy.h;
+# then kguest's own tests of coverage, the sweep and KUnit on that kernel.
 check: deps build
 	@mkdir -p $(RESULTS)
+	$(VENV)/bin/kguest kernel check
 	$(PYTEST) -n $(JOBS) --kernels=check --kguest-coverage \
 		--kguest-coverage-dir=$(RESULTS)/coverage --kguest-fault-sweep \
 		--kguest-sweep-tag=sweep $(REPORTS) scenarios kmod/sfork_kunit.c
+	eval "$$($(VENV)/bin/kguest kernel check | sed 's/^\([a-z]*\) /K_\1=/')"; \
+	$(MAKE) --no-print-directory -C kguest check PYTHON=$(CURDIR)/$(PY) \
+		CHECK_KERNEL=$$K_vmlinuz CHECK_KDIR=$$K_kdir
 
 install: build
 	$(MAKE) -C libsfork install PREFIX=$(PREFIX)

@@ -37,6 +37,7 @@ def kguest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         (("run", "--memory", "lots"), ROOT, "invalid int value: 'lots'"),
         (("frobnicate",), ROOT, "invalid choice: 'frobnicate'"),
         (("run",), ROOT, "nothing to run"),
+        (("kernel", "nosuch"), ROOT, "unknown kernel 'nosuch'"),
         (
             ("run", "--no-build", "--no-modules", "--accel=tcg", "--qemu=/no/qemu", "--", "x"),
             ROOT,
@@ -52,6 +53,15 @@ def test_user_errors_exit_125_without_a_traceback(
     assert "kguest: error: " in r.stderr and msg in r.stderr, r.stderr
     err = r.stderr[r.stderr.find("kguest: error: ") :].splitlines()  # after progress lines
     assert "Traceback" not in r.stderr and len(err) <= 2, r.stderr
+
+
+def test_kernel_says_where_a_declared_kernel_is() -> None:
+    r = kguest("kernel", "default")
+    assert r.returncode == 0, r.stderr
+    got = dict(line.split(" ", 1) for line in r.stdout.splitlines())
+    assert set(got) == {"vmlinuz", "kdir", "version"}
+    assert Path(got["vmlinuz"]).is_file() and (Path(got["kdir"]) / "Makefile").is_file()
+    assert got["version"] in got["vmlinuz"]
 
 
 def test_module_params_and_cmdline_words() -> None:

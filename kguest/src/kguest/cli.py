@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-from . import config, coverage
+from . import config, coverage, kernels
 from .errors import BootError, CommandTimeout, GuestDied, KguestError
 from .flags import add_guest_flags, options_from
 from .pool import GuestPool
@@ -104,6 +104,13 @@ def cmd_image(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kernel(a: argparse.Namespace) -> int:
+    """Fetch or build the project's kernel NAME (once; cached) and print where it is."""
+    k = kernels.select(config.load(), to_stderr, a.name)
+    print(f"vmlinuz {k.vmlinuz}\nkdir {k.kdir}\nversion {k.version}")
+    return 0
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     from .bench import bench_harness
 
@@ -131,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("image", help="build (or find cached) initramfs; print its path")
     _common(i)
     i.set_defaults(fn=cmd_image)
+    k = sub.add_parser(
+        "kernel", help="fetch or build a declared kernel (cached); print its vmlinuz and kdir"
+    )
+    k.add_argument("name", help="a kernel of [tool.kguest.kernels], or default")
+    k.set_defaults(fn=cmd_kernel)
     b = sub.add_parser(
         "bench-harness", help="time boots, snapshots and the suite with/without them"
     )
