@@ -37,22 +37,40 @@ lint: deps
 	$(MAKE) --no-print-directory -C kguest lint PYTHON=$(CURDIR)/$(PY)
 	scripts/manlint
 
-# Everything CI runs: lint, build, sfork's whole guest suite (scenarios/,
-# with the short fuzz and stress) on the default kernel and on trixie's 6.12
-# (fetched by kguest on first use, about 3 minutes) and sfork's
-# pytests/ (the binding, kirk, packaging, the broken-module check, the
-# benchmark smoke run); then kguest's own tests (kguest/tests: parsers, a
-# WARN, a panic and a hang in guests of their own) and its acceptance check:
-# wheel and sdist through twine check, installed NOT editable in a fresh
-# venv outside the checkout, running kguest/examples/hello, a module of its
-# own.  `make matrix` adds the RT kernel, `make check` the check kernel.
-# The package check's fresh Debian system (scripts/deb-testroot, cached
-# outside the checkout) is made first, on its own: its debootstrap would otherwise compete with the guests.
-test: deps lint build testroot
-	@mkdir -p $(RESULTS)
+# Everything CI runs: lint, build; then, made beside each other before any
+# guest starts, the package check's fresh Debian system (scripts/deb-testroot)
+# and the 6.12 and check kernels (`kguest kernel`: trixie's 6.12 fetched, the
+# check kernel built from source; cached outside the checkout).  Then sfork's
+# guest suite (scenarios/, with the short fuzz and stress) on the default
+# 6.1 and on 6.12 (all but alloc=auto), and sfork's pytests/ (the binding,
+# kirk, packaging, the broken-module check, the benchmark smoke run); then
+# the check kernel's share of the suite with each test checked by kmemleak,
+# line and branch coverage of kmod/ (build/results/coverage/), the error-path
+# sweep of the items tagged `sweep` (leaks by sfork's counters) and the KUnit
+# cases; then kguest's own tests (kguest/tests: parsers, a WARN, a panic and a
+# hang in guests of their own) and its acceptance check: wheel and sdist
+# through twine check, installed NOT editable in a fresh venv outside the
+# checkout, running kguest/examples/hello, a module of its own.  `make matrix`
+# adds the RT kernel; `make check` is the check kernel's run with kmemleak in
+# the sweep too, and kguest's own check-kernel tests.
+test: deps lint build prepare
+	@mkdir -p $(RESULTS)/check
 	$(PYTEST) -n $(JOBS) --kernels=default,6.12 $(REPORTS) pytests scenarios
+	$(PYTEST) -n $(JOBS) --kernels=check --kguest-coverage \
+		--kguest-coverage-dir=$(RESULTS)/coverage --kguest-fault-sweep \
+		--kguest-sweep-tag=sweep --kguest-sweep-no-kmemleak --tap-combined \
+		--tap-outdir=$(RESULTS)/check --junitxml=$(RESULTS)/check/junit.xml \
+		scenarios kmod/sfork_kunit.c
 	$(MAKE) --no-print-directory -C kguest test example PYTHON=$(CURDIR)/$(PY) \
 		PYTEST_ARGS="--junitxml=$(CURDIR)/$(RESULTS)/kguest-junit.xml"
+
+# What the suite needs beyond the build, each cached outside the checkout:
+# the Debian system (network and disk) is made while the kernels are fetched
+# and built (CPU), not beside the guests.
+prepare: deps
+	@scripts/deb-testroot >/dev/null & root=$$!; \
+	$(VENV)/bin/kguest kernel 6.12 >/dev/null && $(VENV)/bin/kguest kernel check >/dev/null; \
+	k=$$?; wait $$root; r=$$?; test $$k = 0 && test $$r = 0
 
 # kguest used as a module author uses it, on kguest/examples/hello.
 example: deps
@@ -124,4 +142,4 @@ clean:
 	-$(MAKE) -C fuzz clean
 	rm -rf build
 
-.PHONY: all deps build lint test example run bench fuzz big matrix check install deb testroot clean
+.PHONY: all deps build lint test prepare example run bench fuzz big matrix check install deb testroot clean
