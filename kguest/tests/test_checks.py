@@ -11,6 +11,9 @@ as its KUnit module.  Two inner sessions:
 * ``--kguest-fault-sweep``: the ordinary test passes, the sweep finds the double free
   (a KASAN report) at the second slab allocation of the test with the bug, and the
   same test with the bug removed sweeps clean.
+
+A second project has tests/troublemaker as its module: a test that makes it leak fails
+with kmemleak's report of the object and its allocation backtrace; the next passes.
 """
 
 from __future__ import annotations
@@ -187,3 +190,41 @@ def test_sweep_clean_without_the_bug(swept: Session) -> None:
     fixed = {k: v for k, v in swept.results.items() if k.startswith("pair_fixed[sweep-")}
     assert {"pair_fixed[sweep-slab-1]", "pair_fixed[sweep-slab-2]"} <= set(fixed), fixed
     assert all(v[0] == "passed" for v in fixed.values()), fixed
+
+
+LEAK_PYPROJECT = """
+[tool.kguest]
+build_command = []
+modules = ["troublemaker/troublemaker.ko"]
+bin_dirs = []
+boot_timeout = 900
+timeout = 300
+"""
+
+LEAK_SCENARIOS = """
+defaults: {format: exit}
+tests:
+  - name: leaks
+    binary: sh
+    args: ["-c", "echo 1 > /sys/kernel/debug/troublemaker/leak"]
+  - name: after_the_leak
+    binary: "true"
+"""
+
+
+@pytest.mark.guest
+@pytest.mark.check_kernel
+def test_a_leak_fails_the_test_that_made_it(project: Project) -> None:
+    root = project.tmp / "leaky"
+    (root / "scenarios").mkdir(parents=True)
+    _build(HERE / "troublemaker", root / "troublemaker", project.kernel.kdir)
+    (root / "pyproject.toml").write_text(LEAK_PYPROJECT)
+    (root / "scenarios/leaks.yaml").write_text(textwrap.dedent(LEAK_SCENARIOS))
+    junit = project.tmp / "leaks.xml"
+    r = inner_pytest(root, junit, project.kernel, project.accel, timeout=1800)
+    res = junit_results(junit)
+    outcome, text, _ = res["leaks"]
+    assert outcome == "failure", (r.stdout + r.stderr)[-5000:]
+    assert "kmemleak: unreferenced object" in text and "(64 bytes)" in text, text
+    assert "leak_write" in text, text  # the allocation's backtrace names the module's function
+    assert res["after_the_leak"][0] == "passed", res["after_the_leak"]

@@ -10,6 +10,7 @@
  *   hang   sleep uninterruptibly forever (the writer cannot be killed)
  *   sleep  sleep interruptibly until a signal comes (a test that times out)
  *   freeze spin forever on every CPU with interrupts off (the guest stops answering)
+ *   leak   allocate 64 bytes and forget them (kmemleak reports the object)
  *
  * Module parameters: "level" (an int the tests read back) and "fail_init" (when
  * set, loading fails with -EINVAL after saying why).
@@ -23,6 +24,7 @@
 #include <linux/module.h>
 #include <linux/panic.h>
 #include <linux/sched.h>
+#include <linux/slab.h>
 #include <linux/stop_machine.h>
 
 static struct dentry *dir;
@@ -82,6 +84,17 @@ static ssize_t hang_write(struct file *f, const char __user *buf, size_t len, lo
 	return len;
 }
 
+static ssize_t leak_write(struct file *f, const char __user *buf, size_t len, loff_t *off)
+{
+	void *lost = kmalloc(64, GFP_KERNEL);
+
+	if (!lost)
+		return -ENOMEM;
+	/* a pattern, so that the object is not all zeros; then no pointer to it is kept */
+	memset(lost, 0x5a, 64);
+	return len;
+}
+
 static int freeze_fn(void *unused)
 {
 	for (;;)
@@ -102,6 +115,7 @@ static const struct file_operations oops_fops = { .owner = THIS_MODULE, .write =
 static const struct file_operations sleep_fops = { .owner = THIS_MODULE, .write = sleep_write };
 static const struct file_operations hang_fops = { .owner = THIS_MODULE, .write = hang_write };
 static const struct file_operations freeze_fops = { .owner = THIS_MODULE, .write = freeze_write };
+static const struct file_operations leak_fops = { .owner = THIS_MODULE, .write = leak_write };
 
 static int __init troublemaker_init(void)
 {
@@ -118,6 +132,7 @@ static int __init troublemaker_init(void)
 	debugfs_create_file("sleep", 0200, dir, NULL, &sleep_fops);
 	debugfs_create_file("hang", 0200, dir, NULL, &hang_fops);
 	debugfs_create_file("freeze", 0200, dir, NULL, &freeze_fops);
+	debugfs_create_file("leak", 0200, dir, NULL, &leak_fops);
 	pr_info("troublemaker: loaded, level %d\n", level);
 	return 0;
 }
@@ -130,4 +145,4 @@ static void __exit troublemaker_exit(void)
 module_init(troublemaker_init);
 module_exit(troublemaker_exit);
 MODULE_LICENSE("GPL");
-MODULE_DESCRIPTION("kguest self-test: deliberate WARN, taint, panic, Oops, hangs and freeze");
+MODULE_DESCRIPTION("kguest self-test: deliberate WARN, taint, panic, Oops, hangs, freeze and leak");
