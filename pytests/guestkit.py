@@ -11,6 +11,8 @@ tree indexed by ``depmod -b`` so that ``modprobe`` finds what we put there.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
+import os
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -30,22 +32,30 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Files of the kernel's /lib/modules/VER that depmod reads besides the modules.
 DEPMOD_INPUTS = ("modules.builtin", "modules.builtin.modinfo", "modules.order")
-# What kbuild leaves in kmod/: not copied with the sources.
-KBUILD_PRODUCTS = (
-    "*.o",
-    "*.ko",
-    "*.mod",
-    "*.mod.c",
-    ".*.cmd",
-    "modules.order",
-    "Module.symvers",
-    ".tmp_versions",
-)
+# What kmod/'s sources are: the rest is kbuild's, which a build running beside the
+# copy (another worker's) creates and deletes as it goes (.tmp_* files among them).
+KMOD_SOURCES = ("*.c", "*.h", "Kbuild", "Makefile", "dkms.conf")
+KBUILD_PRODUCTS = ("*.mod.c",)
+
+
+def _not_sources(directory: str, names: list[str]) -> set[str]:
+    """copytree's ``ignore``: every name but the sources and their directories."""
+    keep = {
+        n
+        for n in names
+        if not n.startswith(".")
+        and not any(fnmatch.fnmatch(n, p) for p in KBUILD_PRODUCTS)
+        and (
+            any(fnmatch.fnmatch(n, p) for p in KMOD_SOURCES)
+            or os.path.isdir(os.path.join(directory, n))
+        )
+    }
+    return set(names) - keep
 
 
 def copy_kmod(dest: Path) -> Path:
     """kmod/'s sources (no build products) copied to ``dest``."""
-    shutil.copytree(ROOT / "kmod", dest, ignore=shutil.ignore_patterns(*KBUILD_PRODUCTS))
+    shutil.copytree(ROOT / "kmod", dest, ignore=_not_sources)
     return dest
 
 
