@@ -139,9 +139,14 @@ static int kgf_attr_kind(const struct fault_attr *attr)
 {
 	const char *name;
 
+#ifdef FAULT_ATTR_DNAME_LEN
+	/* since 6.7 the attribute keeps its debugfs directory's name itself */
+	name = attr->dname;
+#else
 	if (!attr->dname)
 		return 0;
 	name = attr->dname->d_name.name;
+#endif
 	if (!strcmp(name, "failslab"))
 		return KGF_SLAB;
 	if (!strcmp(name, "fail_page_alloc"))
