@@ -1012,6 +1012,21 @@ def sweep(item: ScenarioItem, session: KguestSession, req: GuestRequest, timeout
     guest, run = session.run_test(req, c.command, timeout, item.nodeid)
     counted = faultsweep.state(guest).count if run.ok_guest else 0
     finish(item, session, guest, run, c.command, c.expect.kind, c.expect.name, c.format)
+    if run.ok_guest and counted == 0:
+        # a sweep that counts nothing can never fail: say so rather than pass
+        emit_report(
+            item,
+            sub_id(item.nodeid, "sweep-nothing"),
+            False,
+            "the sweep counted no fault-injectable call made with the project's modules on "
+            "the stack, so nothing was swept; the test allocates nothing, or the helper "
+            "cannot see the modules' frames on this kernel",
+            "",
+            0.0,
+            [],
+        )
+        item.user_properties.append(("kguest_sweep_counted", "0"))
+        return
     annotate = session.symbolizer(guest).annotate
     names = {m.name.split(".ko")[0].replace("-", "_") for m in faultsweep.targets(guest)}
     t0 = time.monotonic()
