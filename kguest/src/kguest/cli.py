@@ -7,8 +7,11 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
+
+import pexpect
 
 from . import config, coverage, kernels
 from .errors import BootError, CommandTimeout, GuestDied, KguestError
@@ -81,7 +84,7 @@ def cmd_shell(a: argparse.Namespace) -> int:
             return data
 
         g.child.interact(escape_character="\x1d", output_filter=log_output)
-        if g.alive:  # Ctrl-]
+        if not _console_ended(g.child, log_output):  # Ctrl-]
             return 0
         trouble = scan(g.log.since(mark))
         if not trouble:  # poweroff
@@ -95,6 +98,19 @@ def cmd_shell(a: argparse.Namespace) -> int:
         return 1
     finally:
         g.close()
+
+
+def _console_ended(child: pexpect.spawn, log: Callable[[bytes], bytes]) -> bool:
+    """After ``interact()``: whether the console reached its end (QEMU exits) rather than
+    the user escaping.  The end is read, not guessed from the process, which may still
+    be exiting when the pty already said EOF."""
+    while True:
+        try:
+            log(child.read_nonblocking(size=4096, timeout=0.5))
+        except pexpect.EOF:
+            return True
+        except pexpect.TIMEOUT:
+            return not child.isalive()
 
 
 def cmd_image(a: argparse.Namespace) -> int:
