@@ -50,14 +50,19 @@ def inner_pytest(
     accel: str,
     timeout: float,
     args: tuple[str, ...] = ("scenarios",),
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run pytest with ``args`` (default: ``scenarios``) in the project ``proj`` (one
     worker, no cache) on ``kernel``; its results go to the JUnit XML ``junit``.  Its
-    kguest cache (snapshots) is ``proj/kguest-cache``, not the user's."""
+    kguest cache (snapshots) is ``proj/kguest-cache``, not the user's; ``extra_env`` adds
+    to its environment."""
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q"]
     cmd += [f"--junitxml={junit}", "--kernel", str(kernel.vmlinuz), "--kdir", str(kernel.kdir)]
     cmd += ["--accel", accel, *args]
-    env = {**os.environ, "KGUEST_CACHE_DIR": str(proj / "kguest-cache")}
+    # The inner session is a test subject: CI=true (a skip fails) only when a test asks.
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env["KGUEST_CACHE_DIR"] = str(proj / "kguest-cache")
+    env.update(extra_env or {})
     return subprocess.run(cmd, cwd=proj, capture_output=True, text=True, timeout=timeout, env=env)
 
 

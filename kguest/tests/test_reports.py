@@ -158,6 +158,19 @@ def test_skip_points_at_the_test(run: Run) -> None:
 
 
 @pytest.mark.guest
+def test_a_skip_fails_under_ci(run: Run, tmp_path: Path) -> None:
+    """Under CI=true a guest test that cannot run is a broken prerequisite, not a skip."""
+    junit = tmp_path / "junit.xml"
+    args = ("test_points.py", "-k", "test_skips")
+    r = inner_pytest(
+        run.proj, junit, run.kernel, run.accel, 600, args, extra_env={"CI": "true"}
+    )
+    outcome, text, _ = junit_results(junit)["test_skips"]
+    assert r.returncode == pytest.ExitCode.TESTS_FAILED and outcome == "failure", r.stdout
+    assert "skipped under CI=true: TCONF: not on this guest" in text, text
+
+
+@pytest.mark.guest
 def test_dmesg_in_a_test_sees_the_boot_log(run: Run) -> None:
     assert run.results["test_dmesg"][0] == "passed", run.results["test_dmesg"]
 

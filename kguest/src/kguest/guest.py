@@ -93,6 +93,7 @@ class Guest:
         self.boot_seconds = 0.0
         self.boots = 0
         self.started_from = ""  # "boot" or "restore": how the running guest started
+        self.saved_snapshot = False  # whether this boot saved the snapshot later guests restore
         self.tests_run = 0  # run_test() calls since it started
         self._last_taint = 0
         self._marks = 0
@@ -108,6 +109,7 @@ class Guest:
         """Start the guest: restore its snapshot when there is one, else boot it (and,
         where snapshots are possible, save one once it is ready)."""
         t0 = time.monotonic()
+        self.saved_snapshot = False
         argv = self.spec.backend.argv(self.spec)
         store = self.snapshots
         plan = store.plan(self.spec, argv) if store is not None else None
@@ -212,6 +214,7 @@ class Guest:
             self.started_from = "boot"
             try:
                 meta = store.save(plan, sock, self.spec.label())
+                self.saved_snapshot = True
                 self.log.note(f"saved snapshot {plan.state} ({meta['bytes']} bytes)")
             except SnapshotError as e:
                 self.log.note(f"no snapshot: {e}")
