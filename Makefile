@@ -45,10 +45,11 @@ lint: deps
 # 6.1 and on 6.12 (all but alloc=auto), and sfork's pytests/ (the binding,
 # kirk, packaging, the broken-module check, the benchmark smoke run); then
 # the check kernel's share of the suite with each test checked by kmemleak,
-# line and branch coverage of kmod/ (build/results/coverage/) and the KUnit
-# cases (the error-path sweep is `make check`'s: kmod/DESIGN.md, "Open
-# problems"); then kguest's own tests (kguest/tests: parsers, a WARN, a panic and a
-# hang in guests of their own) and its acceptance check: wheel and sdist
+# line and branch coverage of kmod/ (build/results/coverage/), the error-path
+# sweep of the items tagged `sweep` (leaks by sfork's counters; kmemleak in
+# the sweep is `make check`'s) and the KUnit cases; then kguest's own tests
+# (kguest/tests: parsers, a WARN, a panic and a hang in guests of their own)
+# and its acceptance check: wheel and sdist
 # through twine check, installed NOT editable in a fresh venv outside the
 # checkout, running kguest/examples/hello, a module of its own.  `make matrix`
 # adds the RT kernel; `make check` is the check kernel's run with kmemleak in
@@ -57,7 +58,8 @@ test: deps lint build prepare
 	@mkdir -p $(RESULTS)/check
 	$(PYTEST) -n $(JOBS) --kernels=default,6.12 $(REPORTS) pytests scenarios
 	$(PYTEST) -n $(JOBS) --kernels=check --kguest-coverage \
-		--kguest-coverage-dir=$(RESULTS)/coverage --tap-combined \
+		--kguest-coverage-dir=$(RESULTS)/coverage --kguest-fault-sweep \
+		--kguest-sweep-tag=sweep --kguest-sweep-no-kmemleak --tap-combined \
 		--tap-outdir=$(RESULTS)/check --junitxml=$(RESULTS)/check/junit.xml \
 		scenarios kmod/sfork_kunit.c
 	$(MAKE) --no-print-directory -C kguest test example PYTHON=$(CURDIR)/$(PY) \

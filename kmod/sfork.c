@@ -521,7 +521,11 @@ static struct sfork_region *sfork_region_new(pgoff_t npages, unsigned int flags)
 	else
 		shm = shmem_file_setup("sfork", size, VM_NORESERVE);
 	if (IS_ERR(shm)) {
-		ret = PTR_ERR(shm);
+		/*
+		 * Kernel-internal tmpfs mounts have no size or inode limit:
+		 * shmem's ENOSPC means it could not allocate the inode.
+		 */
+		ret = PTR_ERR(shm) == -ENOSPC ? -ENOMEM : PTR_ERR(shm);
 		goto free_region;
 	}
 	/* The region's first reference, which CREATE gives the device file. */

@@ -55,8 +55,9 @@ def test_collections_merge_into_the_project_paths(tmp_path: Path) -> None:
     (mirror.parent / ".kdir").write_text(str(mirror))
     flags = coverage.profile_vars(root / "kmod", mirror)["KCFLAGS"]
     exe = mirror / "prog"
+    gcc = ["gcc", "-fprofile-arcs", "-ftest-coverage", *flags.split()]
     subprocess.run(
-        ["gcc", "-fprofile-arcs", "-ftest-coverage", flags, "-o", str(exe), str(mirror / "prog.c")],
+        [*gcc, "-o", str(exe), str(mirror / "prog.c")],
         check=True,
         cwd=mirror,
     )

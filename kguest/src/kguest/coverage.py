@@ -68,8 +68,9 @@ def mirror_of(cfg: ProjectConfig, kernel: Kernel, src: Path) -> Path:
 
 
 def profile_vars(src: Path, mirror: Path) -> dict[str, str]:
-    """The make variables of a profiled build of ``src`` in ``mirror``."""
-    return {"GCOV_PROFILE": "y", "KCFLAGS": f"-ffile-prefix-map={mirror}={src.resolve()}"}
+    """The make variables of a profiled build of ``src`` in ``mirror`` (with line tables,
+    as kguest's own builds have, for the file:line of reports and sweeps)."""
+    return {"GCOV_PROFILE": "y", "KCFLAGS": f"-g -ffile-prefix-map={mirror}={src.resolve()}"}
 
 
 def check_kernel(kernel: Kernel) -> None:

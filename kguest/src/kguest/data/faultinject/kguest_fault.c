@@ -36,6 +36,7 @@
 #include <linux/stacktrace.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <asm/unwind.h>
 
 #define KGF_SLAB	1
 #define KGF_PAGE	2
@@ -114,16 +115,57 @@ static bool kgf_for_target(const unsigned long *entries, unsigned int n)
 	return true;
 }
 
+/*
+ * Whether the probed call runs in task context, where should_fail_ex()
+ * reads fail_nth.  The probes here are int3 ones, and the kernel enters
+ * an int3 trap from kernel mode as an NMI: what that entry added to the
+ * preempt count is not the probed code's.  (A real NMI does not allocate.)
+ */
+static bool kgf_probed_in_task(void)
+{
+	unsigned int pc = preempt_count();
+
+	if (in_nmi())
+		pc -= NMI_OFFSET + HARDIRQ_OFFSET;
+	return !(pc & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_OFFSET));
+}
+
+/*
+ * The probed call's stack, from the registers the probe saw: it starts at
+ * the probed function, whatever ran the handler (a trap or a detour
+ * buffer the unwinder has no data for).
+ */
+static unsigned int kgf_probed_stack(struct pt_regs *regs,
+				     unsigned long *entries)
+{
+	struct unwind_state state;
+	unsigned long addr;
+	unsigned int n = 0;
+
+	entries[n++] = instruction_pointer(regs);
+	for (unwind_start(&state, current, regs, NULL);
+	     !unwind_done(&state) && n < KGF_DEPTH;
+	     unwind_next_frame(&state)) {
+		addr = unwind_get_return_address(&state);
+		if (!addr)
+			break;
+		if (addr != entries[n - 1])
+			entries[n++] = addr;
+	}
+	return n;
+}
+
 /* Count a call of @kind; the N-th one fails through current's fail_nth. */
-static void kgf_count_call(int kind)
+static void kgf_count_call(int kind, struct pt_regs *regs)
 {
 	unsigned long entries[KGF_DEPTH];
 	unsigned int n;
 	u64 nth;
 
-	if (!in_task() || current->fail_nth || !(READ_ONCE(kgf_kinds) & kind))
+	if (!(READ_ONCE(kgf_kinds) & kind) || !kgf_probed_in_task() ||
+	    current->fail_nth)
 		return;
-	n = stack_trace_save(entries, KGF_DEPTH, 0);
+	n = kgf_probed_stack(regs, entries);
 	if (!kgf_for_target(entries, n))
 		return;
 	nth = READ_ONCE(kgf_nth);
@@ -163,13 +205,25 @@ static int kgf_should_fail_pre(struct kprobe *kp, struct pt_regs *regs)
 	attr = (struct fault_attr *)regs_get_kernel_argument(regs, 0);
 	kind = kgf_attr_kind(attr);
 	if (kind)
-		kgf_count_call(kind);
+		kgf_count_call(kind, regs);
 	return 0;
+}
+
+/*
+ * Nothing to do after the call; its being there keeps the probe an int3
+ * one (an optimized probe would run the handler in task context once the
+ * kernel got round to optimizing it, and from the trap before: the same
+ * call would be judged two ways).
+ */
+static void kgf_should_fail_post(struct kprobe *kp, struct pt_regs *regs,
+				 unsigned long flags)
+{
 }
 
 static struct kprobe kgf_should_fail = {
 	.symbol_name	= "should_fail_ex",
 	.pre_handler	= kgf_should_fail_pre,
+	.post_handler	= kgf_should_fail_post,
 };
 
 /*
@@ -179,7 +233,7 @@ static struct kprobe kgf_should_fail = {
  */
 static int kgf_function_pre(struct kprobe *kp, struct pt_regs *regs)
 {
-	kgf_count_call(KGF_FUNCTION);
+	kgf_count_call(KGF_FUNCTION, regs);
 	return 0;
 }
 
