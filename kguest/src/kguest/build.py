@@ -228,12 +228,16 @@ def mirror_root(cfg: ProjectConfig, kernel: Kernel) -> Path:
     return cfg.build_path / "modules" / f"{kernel.name}-{kernel_key(kernel)[:12]}"
 
 
-def make_args(kernel: Kernel, extra: tuple[str, ...] = ()) -> list[str]:
-    """Arguments of kguest's module build besides ``-C`` and ``M=``."""
-    args = ["modules"]
+def make_args(
+    kernel: Kernel, mirror: Path, src: Path, extra: tuple[str, ...] = ()
+) -> list[str]:
+    """Arguments of kguest's module build of ``src`` in ``mirror`` besides ``-C`` and
+    ``M=``: line tables always, naming the project's files rather than the mirror's
+    (reports say ``kmod/foo.c:LINE``)."""
+    flags = [f"-ffile-prefix-map={mirror}={src}"]
     if config_value(kernel.kdir, "CONFIG_DEBUG_INFO") != "y":
-        args.append("KCFLAGS=-g")
-    return [*args, *extra]
+        flags.insert(0, "-g")
+    return ["modules", f"KCFLAGS={' '.join(flags)}", *extra]
 
 
 def _plan(
@@ -244,7 +248,7 @@ def _plan(
     mirror = mirror_root(cfg, kernel) / d.place
     files = sources(d, cfg)
     cmd = [*kernel.build_prefix, "make", "-C", str(kernel.kdir), f"M={mirror}",
-           *make_args(kernel, extra)]
+           *make_args(kernel, mirror, d.path.resolve(), extra)]
     digest = key(*(f"{r}\0{hashlib.sha256(p.read_bytes()).hexdigest()}" if p.is_file()
                    else f"{r}\0->{os.readlink(p)}" for r, p in files.items()), *stable(cmd))
     return mirror, files, cmd, digest

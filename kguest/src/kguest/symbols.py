@@ -100,7 +100,8 @@ class Symbolizer:
         return f"{path}:{line}"
 
     def annotate(self, text: str) -> str:
-        """``text`` with `` (file.c:LINE)`` after every frame of the project's modules."""
+        """``text`` with `` (file.c:LINE)`` after every frame of the project's modules: the
+        project's own line where the address is in code inlined from elsewhere."""
         if not self.modules:
             return text
         out = []
@@ -112,6 +113,7 @@ class Symbolizer:
                     m.group("func"),
                     int(m.group("off"), 16),
                     returns="RIP:" not in line,
+                    caller=True,  # kmalloc() inlined from slab.h: the module's line calling it
                 )
                 if at:
                     line = f"{line[: m.end()]} ({at}){line[m.end() :]}"
